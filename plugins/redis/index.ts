@@ -1,0 +1,178 @@
+// The Redis codec: RESP2/RESP3 requests (arrays of bulk strings, inline commands) and replies.
+// Metadata: `command` (upper-cased) and `key` (the first key). Local replies are `-ERR …`.
+
+import {
+  Bytes, Codec, CodecInfo, Correlation, Frame, Output, registerCodec,
+  FRAME_CONNECTION_SCOPED, FRAME_DRAIN_CLOSE, KEY_COMMAND, KEY_KEY, MSG_RESPONSE, RESPONSE_ERROR,
+  STATUS_FRAME_TOO_LARGE, STATUS_OK, STATUS_PROTOCOL_ERROR,
+} from "../../sdk/assembly";
+import { ERR_TOO_LARGE, MAX_BULK, MAX_LINE, NEED, errorText, frameReply, lineEnd, needTotal } from "./resp";
+import { isConnectionScoped, isKeyless, isScriptCall, isXread } from "./commands";
+
+export * from "../../sdk/assembly/exports";
+
+/** Most arguments in one command, as redis-server (1024*1024*1024 would be its hard limit). */
+const MAX_ARGS: i64 = 1024 * 1024;
+
+// Positions of the arguments the metadata needs, filled while framing a request.
+const ARG_SLOTS = 4;
+const argAt = new StaticArray<i32>(ARG_SLOTS);
+const argLen = new StaticArray<i32>(ARG_SLOTS);
+let streamsKeyAt: i32 = -1;
+let streamsKeyLen: i32 = 0;
+let sawStreams = false;
+let sawBlock = false;
+
+function fail(frame: Frame, status: i32, message: string): i32 {
+  frame.fail(message);
+  return status;
+}
+
+function errorStatus(code: i32): i32 {
+  return code == ERR_TOO_LARGE ? STATUS_FRAME_TOO_LARGE : STATUS_PROTOCOL_ERROR;
+}
+
+class RedisCodec extends Codec {
+  decode(input: Bytes, frame: Frame, upstream: bool): i32 {
+    return upstream ? this.decodeReply(input, frame) : this.decodeRequest(input, frame);
+  }
+
+  private decodeReply(input: Bytes, frame: Frame): i32 {
+    const end = frameReply(input, 0);
+    if (end < 0) return fail(frame, errorStatus(end), errorText);
+    if (end == NEED) { frame.needBytes = needTotal; return 0; }
+    frame.messageType = MSG_RESPONSE;
+    const t = input.at(0);
+    if (t == 45 /* - */ || t == 33 /* ! */) frame.status = RESPONSE_ERROR;
+    return end;
+  }
+
+  private decodeRequest(input: Bytes, frame: Frame): i32 {
+    // Redis answers nothing to empty lines or to `*0`/`*-1`; gluing them onto the next command
+    // keeps exactly one reply per frame, which order correlation relies on.
+    let start = 0;
+    while (start < input.length) {
+      const c = input.at(start);
+      if (c == 13 || c == 10 || c == 32) { start++; continue; }
+      if (c == 42 /* * */) {
+        const eol = lineEnd(input, start + 1);
+        if (eol < 0) return fail(frame, errorStatus(eol), errorText);
+        if (eol == NEED) return 0;
+        const n = input.decimal(start + 1, eol);
+        if (n == i64.MIN_VALUE) return fail(frame, STATUS_PROTOCOL_ERROR, "invalid multibulk length");
+        if (n <= 0) { start = eol + 2; continue; }
+      }
+      break;
+    }
+    if (start >= input.length) {
+      if (start > MAX_LINE) return fail(frame, STATUS_PROTOCOL_ERROR, "too many empty commands");
+      return 0;
+    }
+    for (let i = 0; i < ARG_SLOTS; i++) { unchecked(argAt[i] = -1); unchecked(argLen[i] = 0); }
+    sawStreams = false;
+    sawBlock = false;
+    streamsKeyAt = -1;
+    const end = input.at(start) == 42 ? this.frameMultibulk(input, start, frame) : this.frameInline(input, start, frame);
+    if (end <= 0) return end;
+    this.describe(input, frame);
+    return end;
+  }
+
+  private noteArg(input: Bytes, index: i64, at: i32, len: i32): void {
+    if (index < ARG_SLOTS) { unchecked(argAt[<i32>index] = at); unchecked(argLen[<i32>index] = len); }
+    if (index == 0) return;
+    if (sawStreams && streamsKeyAt < 0) { streamsKeyAt = at; streamsKeyLen = len; }
+    if (input.equalsLower(at, len, "streams")) sawStreams = true;
+    else if (input.equalsLower(at, len, "block")) sawBlock = true;
+  }
+
+  private frameMultibulk(input: Bytes, start: i32, frame: Frame): i32 {
+    const eol = lineEnd(input, start + 1);
+    if (eol < 0) return fail(frame, errorStatus(eol), errorText);
+    if (eol == NEED) return 0;
+    const n = input.decimal(start + 1, eol);
+    if (n > MAX_ARGS) return fail(frame, STATUS_PROTOCOL_ERROR, "invalid multibulk length");
+    let scanXread = false;
+    let pos = eol + 2;
+    for (let i: i64 = 0; i < n; i++) {
+      if (pos >= input.length) return 0;
+      if (input.at(pos) != 36 /* $ */) return fail(frame, STATUS_PROTOCOL_ERROR, "expected '$', got '" + String.fromCharCode(input.at(pos)) + "'");
+      const le = lineEnd(input, pos + 1);
+      if (le < 0) return fail(frame, errorStatus(le), errorText);
+      if (le == NEED) return 0;
+      const len = input.decimal(pos + 1, le);
+      if (len < 0) return fail(frame, STATUS_PROTOCOL_ERROR, "invalid bulk length");
+      if (len > MAX_BULK) return fail(frame, STATUS_FRAME_TOO_LARGE, "bulk length exceeds 512 MB");
+      const dataAt = le + 2;
+      const next = <i64>dataAt + len + 2;
+      if (next > <i64>input.length) { frame.needBytes = <i32>next; return 0; }
+      if (input.at(<i32>next - 2) != 13 || input.at(<i32>next - 1) != 10) return fail(frame, STATUS_PROTOCOL_ERROR, "bulk not terminated by CRLF");
+      if (i < ARG_SLOTS || scanXread) this.noteArg(input, i, dataAt, <i32>len);
+      if (i == 0) scanXread = isXread(input, dataAt, <i32>len);
+      pos = <i32>next;
+    }
+    return pos;
+  }
+
+  private frameInline(input: Bytes, start: i32, frame: Frame): i32 {
+    const nl = input.indexOf(10, start);
+    if (nl < 0) {
+      if (input.length - start > MAX_LINE) return fail(frame, STATUS_PROTOCOL_ERROR, "too big inline request");
+      return 0;
+    }
+    const lineEndAt = nl > start && input.at(nl - 1) == 13 ? nl - 1 : nl;
+    let i = start;
+    let index: i64 = 0;
+    while (i < lineEndAt) {
+      while (i < lineEndAt && (input.at(i) == 32 || input.at(i) == 9)) i++;
+      if (i >= lineEndAt) break;
+      const tokenAt = i;
+      while (i < lineEndAt && input.at(i) != 32 && input.at(i) != 9) i++;
+      this.noteArg(input, index, tokenAt, i - tokenAt);
+      index++;
+    }
+    return nl + 1;
+  }
+
+  /** Puts `command` and `key`, and flags connection-scoped commands. */
+  private describe(input: Bytes, frame: Frame): void {
+    const cmdAt = unchecked(argAt[0]);
+    if (cmdAt < 0) return;
+    const cmdLen = unchecked(argLen[0]);
+    frame.putRefUppercase(KEY_COMMAND, input, cmdAt, cmdLen);
+    if (isConnectionScoped(input, cmdAt, cmdLen) || (sawBlock && isXread(input, cmdAt, cmdLen))) {
+      frame.flags |= FRAME_CONNECTION_SCOPED;
+      if (input.equalsLower(cmdAt, cmdLen, "quit")) frame.flags |= FRAME_DRAIN_CLOSE;
+    }
+    if (isKeyless(input, cmdAt, cmdLen)) return;
+    if (isXread(input, cmdAt, cmdLen)) {
+      if (streamsKeyAt >= 0) frame.putRef(KEY_KEY, streamsKeyAt, streamsKeyLen);
+      return;
+    }
+    if (isScriptCall(input, cmdAt, cmdLen)) {
+      // EVAL script numkeys key…: a key only when numkeys > 0.
+      const nkAt = unchecked(argAt[2]);
+      if (nkAt >= 0 && unchecked(argAt[3]) >= 0 && input.decimal(nkAt, nkAt + unchecked(argLen[2])) > 0) {
+        frame.putRef(KEY_KEY, unchecked(argAt[3]), unchecked(argLen[3]));
+      }
+      return;
+    }
+    if (unchecked(argAt[1]) >= 0) frame.putRef(KEY_KEY, unchecked(argAt[1]), unchecked(argLen[1]));
+  }
+
+  localReply(request: Bytes, kind: i32, message: Bytes, out: Output): i32 {
+    out.string("-ERR ");
+    // A reply line must not contain CR or LF.
+    for (let i = 0; i < message.length; i++) {
+      const c = message.at(i);
+      out.u8(c == 13 || c == 10 ? 32 : c);
+    }
+    out.string("\r\n");
+    return STATUS_OK;
+  }
+}
+
+const codec = new RedisCodec();
+function makeCodec(): Codec { return codec; }
+
+registerCodec(new CodecInfo("redis", "redis", "1.0.0", Correlation.Order, true), makeCodec);

@@ -1,0 +1,69 @@
+// The admin HTTP endpoint: /metrics (Prometheus), /ready, /config_dump.
+
+import http from 'node:http';
+import type { Registry } from 'prom-client';
+import { MeltemiError } from '../core/errors';
+
+export interface AdminSource {
+  ready(): boolean;
+  configDump(): unknown;
+}
+
+export class AdminServer {
+  private readonly server: http.Server;
+
+  constructor(private readonly registry: Registry, private readonly source: AdminSource) {
+    this.server = http.createServer((req, res) => {
+      this.handle(req, res).catch((err) => {
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(`${(err as Error).message}\n`);
+      });
+    });
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' }).end();
+      return;
+    }
+    switch (path) {
+      case '/metrics': {
+        const body = await this.registry.metrics();
+        res.writeHead(200, { 'content-type': this.registry.contentType }).end(body);
+        return;
+      }
+      case '/ready': {
+        const ok = this.source.ready();
+        res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'LIVE\n' : 'NOT READY\n');
+        return;
+      }
+      case '/config_dump':
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.source.configDump(), null, 2) + '\n');
+        return;
+      default:
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('endpoints: /metrics /ready /config_dump\n');
+    }
+  }
+
+  async listen(address: string, port: number): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => reject(new MeltemiError('MELTEMI_LISTEN_FAILED', `admin cannot listen on ${address}:${port}: ${err.message}`, { cause: err }));
+      this.server.once('error', onError);
+      this.server.listen(port, address, () => {
+        this.server.off('error', onError);
+        resolve();
+      });
+    });
+  }
+
+  get port(): number {
+    const addr = this.server.address();
+    return typeof addr === 'object' && addr ? addr.port : 0;
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,79 @@
+// Exposes StatsStore and plugin counters in Prometheus format through prom-client. Values are
+// gathered at scrape time from plain counters (see runtime/proxy/stats.ts for why).
+
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { DURATION_BUCKETS, StatsStore } from '../proxy/stats';
+import type { PluginRegistry } from '../plugin/plugin-registry';
+
+type Labels = Record<string, string>;
+interface Sample { labels: Labels; value: number; metricName?: string }
+
+/** A metric whose samples are computed when scraped. */
+class ScrapedMetric {
+  readonly aggregator = 'sum';
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly type: 'counter' | 'gauge' | 'histogram',
+    private readonly sample: () => Sample[],
+  ) {}
+
+  async get() {
+    return { name: this.name, help: this.help, type: this.type, values: this.sample(), aggregator: this.aggregator };
+  }
+
+  reset(): void {}
+}
+
+export function createMetricsRegistry(stats: StatsStore, plugins: PluginRegistry): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'meltemi_process_' });
+  const requestLabels = (s: { listener: string; route: string; cluster: string }) => ({ listener: s.listener, route: s.route, cluster: s.cluster });
+  const add = (name: string, help: string, type: 'counter' | 'gauge' | 'histogram', sample: () => Sample[]) =>
+    registry.registerMetric(new ScrapedMetric(name, help, type, sample) as never);
+
+  add('meltemi_requests_total', 'Requests received, by listener, route and cluster.', 'counter', () =>
+    [...stats.requests.values()].map((s) => ({ labels: requestLabels(s), value: s.total })));
+  add('meltemi_request_errors_total', 'Requests answered with an error response or a local error reply.', 'counter', () =>
+    [...stats.requests.values()].map((s) => ({ labels: requestLabels(s), value: s.errors })));
+  add('meltemi_active_requests', 'Requests received and not yet answered.', 'gauge', () =>
+    [...stats.requests.values()].map((s) => ({ labels: requestLabels(s), value: s.active })));
+  add('meltemi_request_duration_seconds', 'Time from reading a request to having its response, in seconds.', 'histogram', () => {
+    const out: Sample[] = [];
+    for (const s of stats.requests.values()) {
+      const labels = requestLabels(s);
+      let cumulative = 0;
+      DURATION_BUCKETS.forEach((le, i) => {
+        cumulative += s.durationBuckets[i];
+        out.push({ metricName: 'meltemi_request_duration_seconds_bucket', labels: { ...labels, le: String(le) }, value: cumulative });
+      });
+      cumulative += s.durationBuckets[DURATION_BUCKETS.length];
+      out.push({ metricName: 'meltemi_request_duration_seconds_bucket', labels: { ...labels, le: '+Inf' }, value: cumulative });
+      out.push({ metricName: 'meltemi_request_duration_seconds_sum', labels, value: s.durationSum });
+      out.push({ metricName: 'meltemi_request_duration_seconds_count', labels, value: cumulative });
+    }
+    return out;
+  });
+  add('meltemi_request_decoding_errors_total', 'Downstream bytes the codec rejected as malformed (the connection was closed).', 'counter', () =>
+    [...stats.listeners.values()].map((s) => ({ labels: { listener: s.listener }, value: s.decodingErrors })));
+  add('meltemi_local_replies_total', 'Error replies produced by the proxy itself, by kind.', 'counter', () =>
+    [...stats.listeners.values()].flatMap((s) => [...s.localReplies].map(([kind, value]) => ({ labels: { listener: s.listener, kind }, value }))));
+  add('meltemi_downstream_connections_total', 'Downstream connections accepted.', 'counter', () =>
+    [...stats.listeners.values()].map((s) => ({ labels: { listener: s.listener }, value: s.connectionsTotal })));
+  add('meltemi_downstream_connections_active', 'Downstream connections open.', 'gauge', () =>
+    [...stats.listeners.values()].map((s) => ({ labels: { listener: s.listener }, value: s.connectionsActive })));
+  add('meltemi_upstream_connections_total', 'Upstream connections opened.', 'counter', () =>
+    [...stats.clusters.values()].map((s) => ({ labels: { cluster: s.cluster }, value: s.connectionsTotal })));
+  add('meltemi_upstream_connections_active', 'Upstream connections open.', 'gauge', () =>
+    [...stats.clusters.values()].map((s) => ({ labels: { cluster: s.cluster }, value: s.connectionsActive })));
+  add('meltemi_upstream_connect_failures_total', 'Failed upstream connection attempts.', 'counter', () =>
+    [...stats.clusters.values()].map((s) => ({ labels: { cluster: s.cluster }, value: s.connectFailures })));
+  add('meltemi_plugin_traps_total', 'Plugin calls that trapped.', 'counter', () =>
+    plugins.codecs().map((p) => ({ labels: { plugin: p.name }, value: p.traps })));
+  add('meltemi_plugin_instance_recycles_total', 'Plugin instances replaced after a trap.', 'counter', () =>
+    plugins.codecs().map((p) => ({ labels: { plugin: p.name }, value: p.recycles })));
+  add('meltemi_plugin_rejections_total', 'Plugin files rejected at load.', 'counter', () =>
+    [{ labels: {}, value: plugins.rejected.length }]);
+  return registry;
+}

@@ -1,0 +1,95 @@
+// The validated configuration. Field names follow the MetaProtocol proxy protos (route.proto,
+// Envoy's HeaderMatcher/WeightedCluster) in snake_case, so static config and RDS share one model.
+
+export interface Config {
+  readonly admin: AdminConfig | undefined;
+  readonly plugins: PluginsConfig;
+  readonly listeners: readonly ListenerConfig[];
+  readonly clusters: readonly ClusterConfig[];
+  readonly logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
+}
+
+export interface AdminConfig {
+  readonly address: string;
+  readonly port: number;
+}
+
+export interface PluginsConfig {
+  readonly directory: string;
+}
+
+/** `shared`: many clients multiplexed onto pooled upstream connections; `per_client`: each client owns its upstream connections. */
+export type UpstreamConnectionMode = 'shared' | 'per_client';
+
+export interface ListenerConfig {
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  /** Protocol name of the codec (a plugin's descriptor `protocol`). */
+  readonly protocol: string;
+  readonly codecConfig: Readonly<Record<string, unknown>>;
+  readonly maxFrameSize: number;
+  readonly upstreamConnection: UpstreamConnectionMode;
+  /** In-flight requests per downstream connection above which the proxy stops reading it. */
+  readonly maxInflightPerConnection: number;
+  readonly routeConfig: RouteConfiguration;
+}
+
+export interface RouteConfiguration {
+  readonly name: string;
+  readonly routes: readonly RouteConfig[];
+}
+
+export interface RouteConfig {
+  readonly name: string;
+  readonly match: RouteMatchConfig;
+  readonly route: RouteActionConfig;
+  readonly requestMutation: readonly KeyValue[];
+}
+
+export interface RouteMatchConfig {
+  /** ANDed; an empty list matches every message. */
+  readonly metadata: readonly MetadataMatcherConfig[];
+}
+
+export type StringMatch =
+  | { readonly kind: 'exact'; readonly value: string }
+  | { readonly kind: 'prefix'; readonly value: string }
+  | { readonly kind: 'suffix'; readonly value: string }
+  | { readonly kind: 'contains'; readonly value: string }
+  | { readonly kind: 'regex'; readonly value: string }
+  | { readonly kind: 'present'; readonly value: boolean };
+
+export interface MetadataMatcherConfig {
+  readonly name: string;
+  readonly match: StringMatch;
+  readonly invert: boolean;
+}
+
+export interface WeightedClusterConfig {
+  readonly name: string;
+  readonly weight: number;
+}
+
+export type RouteActionConfig =
+  | { readonly kind: 'cluster'; readonly cluster: string }
+  | { readonly kind: 'weighted_clusters'; readonly clusters: readonly WeightedClusterConfig[] };
+
+export interface KeyValue {
+  readonly key: string;
+  readonly value: string;
+}
+
+export interface EndpointConfig {
+  readonly address: string;
+  readonly port: number;
+}
+
+export interface ClusterConfig {
+  readonly name: string;
+  readonly endpoints: readonly EndpointConfig[];
+  readonly lbPolicy: 'round_robin';
+  readonly connectTimeoutMs: number;
+  /** Shared connections per endpoint (`shared` listeners). */
+  readonly connectionsPerEndpoint: number;
+}

@@ -1,0 +1,159 @@
+// Turns parsed YAML into a validated `Config`. Errors are `ConfigError`s naming the field.
+
+import { isAbsolute, resolve } from 'node:path';
+import { Field } from './field';
+import type {
+  ClusterConfig, Config, EndpointConfig, KeyValue, ListenerConfig, MetadataMatcherConfig, RouteActionConfig,
+  RouteConfig, RouteConfiguration, StringMatch,
+} from './types';
+import { LOG_LEVELS, LogLevel } from '../core/logger';
+
+const NAME = /^[A-Za-z0-9_.|:-]+$/;
+const MAX_PORT = 65535;
+const DEFAULT_MAX_FRAME = 64 * 1024 * 1024;
+
+/** `baseDir` resolves relative paths (the config file's directory). */
+export function validateConfig(raw: unknown, baseDir: string): Config {
+  const root = new Field('', raw ?? {});
+  root.only(['admin', 'plugins', 'listeners', 'clusters', 'log_level']);
+  const clusters = root.child('clusters').or((f) => f.items().map(readCluster), []);
+  unique(clusters.map((c) => c.name), root.child('clusters'), 'name');
+  const clusterNames = new Set(clusters.map((c) => c.name));
+  const listenersField = root.child('listeners');
+  const listeners = listenersField.items().map((f) => readListener(f, clusterNames));
+  if (listeners.length === 0) listenersField.fail('must have at least one listener');
+  unique(listeners.map((l) => l.name), listenersField, 'name');
+  unique(listeners.map((l) => `${l.address}:${l.port}`).filter((k) => !k.endsWith(':0')), listenersField, 'address/port');
+  const pluginsField = root.child('plugins');
+  const directory = pluginsField.present
+    ? pluginsField.only(['directory']).child('directory').string({ nonEmpty: true })
+    : 'build/plugins';
+  return {
+    admin: root.child('admin').or((f) => {
+      f.only(['address', 'port']);
+      return { address: f.child('address').or((a) => a.string({ nonEmpty: true }), '127.0.0.1'), port: f.child('port').integer(0, MAX_PORT) };
+    }, undefined),
+    plugins: { directory: isAbsolute(directory) ? directory : resolve(baseDir, directory) },
+    listeners,
+    clusters,
+    logLevel: root.child('log_level').or((f) => f.oneOf(LOG_LEVELS as readonly LogLevel[]), 'info'),
+  };
+}
+
+function unique(values: string[], field: Field, what: string): void {
+  const seen = new Set<string>();
+  values.forEach((v, i) => {
+    if (seen.has(v)) new Field(`${field.path}[${i}].${what === 'address/port' ? 'port' : what}`, v).fail(`duplicate ${what} "${v}"`);
+    seen.add(v);
+  });
+}
+
+function readListener(f: Field, clusters: ReadonlySet<string>): ListenerConfig {
+  f.only(['name', 'address', 'port', 'protocol', 'codec_config', 'max_frame_size', 'upstream_connection', 'max_inflight_per_connection', 'route_config']);
+  return {
+    name: f.child('name').string({ nonEmpty: true, pattern: NAME }),
+    address: f.child('address').or((a) => a.string({ nonEmpty: true }), '127.0.0.1'),
+    port: f.child('port').integer(0, MAX_PORT),
+    protocol: f.child('protocol').string({ nonEmpty: true }),
+    codecConfig: f.child('codec_config').or((c) => c.object(), {}),
+    maxFrameSize: f.child('max_frame_size').or((c) => c.integer(64, 2 ** 31 - 1), DEFAULT_MAX_FRAME),
+    upstreamConnection: f.child('upstream_connection').or((c) => c.oneOf(['shared', 'per_client'] as const), 'shared'),
+    maxInflightPerConnection: f.child('max_inflight_per_connection').or((c) => c.integer(1, 1_000_000), 4096),
+    routeConfig: readRouteConfiguration(f.child('route_config'), clusters),
+  };
+}
+
+export function readRouteConfiguration(f: Field, clusters: ReadonlySet<string> | undefined): RouteConfiguration {
+  f.only(['name', 'routes']);
+  const routes = f.child('routes').items().map((r) => readRoute(r, clusters));
+  return { name: f.child('name').or((n) => n.string(), ''), routes };
+}
+
+function readRoute(f: Field, clusters: ReadonlySet<string> | undefined): RouteConfig {
+  f.only(['name', 'match', 'route', 'request_mutation', 'response_mutation']);
+  const match = f.child('match');
+  const metadata = match.present
+    ? match.only(['metadata']).child('metadata').or((m) => m.items().map(readMatcher), [] as MetadataMatcherConfig[])
+    : [];
+  return {
+    name: f.child('name').or((n) => n.string(), ''),
+    match: { metadata },
+    route: readAction(f.child('route'), clusters),
+    requestMutation: f.child('request_mutation').or((m) => m.items().map(readKeyValue), [] as KeyValue[]),
+  };
+}
+
+const STRING_MATCHES = ['exact_match', 'prefix_match', 'suffix_match', 'contains_match', 'safe_regex_match', 'present_match'] as const;
+
+function readMatcher(f: Field): MetadataMatcherConfig {
+  f.only(['name', ...STRING_MATCHES, 'invert_match']);
+  const name = f.child('name').string({ nonEmpty: true });
+  const given = STRING_MATCHES.filter((k) => f.child(k).present);
+  if (given.length > 1) f.fail(`has ${given.join(' and ')}; give one match`);
+  let match: StringMatch;
+  switch (given[0]) {
+    case 'exact_match': match = { kind: 'exact', value: f.child('exact_match').string() }; break;
+    case 'prefix_match': match = { kind: 'prefix', value: f.child('prefix_match').string({ nonEmpty: true }) }; break;
+    case 'suffix_match': match = { kind: 'suffix', value: f.child('suffix_match').string({ nonEmpty: true }) }; break;
+    case 'contains_match': match = { kind: 'contains', value: f.child('contains_match').string({ nonEmpty: true }) }; break;
+    case 'safe_regex_match': {
+      const r = f.child('safe_regex_match');
+      r.only(['regex', 'google_re2']);
+      const regex = r.child('regex').string({ nonEmpty: true });
+      try {
+        new RegExp(regex);
+      } catch (err) {
+        r.child('regex').fail(`invalid regular expression: ${(err as Error).message}`);
+      }
+      match = { kind: 'regex', value: regex };
+      break;
+    }
+    case 'present_match': match = { kind: 'present', value: f.child('present_match').boolean() }; break;
+    default: match = { kind: 'present', value: true }; // a name-only matcher tests presence (Envoy)
+  }
+  return { name, match, invert: f.child('invert_match').or((i) => i.boolean(), false) };
+}
+
+function readAction(f: Field, clusters: ReadonlySet<string> | undefined): RouteActionConfig {
+  f.only(['cluster', 'weighted_clusters']);
+  const single = f.child('cluster');
+  const weighted = f.child('weighted_clusters');
+  if (single.present === weighted.present) f.fail('needs exactly one of cluster or weighted_clusters');
+  const known = (c: Field) => {
+    const name = c.string({ nonEmpty: true });
+    if (clusters && !clusters.has(name)) c.fail(`unknown cluster "${name}"`);
+    return name;
+  };
+  if (single.present) return { kind: 'cluster', cluster: known(single) };
+  weighted.only(['clusters', 'total_weight']);
+  const list = weighted.child('clusters').items().map((c) => {
+    c.only(['name', 'weight']);
+    return { name: known(c.child('name')), weight: c.child('weight').integer(0, 1_000_000) };
+  });
+  if (list.length === 0) weighted.child('clusters').fail('must name at least one cluster');
+  if (list.every((c) => c.weight === 0)) weighted.child('clusters').fail('weights must not all be 0');
+  return { kind: 'weighted_clusters', clusters: list };
+}
+
+function readKeyValue(f: Field): KeyValue {
+  f.only(['key', 'value']);
+  return { key: f.child('key').string({ nonEmpty: true, max: 16384 }), value: f.child('value').or((v) => v.string({ max: 16384 }), '') };
+}
+
+function readCluster(f: Field): ClusterConfig {
+  f.only(['name', 'endpoints', 'lb_policy', 'connect_timeout', 'connections_per_endpoint']);
+  const endpoints = f.child('endpoints').items().map(readEndpoint);
+  if (endpoints.length === 0) f.child('endpoints').fail('must have at least one endpoint');
+  return {
+    name: f.child('name').string({ nonEmpty: true, pattern: NAME }),
+    endpoints,
+    lbPolicy: f.child('lb_policy').or((p) => p.oneOf(['round_robin', 'ROUND_ROBIN'] as const), 'round_robin') && 'round_robin',
+    connectTimeoutMs: f.child('connect_timeout').or((t) => t.durationMs(), 1000),
+    connectionsPerEndpoint: f.child('connections_per_endpoint').or((n) => n.integer(1, 1024), 1),
+  };
+}
+
+function readEndpoint(f: Field): EndpointConfig {
+  f.only(['address', 'port']);
+  return { address: f.child('address').string({ nonEmpty: true }), port: f.child('port').integer(1, MAX_PORT) };
+}

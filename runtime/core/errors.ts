@@ -1,0 +1,47 @@
+// Errors with stable `code`s, so callers and tests branch on codes rather than messages.
+
+export type MeltemiErrorCode =
+  | 'MELTEMI_CONFIG_INVALID'
+  | 'MELTEMI_PLUGIN_INVALID'
+  | 'MELTEMI_PLUGIN_UNSUPPORTED'
+  | 'MELTEMI_PLUGIN_NOT_FOUND'
+  | 'MELTEMI_PLUGIN_TRAP'
+  | 'MELTEMI_ABI_VIOLATION'
+  | 'MELTEMI_CODEC_ERROR'
+  | 'MELTEMI_LISTEN_FAILED';
+
+export class MeltemiError extends Error {
+  readonly code: MeltemiErrorCode;
+
+  constructor(code: MeltemiErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'MeltemiError';
+    this.code = code;
+  }
+}
+
+export class ConfigError extends MeltemiError {
+  /** Dotted path of the offending field, e.g. `listeners[0].port`. */
+  readonly field: string;
+
+  constructor(field: string, message: string) {
+    super('MELTEMI_CONFIG_INVALID', `${field}: ${message}`);
+    this.name = 'ConfigError';
+    this.field = field;
+  }
+}
+
+export class PluginError extends MeltemiError {
+  /** The plugin file the error is about. */
+  readonly file: string;
+
+  constructor(code: MeltemiErrorCode, file: string, message: string, options?: { cause?: unknown }) {
+    super(code, `${file}: ${message}`, options);
+    this.name = 'PluginError';
+    this.file = file;
+  }
+}
+
+export function isMeltemiError(err: unknown, code?: MeltemiErrorCode): err is MeltemiError {
+  return err instanceof MeltemiError && (code === undefined || err.code === code);
+}

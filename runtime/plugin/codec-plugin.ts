@@ -1,0 +1,108 @@
+// A loaded codec plugin: one compiled module, the instance all connections of this thread share,
+// and per-connection contexts that follow the instance when a trap forces a replacement.
+
+import type { Logger } from '../core/logger';
+import { isMeltemiError } from '../core/errors';
+import { CodecInstance, DecodeResult } from './codec-instance';
+import type { CompiledPlugin } from './plugin-loader';
+import type { ErrorKindValue, MessageTypeValue } from './abi';
+
+export class CodecPlugin {
+  instance: CodecInstance;
+  traps = 0;
+  recycles = 0;
+  activeContexts = 0;
+  private nextContextId = 1;
+
+  constructor(readonly compiled: CompiledPlugin, private readonly logger: Logger) {
+    this.instance = new CodecInstance(compiled.module, compiled.file, logger);
+  }
+
+  get name(): string {
+    return this.compiled.descriptor.name;
+  }
+
+  get descriptor() {
+    return this.compiled.descriptor;
+  }
+
+  /** Opens a context for one connection; `upstream` when it decodes responses. */
+  open(upstream: boolean, config: Buffer): CodecContext {
+    return new CodecContext(this, this.nextContextId++, upstream, config);
+  }
+
+  /** Called after a trap: the poisoned instance is dropped and a fresh one takes its place. */
+  replaceInstance(cause: unknown): void {
+    this.traps++;
+    if (!this.instance.poisoned) return;
+    this.logger.log('warn', `plugin ${this.name} trapped; replacing its instance`, { error: (cause as Error)?.message });
+    this.instance = new CodecInstance(this.compiled.module, this.compiled.file, this.logger);
+    this.recycles++;
+  }
+}
+
+export class CodecContext {
+  private bound: CodecInstance | undefined;
+  private closed = false;
+
+  constructor(
+    readonly plugin: CodecPlugin,
+    readonly id: number,
+    private readonly upstream: boolean,
+    private readonly config: Buffer,
+  ) {
+    plugin.activeContexts++;
+  }
+
+  /** The plugin's current instance, with this context created in it (again, after a trap). */
+  private instance(): CodecInstance {
+    const current = this.plugin.instance;
+    if (this.bound !== current) {
+      current.contextNew(this.id, this.upstream, this.config);
+      this.bound = current;
+    }
+    return current;
+  }
+
+  private guard<T>(fn: (inst: CodecInstance) => T): T {
+    try {
+      return fn(this.instance());
+    } catch (err) {
+      if (isMeltemiError(err, 'MELTEMI_PLUGIN_TRAP') || isMeltemiError(err, 'MELTEMI_ABI_VIOLATION')) {
+        this.bound = undefined;
+        this.plugin.replaceInstance(err);
+      }
+      throw err;
+    }
+  }
+
+  decode(input: Buffer, flags: number): DecodeResult {
+    return this.guard((inst) => inst.decode(this.id, input, flags));
+  }
+
+  encode(frame: Buffer, mutation: Buffer, messageType: MessageTypeValue, upstream: boolean): Buffer | null {
+    return this.guard((inst) => inst.encode(this.id, frame, mutation, messageType, upstream));
+  }
+
+  localReply(request: Buffer | null, kind: ErrorKindValue, message: string): Buffer {
+    return this.guard((inst) => inst.localReply(this.id, request, kind, message));
+  }
+
+  heartbeatReply(frame: Buffer): Buffer | null {
+    return this.guard((inst) => inst.heartbeatReply(this.id, frame));
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.plugin.activeContexts--;
+    if (this.bound === this.plugin.instance) {
+      try {
+        this.bound.contextFree(this.id);
+      } catch {
+        // A trap while freeing poisons the instance; the next call replaces it.
+      }
+    }
+    this.bound = undefined;
+  }
+}

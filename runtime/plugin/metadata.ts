@@ -1,0 +1,112 @@
+// Host-side Metadata of one decoded frame. Values are decoded lazily, as latin1 (one char per byte),
+// from the host's own input buffer or from a copy of the record's inline bytes; nothing is turned
+// into a string until a route or filter asks for it.
+
+import { EntryFlag, MESSAGE_TYPE_NAMES, MessageTypeValue } from './abi';
+import { WELL_KNOWN_KEYS } from './well-known-keys';
+
+const ENTRY_INTS = 5;
+
+export class Metadata {
+  private names: (string | undefined)[] | undefined;
+
+  constructor(
+    readonly messageType: MessageTypeValue,
+    readonly status: number,
+    readonly flags: number,
+    readonly requestIdLo: number,
+    readonly requestIdHi: number,
+    readonly streamIdLo: number,
+    readonly streamIdHi: number,
+    /** The frame's bytes (a view of the connection's input; do not keep past the request). */
+    readonly frame: Buffer,
+    private readonly src: Buffer,
+    private readonly inline: Buffer | null,
+    /** Per entry: keyId | flags << 16, keyOff, keyLen, valOff, valLen. */
+    private readonly ents: Int32Array,
+  ) {}
+
+  get entryCount(): number {
+    return this.ents.length / ENTRY_INTS;
+  }
+
+  /** The request id as a number; exact below 2^53. */
+  get requestId(): number {
+    return this.requestIdHi * 0x1_0000_0000 + this.requestIdLo;
+  }
+
+  hasFlag(flag: number): boolean {
+    return (this.flags & flag) !== 0;
+  }
+
+  keyAt(i: number): string {
+    const names = (this.names ??= new Array<string | undefined>(this.entryCount));
+    let name = names[i];
+    if (name === undefined) {
+      const e = i * ENTRY_INTS;
+      const head = this.ents[e];
+      const id = head & 0xffff;
+      if (id !== 0) {
+        name = WELL_KNOWN_KEYS[id] ?? `unknown-key-${id}`;
+      } else {
+        const buf = (head >>> 16) & EntryFlag.INLINE_KEY ? this.inline! : this.src;
+        const off = this.ents[e + 1];
+        name = buf.latin1Slice(off, off + this.ents[e + 2]);
+      }
+      names[i] = name;
+    }
+    return name;
+  }
+
+  valueAt(i: number): string {
+    const e = i * ENTRY_INTS;
+    const buf = (this.ents[e] >>> 16) & EntryFlag.INLINE_VALUE ? this.inline! : this.src;
+    const off = this.ents[e + 3];
+    return buf.latin1Slice(off, off + this.ents[e + 4]);
+  }
+
+  valueBytesAt(i: number): Buffer {
+    const e = i * ENTRY_INTS;
+    const buf = (this.ents[e] >>> 16) & EntryFlag.INLINE_VALUE ? this.inline! : this.src;
+    const off = this.ents[e + 3];
+    return buf.subarray(off, off + this.ents[e + 4]);
+  }
+
+  private indexOf(name: string): number {
+    for (let i = 0, n = this.entryCount; i < n; i++) if (this.keyAt(i) === name) return i;
+    return -1;
+  }
+
+  /** First value of `name`, as latin1 (byte-exact), or undefined. */
+  get(name: string): string | undefined {
+    const i = this.indexOf(name);
+    return i < 0 ? undefined : this.valueAt(i);
+  }
+
+  getAll(name: string): string[] {
+    const values: string[] = [];
+    for (let i = 0, n = this.entryCount; i < n; i++) if (this.keyAt(i) === name) values.push(this.valueAt(i));
+    return values;
+  }
+
+  has(name: string): boolean {
+    return this.indexOf(name) >= 0;
+  }
+
+  entries(): Array<[string, string]> {
+    const list: Array<[string, string]> = [];
+    for (let i = 0, n = this.entryCount; i < n; i++) list.push([this.keyAt(i), this.valueAt(i)]);
+    return list;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      type: MESSAGE_TYPE_NAMES[this.messageType] ?? this.messageType,
+      status: this.status,
+      flags: this.flags,
+      requestId: this.requestId,
+      frameLength: this.frame.length,
+      metadata: this.entries().map(([k, v]) => [k, Buffer.from(v, 'latin1').toString('utf8')]),
+    };
+  }
+}

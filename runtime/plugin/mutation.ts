@@ -1,0 +1,69 @@
+// Builds the Mutation buffer (ABI.md §6.2) that the host passes to a codec's encode.
+
+import { Layout, MutationOp, MutationOpValue } from './abi';
+import { wellKnownKeyId } from './well-known-keys';
+
+export interface MutationEntry {
+  op: MutationOpValue;
+  key: string;
+  value: string;
+}
+
+export class Mutation {
+  private readonly ops: MutationEntry[] = [];
+  private requestId: bigint | undefined;
+
+  get size(): number {
+    return this.ops.length + (this.requestId === undefined ? 0 : 1);
+  }
+
+  set(key: string, value: string): this {
+    this.ops.push({ op: MutationOp.SET, key, value });
+    return this;
+  }
+
+  append(key: string, value: string): this {
+    this.ops.push({ op: MutationOp.APPEND, key, value });
+    return this;
+  }
+
+  delete(key: string): this {
+    this.ops.push({ op: MutationOp.DELETE, key, value: '' });
+    return this;
+  }
+
+  setRequestId(id: bigint): this {
+    this.requestId = BigInt.asUintN(64, id);
+    return this;
+  }
+
+  /** Serializes the ops. Keys and values are UTF-8; well-known keys travel by id. */
+  encode(): Buffer {
+    const parts: Buffer[] = [];
+    const header = Buffer.alloc(Layout.MUTATION_HEADER_SIZE);
+    header.writeUInt32LE(this.size, 0);
+    parts.push(header);
+    for (const { op, key, value } of this.ops) {
+      const id = wellKnownKeyId(key);
+      parts.push(encodeOp(op, id, id ? Buffer.alloc(0) : Buffer.from(key, 'utf8'), Buffer.from(value, 'utf8')));
+    }
+    if (this.requestId !== undefined) {
+      const v = Buffer.alloc(8);
+      v.writeBigUInt64LE(this.requestId);
+      parts.push(encodeOp(MutationOp.SET_REQUEST_ID, 0, Buffer.alloc(0), v));
+    }
+    return Buffer.concat(parts);
+  }
+}
+
+function encodeOp(op: number, keyId: number, key: Buffer, value: Buffer): Buffer {
+  const bodyLen = (key.length + value.length + 3) & ~3;
+  const b = Buffer.alloc(Layout.MUTATION_OP_HEADER_SIZE + bodyLen);
+  b.writeUInt8(op, 0);
+  b.writeUInt16LE(keyId, 2);
+  b.writeUInt32LE(key.length, 4);
+  b.writeUInt32LE(value.length, 8);
+  key.copy(b, Layout.MUTATION_OP_HEADER_SIZE);
+  value.copy(b, Layout.MUTATION_OP_HEADER_SIZE + key.length);
+  return b;
+}

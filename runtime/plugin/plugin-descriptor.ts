@@ -1,0 +1,50 @@
+// The plugin descriptor returned by meltemi_info (ABI.md §2), parsed and checked field by field.
+
+import { PluginError } from '../core/errors';
+import { ABI_MINOR } from './abi';
+
+export type PluginKind = 'codec' | 'filter';
+export type Correlation = 'order' | 'request_id';
+
+export interface PluginDescriptor {
+  readonly abiMinor: number;
+  readonly kind: PluginKind;
+  readonly name: string;
+  readonly protocol: string;
+  readonly version: string;
+  readonly correlation: Correlation;
+  readonly passthroughEncode: boolean;
+}
+
+const NAME_RE = /^[a-z0-9_.-]+$/;
+
+export function parseDescriptor(file: string, json: string): PluginDescriptor {
+  const bad = (field: string, why: string) => new PluginError('MELTEMI_PLUGIN_INVALID', file, `descriptor field "${field}" ${why}`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch {
+    throw new PluginError('MELTEMI_PLUGIN_INVALID', file, `meltemi_info did not return JSON: ${json.slice(0, 80)}`);
+  }
+  if (typeof raw !== 'object' || raw === null) throw new PluginError('MELTEMI_PLUGIN_INVALID', file, 'descriptor is not an object');
+  const d = raw as Record<string, unknown>;
+  if (!Number.isInteger(d.abi_minor) || (d.abi_minor as number) < 0) throw bad('abi_minor', 'must be a non-negative integer');
+  if ((d.abi_minor as number) > ABI_MINOR) throw bad('abi_minor', `is ${d.abi_minor}; this host supports ABI 1.${ABI_MINOR}`);
+  if (d.kind !== 'codec' && d.kind !== 'filter') throw bad('kind', 'must be "codec" or "filter"');
+  if (typeof d.name !== 'string' || !NAME_RE.test(d.name)) throw bad('name', `must match ${NAME_RE}`);
+  const protocol = d.protocol ?? d.name;
+  if (typeof protocol !== 'string' || protocol.length === 0) throw bad('protocol', 'must be a non-empty string');
+  const correlation = d.correlation ?? 'order';
+  if (correlation !== 'order' && correlation !== 'request_id') throw bad('correlation', 'must be "order" or "request_id"');
+  const passthrough = d.passthrough_encode ?? false;
+  if (typeof passthrough !== 'boolean') throw bad('passthrough_encode', 'must be a boolean');
+  return {
+    abiMinor: d.abi_minor as number,
+    kind: d.kind,
+    name: d.name,
+    protocol,
+    version: typeof d.version === 'string' ? d.version : '',
+    correlation,
+    passthroughEncode: passthrough,
+  };
+}

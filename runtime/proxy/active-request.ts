@@ -1,0 +1,25 @@
+// One request between its decoding and its response: the unit of correlation, ordering and stats.
+
+import type { Metadata } from '../plugin/metadata';
+import type { RequestStats } from './stats';
+
+export interface ResponseSink {
+  /** Delivers the response bytes (or a local reply) for `req`. */
+  complete(req: ActiveRequest, response: Buffer, isError: boolean, now: number): void;
+  /** The upstream failed `req`; the sink answers it with a local reply of `kind`. */
+  fail(req: ActiveRequest, kind: number, message: string): void;
+}
+
+export class ActiveRequest {
+  /** Response bytes once known (ordered delivery waits for earlier requests). */
+  response: Buffer | null = null;
+  done = false;
+
+  constructor(
+    readonly sink: ResponseSink,
+    readonly meta: Metadata | null,
+    readonly stats: RequestStats | null,
+    /** performance.now() when the request was read. */
+    readonly start: number,
+  ) {}
+}

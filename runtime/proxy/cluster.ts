@@ -1,0 +1,73 @@
+// Clusters of static endpoints with round-robin selection and passive health: an endpoint whose
+// connection attempt failed is skipped for a backoff that doubles per consecutive failure.
+
+import type { ClusterConfig } from '../config/types';
+import type { ClusterStats, StatsStore } from './stats';
+
+const BACKOFF_BASE_MS = 250;
+const BACKOFF_MAX_MS = 10_000;
+
+export class Endpoint {
+  /** Consecutive connection failures. */
+  failures = 0;
+  /** Skipped by load balancing until this time (ms, Date.now()). */
+  ejectedUntil = 0;
+
+  constructor(readonly address: string, readonly port: number) {}
+
+  get label(): string {
+    return `${this.address}:${this.port}`;
+  }
+
+  connectFailed(now: number): void {
+    this.failures++;
+    this.ejectedUntil = now + Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (this.failures - 1));
+  }
+
+  connected(): void {
+    this.failures = 0;
+    this.ejectedUntil = 0;
+  }
+}
+
+export class Cluster {
+  readonly endpoints: Endpoint[];
+  readonly stats: ClusterStats;
+  private next = 0;
+
+  constructor(readonly config: ClusterConfig, store: StatsStore) {
+    this.endpoints = config.endpoints.map((e) => new Endpoint(e.address, e.port));
+    this.stats = store.cluster(config.name);
+  }
+
+  get name(): string {
+    return this.config.name;
+  }
+
+  /** The next healthy endpoint in round-robin order, or undefined when none is. */
+  pick(now: number): Endpoint | undefined {
+    const eps = this.endpoints;
+    for (let tries = 0; tries < eps.length; tries++) {
+      const ep = eps[this.next];
+      this.next = (this.next + 1) % eps.length;
+      if (ep.ejectedUntil <= now) return ep;
+    }
+    return undefined;
+  }
+}
+
+export class ClusterManager {
+  private readonly clusters = new Map<string, Cluster>();
+
+  constructor(configs: readonly ClusterConfig[], store: StatsStore) {
+    for (const c of configs) this.clusters.set(c.name, new Cluster(c, store));
+  }
+
+  get(name: string): Cluster | undefined {
+    return this.clusters.get(name);
+  }
+
+  all(): Cluster[] {
+    return [...this.clusters.values()];
+  }
+}

@@ -1,0 +1,278 @@
+// One client connection: decode what it sends (one codec call per read), route each message,
+// hand it to an upstream connection, and write the responses back, in request order when the
+// protocol correlates by order, coalesced into one write per event-loop turn.
+
+import type net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { isMeltemiError } from '../core/errors';
+import { ErrorKind, ErrorKindValue, FrameFlag, MessageType } from '../plugin/abi';
+import type { CodecContext } from '../plugin/codec-plugin';
+import type { Metadata } from '../plugin/metadata';
+import { Mutation } from '../plugin/mutation';
+import { ActiveRequest, ResponseSink } from './active-request';
+import type { Cluster } from './cluster';
+import { Fifo } from './fifo';
+import { Flushable, scheduleFlush } from './flush-scheduler';
+import { FrameReader } from './frame-reader';
+import type { ListenerContext } from './listener-context';
+import type { RequestStats } from './stats';
+import type { UpstreamConnection } from './upstream-connection';
+
+const EMPTY_MUTATION = new Mutation().encode();
+const ERROR_KIND_NAMES = Object.fromEntries(Object.entries(ErrorKind).map(([k, v]) => [v, k.toLowerCase()])) as Record<number, string>;
+/** How long a closing connection waits for in-flight responses before it is cut. */
+const CLOSE_GRACE_MS = 5_000;
+
+export class DownstreamConnection implements Flushable, ResponseSink {
+  flushQueued = false;
+  private readonly ctx: CodecContext;
+  private readonly reader: FrameReader;
+  private readonly ordered: boolean;
+  private readonly slots = new Fifo<ActiveRequest>();
+  private out: Buffer[] = [];
+  private outBytes = 0;
+  private inflight = 0;
+  private closed = false;
+  private closing = false;
+  private paused = false;
+  private writeBlocked = false;
+  private pinned: Map<string, UpstreamConnection> | null = null;
+  private noRouteStats: RequestStats | undefined;
+
+  constructor(private readonly socket: net.Socket, private readonly listener: ListenerContext) {
+    const { plugin, codecConfig, config, stats } = listener;
+    this.ctx = plugin.open(false, codecConfig);
+    this.reader = new FrameReader(this.ctx, 0, config.maxFrameSize);
+    this.ordered = plugin.descriptor.correlation === 'order';
+    if (config.upstreamConnection === 'per_client') this.pinned = new Map();
+    stats.connectionsTotal++;
+    stats.connectionsActive++;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => { this.writeBlocked = false; this.updateFlow(); });
+    socket.on('error', () => { /* 'close' follows and cleans up */ });
+    socket.on('close', () => this.onClose());
+  }
+
+  // ---- requests ----------------------------------------------------------------------------
+
+  private onData(chunk: Buffer): void {
+    if (this.closing) return;
+    let result;
+    try {
+      result = this.reader.push(chunk);
+    } catch (err) {
+      this.protocolError(`codec failure: ${(err as Error).message}`, isMeltemiError(err, 'MELTEMI_PLUGIN_TRAP'));
+      return;
+    }
+    if (!result) return;
+    const now = performance.now();
+    const frames = result.frames;
+    for (let i = 0; i < frames.length && !this.closing; i++) this.dispatch(frames[i], now);
+    if (result.status < 0) this.protocolError(result.error ?? 'malformed frame', false);
+    this.updateFlow();
+  }
+
+  private dispatch(meta: Metadata, now: number): void {
+    const type = meta.messageType;
+    if (type === MessageType.HEARTBEAT) {
+      const reply = this.tryCodec(() => this.ctx.heartbeatReply(meta.frame));
+      if (reply === undefined) return;
+      if (reply !== null) {
+        this.complete(this.track(new ActiveRequest(this, meta, null, now)), reply, false, now);
+        return;
+      }
+    }
+    const l = this.listener;
+    const route = l.routes.match(meta);
+    if (!route) {
+      this.noRouteStats ??= l.store.request(l.config.name, '', '');
+      this.noRouteStats.total++;
+      this.noRouteStats.active++;
+      this.fail(this.track(new ActiveRequest(this, meta, this.noRouteStats, now)), ErrorKind.ROUTE_NOT_FOUND, 'meltemi: no route matched the request');
+      return;
+    }
+    const clusterName = route.cluster();
+    const stats = route.statsFor(clusterName);
+    stats.total++;
+    stats.active++;
+    const req = this.track(new ActiveRequest(this, meta, stats, now));
+    const oneway = type === MessageType.ONEWAY;
+    const cluster = l.clusters.get(clusterName);
+    if (!cluster) {
+      this.fail(req, ErrorKind.CLUSTER_NOT_FOUND, `meltemi: unknown cluster "${clusterName}"`);
+      return;
+    }
+    let bytes: Buffer | null | undefined = meta.frame;
+    if (route.requestMutation || !l.plugin.descriptor.passthroughEncode) {
+      bytes = this.tryCodec(() => this.ctx.encode(meta.frame, route.requestMutation ?? EMPTY_MUTATION, type, false));
+      if (bytes === undefined) return;
+      bytes ??= meta.frame;
+    }
+    const conn = this.upstreamFor(cluster, meta, now);
+    if (!conn) {
+      this.fail(req, ErrorKind.NO_HEALTHY_UPSTREAM, `meltemi: no healthy upstream in cluster "${cluster.name}"`);
+      return;
+    }
+    if (oneway) {
+      conn.send(null, bytes);
+      this.complete(req, bytes, false, now, true);
+    } else {
+      conn.send(req, bytes);
+    }
+    if (meta.flags & FrameFlag.DRAIN_CLOSE) this.startClosing();
+  }
+
+  private track(req: ActiveRequest): ActiveRequest {
+    this.inflight++;
+    if (this.ordered) this.slots.push(req);
+    return req;
+  }
+
+  /** Upstream for one request: the shared pool, or this client's own connection once pinned. */
+  private upstreamFor(cluster: Cluster, meta: Metadata, now: number): UpstreamConnection | undefined {
+    if (this.pinned === null && (meta.flags & FrameFlag.CONNECTION_SCOPED) !== 0) this.pinned = new Map();
+    if (this.pinned === null) {
+      const ep = cluster.pick(now);
+      return ep && this.listener.pool.acquire(cluster, ep);
+    }
+    const existing = this.pinned.get(cluster.name);
+    if (existing && !existing.closed) return existing;
+    const ep = cluster.pick(now);
+    if (!ep) return undefined;
+    const conn = this.listener.pool.dedicated(cluster, ep);
+    this.pinned.set(cluster.name, conn);
+    return conn;
+  }
+
+  /** Runs a codec call; on failure closes this connection and returns undefined. */
+  private tryCodec<T>(fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (err) {
+      this.protocolError(`codec failure: ${(err as Error).message}`, isMeltemiError(err, 'MELTEMI_PLUGIN_TRAP'));
+      return undefined;
+    }
+  }
+
+  // ---- responses ---------------------------------------------------------------------------
+
+  complete(req: ActiveRequest, response: Buffer, isError: boolean, now: number, silent = false): void {
+    if (req.done) return;
+    req.done = true;
+    const st = req.stats;
+    if (st) {
+      st.active--;
+      if (isError) st.errors++;
+      st.observe((now - req.start) / 1000);
+    }
+    this.inflight--;
+    if (this.closed) return;
+    if (silent) {
+      req.response = null;
+    } else if (!this.ordered) {
+      this.enqueue(response);
+    } else {
+      req.response = response;
+    }
+    if (this.ordered) this.releaseInOrder();
+    this.updateFlow();
+  }
+
+  fail(req: ActiveRequest, kind: number, message: string): void {
+    this.listener.stats.localReply(ERROR_KIND_NAMES[kind] ?? String(kind));
+    let reply: Buffer;
+    try {
+      reply = this.ctx.localReply(req.meta?.frame ?? null, kind as ErrorKindValue, message);
+    } catch (err) {
+      this.complete(req, Buffer.alloc(0), true, performance.now(), true);
+      this.abort(`cannot build a local reply: ${(err as Error).message}`);
+      return;
+    }
+    this.complete(req, reply, true, performance.now());
+  }
+
+  private releaseInOrder(): void {
+    let head = this.slots.peek();
+    while (head && head.done) {
+      this.slots.shift();
+      if (head.response) this.enqueue(head.response);
+      head.response = null;
+      head = this.slots.peek();
+    }
+  }
+
+  private enqueue(bytes: Buffer): void {
+    if (bytes.length === 0) return;
+    this.out.push(bytes);
+    this.outBytes += bytes.length;
+    scheduleFlush(this);
+  }
+
+  flush(): void {
+    if (this.closed) return;
+    if (this.outBytes > 0) {
+      const data = this.out.length === 1 ? this.out[0] : Buffer.concat(this.out, this.outBytes);
+      this.out = [];
+      this.outBytes = 0;
+      if (!this.socket.write(data)) {
+        this.writeBlocked = true;
+        this.updateFlow();
+      }
+    }
+    if (this.closing && this.inflight === 0) this.socket.end();
+  }
+
+  // ---- flow control and closing --------------------------------------------------------------
+
+  private updateFlow(): void {
+    if (this.closed) return;
+    const limit = this.listener.config.maxInflightPerConnection;
+    if (!this.paused && (this.writeBlocked || this.closing || this.inflight >= limit)) {
+      this.paused = true;
+      this.socket.pause();
+    } else if (this.paused && !this.writeBlocked && !this.closing && this.inflight <= limit >> 1) {
+      this.paused = false;
+      this.socket.resume();
+    }
+    if (this.closing && this.inflight === 0) scheduleFlush(this);
+  }
+
+  /** Malformed input or a failing codec: answer with a protocol error where possible, then close. */
+  private protocolError(message: string, trapped: boolean): void {
+    if (this.closing) return;
+    this.listener.stats.decodingErrors++;
+    this.listener.logger.log('debug', `closing downstream connection: ${message}`, { listener: this.listener.config.name, trapped });
+    const req = this.track(new ActiveRequest(this, null, null, performance.now()));
+    this.fail(req, ErrorKind.PROTOCOL_ERROR, `meltemi: protocol error: ${message}`);
+    this.startClosing();
+  }
+
+  private startClosing(): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.updateFlow();
+    setTimeout(() => this.abort('in-flight requests did not finish in time'), CLOSE_GRACE_MS).unref();
+  }
+
+  private abort(reason: string): void {
+    if (this.closed) return;
+    this.listener.logger.log('debug', `aborting downstream connection: ${reason}`, { listener: this.listener.config.name });
+    this.socket.destroy();
+  }
+
+  /** Closes the connection now (listener shutdown). */
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.listener.stats.connectionsActive--;
+    this.ctx.close();
+    if (this.pinned) for (const c of this.pinned.values()) c.close();
+    this.out = [];
+    this.slots.drain();
+  }
+}

@@ -1,0 +1,23 @@
+// What a downstream connection needs from its listener, gathered in one object so connections
+// stay small and the listener can swap pieces (routes, plugin) without touching them.
+
+import type { ListenerConfig } from '../config/types';
+import type { Logger } from '../core/logger';
+import type { CodecPlugin } from '../plugin/codec-plugin';
+import type { ClusterManager } from './cluster';
+import type { RouteTable } from './route-table';
+import type { ListenerStats, StatsStore } from './stats';
+import type { UpstreamPool } from './upstream-pool';
+
+export interface ListenerContext {
+  readonly config: ListenerConfig;
+  readonly plugin: CodecPlugin;
+  readonly codecConfig: Buffer;
+  /** Read at each request: a route update applies to the next request on existing connections. */
+  routes: RouteTable;
+  readonly clusters: ClusterManager;
+  readonly pool: UpstreamPool;
+  readonly stats: ListenerStats;
+  readonly store: StatsStore;
+  readonly logger: Logger;
+}

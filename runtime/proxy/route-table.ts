@@ -1,0 +1,105 @@
+// Compiled MetaProtocol routes: ordered, first match wins; a match is an AND of metadata matchers
+// with Envoy HeaderMatcher semantics. Metadata values are latin1 strings (one char per byte), so
+// configured strings are compared as the latin1 view of their UTF-8 bytes: byte-exact matching.
+
+import type { MetadataMatcherConfig, RouteActionConfig, RouteConfig, RouteConfiguration } from '../config/types';
+import type { Metadata } from '../plugin/metadata';
+import { Mutation } from '../plugin/mutation';
+import type { RequestStats, StatsStore } from './stats';
+
+type Predicate = (meta: Metadata) => boolean;
+
+const asBytes = (s: string) => Buffer.from(s, 'utf8').toString('latin1');
+const asText = (latin1: string) => Buffer.from(latin1, 'latin1').toString('utf8');
+
+export function compileMatcher(m: MetadataMatcherConfig): Predicate {
+  const { name, invert } = m;
+  const match = m.match;
+  if (match.kind === 'present') {
+    const want = match.value;
+    return (meta) => (meta.has(name) === want) !== invert;
+  }
+  let test: (v: string) => boolean;
+  switch (match.kind) {
+    case 'exact': { const x = asBytes(match.value); test = (v) => v === x; break; }
+    case 'prefix': { const x = asBytes(match.value); test = (v) => v.startsWith(x); break; }
+    case 'suffix': { const x = asBytes(match.value); test = (v) => v.endsWith(x); break; }
+    case 'contains': { const x = asBytes(match.value); test = (v) => v.includes(x); break; }
+    case 'regex': {
+      // Envoy's safe_regex_match must match the whole value.
+      const re = new RegExp(`^(?:${match.value})$`, 'u');
+      test = (v) => re.test(asText(v));
+      break;
+    }
+  }
+  // Envoy: a matcher on an absent key fails whether or not it is inverted.
+  return (meta) => {
+    const v = meta.get(name);
+    return v !== undefined && test(v) !== invert;
+  };
+}
+
+export class CompiledRoute {
+  readonly name: string;
+  /** Pre-encoded request mutation, or null when the route has none. */
+  readonly requestMutation: Buffer | null;
+  private readonly predicates: Predicate[];
+  private readonly pick: () => string;
+  private readonly stats = new Map<string, RequestStats>();
+
+  constructor(config: RouteConfig, index: number, private readonly listener: string, private readonly store: StatsStore) {
+    this.name = config.name || `route-${index}`;
+    this.predicates = config.match.metadata.map(compileMatcher);
+    this.pick = compileAction(config.route);
+    this.requestMutation = config.requestMutation.length > 0
+      ? config.requestMutation.reduce((m, kv) => m.set(kv.key, kv.value), new Mutation()).encode()
+      : null;
+  }
+
+  matches(meta: Metadata): boolean {
+    const p = this.predicates;
+    for (let i = 0; i < p.length; i++) if (!p[i](meta)) return false;
+    return true;
+  }
+
+  /** The cluster for one request (weighted routes draw at random). */
+  cluster(): string {
+    return this.pick();
+  }
+
+  statsFor(cluster: string): RequestStats {
+    let s = this.stats.get(cluster);
+    if (!s) this.stats.set(cluster, (s = this.store.request(this.listener, this.name, cluster)));
+    return s;
+  }
+}
+
+function compileAction(action: RouteActionConfig): () => string {
+  if (action.kind === 'cluster') {
+    const name = action.cluster;
+    return () => name;
+  }
+  const names = action.clusters.map((c) => c.name);
+  const cumulative: number[] = [];
+  let total = 0;
+  for (const c of action.clusters) cumulative.push((total += c.weight));
+  return () => {
+    const r = Math.random() * total;
+    for (let i = 0; i < cumulative.length; i++) if (r < cumulative[i]) return names[i];
+    return names[names.length - 1];
+  };
+}
+
+export class RouteTable {
+  readonly routes: readonly CompiledRoute[];
+
+  constructor(readonly config: RouteConfiguration, listener: string, store: StatsStore) {
+    this.routes = config.routes.map((r, i) => new CompiledRoute(r, i, listener, store));
+  }
+
+  match(meta: Metadata): CompiledRoute | undefined {
+    const routes = this.routes;
+    for (let i = 0; i < routes.length; i++) if (routes[i].matches(meta)) return routes[i];
+    return undefined;
+  }
+}

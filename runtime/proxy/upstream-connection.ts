@@ -1,0 +1,137 @@
+// One connection to an upstream endpoint. Requests from any number of downstream connections are
+// queued, written once per event-loop turn, and matched to responses in order (ABI correlation
+// "order"). When the connection fails, every request still waiting gets a local error reply.
+
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from '../core/logger';
+import { CallFlag, ErrorKind, ResponseStatus } from '../plugin/abi';
+import type { CodecPlugin } from '../plugin/codec-plugin';
+import type { ActiveRequest } from './active-request';
+import type { Cluster, Endpoint } from './cluster';
+import { Fifo } from './fifo';
+import { Flushable, scheduleFlush } from './flush-scheduler';
+import { FrameReader } from './frame-reader';
+
+export interface UpstreamOptions {
+  readonly plugin: CodecPlugin;
+  readonly codecConfig: Buffer;
+  readonly maxFrameSize: number;
+  readonly logger: Logger;
+}
+
+export class UpstreamConnection implements Flushable {
+  flushQueued = false;
+  /** Called once when the connection is gone (pool bookkeeping). */
+  onClosed: ((conn: UpstreamConnection) => void) | null = null;
+  private readonly socket: net.Socket;
+  private readonly inflight = new Fifo<ActiveRequest>();
+  private readonly ctx;
+  private readonly reader: FrameReader;
+  private out: Buffer[] = [];
+  private outBytes = 0;
+  private state: 'connecting' | 'open' | 'closed' = 'connecting';
+  private connectTimer: NodeJS.Timeout | undefined;
+  private failure: string | undefined;
+
+  constructor(readonly cluster: Cluster, readonly endpoint: Endpoint, opts: UpstreamOptions) {
+    this.ctx = opts.plugin.open(true, opts.codecConfig);
+    this.reader = new FrameReader(this.ctx, CallFlag.SIDE_UPSTREAM, opts.maxFrameSize);
+    cluster.stats.connectionsTotal++;
+    cluster.stats.connectionsActive++;
+    this.socket = net.connect({ host: endpoint.address, port: endpoint.port });
+    this.socket.setNoDelay(true);
+    this.connectTimer = setTimeout(() => this.destroy(`connect timeout after ${cluster.config.connectTimeoutMs} ms`), cluster.config.connectTimeoutMs);
+    this.socket.on('connect', () => this.onConnect());
+    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.socket.on('error', (err: NodeJS.ErrnoException) => { this.failure ??= err.code ?? err.message; });
+    this.socket.on('close', () => this.onClose());
+  }
+
+  get closed(): boolean {
+    return this.state === 'closed';
+  }
+
+  get pending(): number {
+    return this.inflight.length;
+  }
+
+  /** Queues `bytes`; `req` (null for one-way messages) waits for the next response in order. */
+  send(req: ActiveRequest | null, bytes: Buffer): void {
+    if (req) this.inflight.push(req);
+    this.out.push(bytes);
+    this.outBytes += bytes.length;
+    if (this.state === 'open') scheduleFlush(this);
+  }
+
+  flush(): void {
+    if (this.state !== 'open' || this.outBytes === 0) return;
+    const data = this.out.length === 1 ? this.out[0] : Buffer.concat(this.out, this.outBytes);
+    this.out = [];
+    this.outBytes = 0;
+    this.socket.write(data);
+  }
+
+  close(): void {
+    this.destroy(undefined);
+  }
+
+  private destroy(reason: string | undefined): void {
+    if (reason) this.failure ??= reason;
+    this.socket.destroy();
+  }
+
+  private onConnect(): void {
+    clearTimeout(this.connectTimer);
+    this.state = 'open';
+    this.endpoint.connected();
+    if (this.outBytes > 0) scheduleFlush(this);
+  }
+
+  private onData(chunk: Buffer): void {
+    let result;
+    try {
+      result = this.reader.push(chunk);
+    } catch (err) {
+      this.destroy(`codec failed on a response: ${(err as Error).message}`);
+      return;
+    }
+    if (!result) return;
+    const now = performance.now();
+    const frames = result.frames;
+    for (let i = 0; i < frames.length; i++) {
+      const meta = frames[i];
+      const req = this.inflight.shift();
+      if (!req) {
+        this.destroy('response without a request');
+        return;
+      }
+      req.sink.complete(req, meta.frame, meta.status === ResponseStatus.ERROR, now);
+    }
+    if (result.status < 0) this.destroy(`malformed response: ${result.error}`);
+  }
+
+  private onClose(): void {
+    clearTimeout(this.connectTimer);
+    const wasOpen = this.state === 'open';
+    this.state = 'closed';
+    this.cluster.stats.connectionsActive--;
+    this.ctx.close();
+    if (!wasOpen) {
+      this.cluster.stats.connectFailures++;
+      this.endpoint.connectFailed(Date.now());
+    }
+    const waiting = this.inflight.drain();
+    if (waiting.length > 0) {
+      const kind = wasOpen ? ErrorKind.UPSTREAM_CLOSED : ErrorKind.CONNECT_FAILURE;
+      const why = this.failure ? ` (${this.failure})` : '';
+      const message = wasOpen
+        ? `meltemi: upstream ${this.endpoint.label} of cluster ${this.cluster.name} closed before responding${why}`
+        : `meltemi: cannot connect to upstream ${this.endpoint.label} of cluster ${this.cluster.name}${why}`;
+      for (const req of waiting) req.sink.fail(req, kind, message);
+    }
+    this.out = [];
+    this.outBytes = 0;
+    this.onClosed?.(this);
+  }
+}

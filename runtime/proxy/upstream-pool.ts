@@ -1,0 +1,45 @@
+// Shared upstream connections of one listener: up to `connections_per_endpoint` per endpoint,
+// created on demand and used round-robin; a closed one is replaced on the next request.
+
+import type { Cluster, Endpoint } from './cluster';
+import { UpstreamConnection, UpstreamOptions } from './upstream-connection';
+
+export class UpstreamPool {
+  private readonly byEndpoint = new Map<Endpoint, UpstreamConnection[]>();
+  private next = 0;
+
+  constructor(private readonly opts: UpstreamOptions) {}
+
+  acquire(cluster: Cluster, ep: Endpoint): UpstreamConnection {
+    let conns = this.byEndpoint.get(ep);
+    if (!conns) this.byEndpoint.set(ep, (conns = []));
+    if (conns.length < cluster.config.connectionsPerEndpoint) {
+      const conn = this.dedicated(cluster, ep);
+      const list = conns;
+      conn.onClosed = (c) => {
+        const i = list.indexOf(c);
+        if (i >= 0) list.splice(i, 1);
+      };
+      list.push(conn);
+      return conn;
+    }
+    this.next = (this.next + 1) % conns.length;
+    return conns[this.next];
+  }
+
+  /** A connection outside the pool, owned by the caller (per-client and pinned use). */
+  dedicated(cluster: Cluster, ep: Endpoint): UpstreamConnection {
+    return new UpstreamConnection(cluster, ep, this.opts);
+  }
+
+  close(): void {
+    for (const conns of this.byEndpoint.values()) for (const c of [...conns]) c.close();
+    this.byEndpoint.clear();
+  }
+
+  get size(): number {
+    let n = 0;
+    for (const conns of this.byEndpoint.values()) n += conns.length;
+    return n;
+  }
+}

@@ -1,0 +1,91 @@
+// Assembles a running proxy from a validated config: plugins, clusters, listeners, admin.
+
+import type { Config } from './config/types';
+import { MeltemiError } from './core/errors';
+import { ConsoleLogger, Logger } from './core/logger';
+import { AdminServer } from './admin/admin-server';
+import { createMetricsRegistry } from './admin/metrics';
+import { PluginRegistry } from './plugin/plugin-registry';
+import { ClusterManager } from './proxy/cluster';
+import { Listener } from './proxy/listener';
+import { StatsStore } from './proxy/stats';
+
+export interface StartOptions {
+  logger?: Logger;
+}
+
+export class Meltemi {
+  readonly stats = new StatsStore();
+  readonly plugins: PluginRegistry;
+  readonly clusters: ClusterManager;
+  readonly listeners: Listener[] = [];
+  admin: AdminServer | undefined;
+  private started = false;
+  private readonly logger: Logger;
+
+  constructor(readonly config: Config, opts: StartOptions = {}) {
+    this.logger = opts.logger ?? new ConsoleLogger(config.logLevel);
+    this.plugins = new PluginRegistry(this.logger);
+    this.clusters = new ClusterManager(config.clusters, this.stats);
+  }
+
+  /** Loads plugins, binds every listener and the admin port. Rejects if any listener cannot start. */
+  async start(): Promise<void> {
+    await this.plugins.loadDirectory(this.config.plugins.directory);
+    for (const lc of this.config.listeners) {
+      const plugin = this.plugins.codec(lc.protocol);
+      if (!plugin) {
+        const known = this.plugins.codecs().map((p) => p.descriptor.protocol).join(', ') || 'none';
+        throw new MeltemiError('MELTEMI_CONFIG_INVALID', `listeners[${this.config.listeners.indexOf(lc)}].protocol: no codec plugin for protocol "${lc.protocol}" in ${this.config.plugins.directory} (loaded: ${known})`);
+      }
+      this.listeners.push(new Listener(lc, plugin, this.clusters, this.stats, this.logger));
+    }
+    try {
+      for (const l of this.listeners) await l.listen();
+      if (this.config.admin) {
+        this.admin = new AdminServer(createMetricsRegistry(this.stats, this.plugins), {
+          ready: () => this.started,
+          configDump: () => this.configDump(),
+        });
+        await this.admin.listen(this.config.admin.address, this.config.admin.port);
+      }
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+    this.started = true;
+    for (const l of this.listeners) this.logger.log('info', `listener ${l.config.name} (${l.config.protocol}) on ${l.config.address}:${l.port}`);
+    if (this.admin) this.logger.log('info', `admin on ${this.config.admin!.address}:${this.admin.port}`);
+  }
+
+  listener(name: string): Listener | undefined {
+    return this.listeners.find((l) => l.config.name === name);
+  }
+
+  configDump(): unknown {
+    return {
+      config: {
+        ...this.config,
+        listeners: this.config.listeners.map((l) => ({ ...l, port: this.listener(l.name)?.port ?? l.port })),
+      },
+      plugins: this.plugins.codecs().map((p) => ({
+        name: p.name,
+        kind: p.descriptor.kind,
+        protocol: p.descriptor.protocol,
+        version: p.descriptor.version,
+        abi: `1.${p.descriptor.abiMinor}`,
+        correlation: p.descriptor.correlation,
+        file: p.compiled.file,
+        sha256: p.compiled.sha256,
+        loaded_at: p.compiled.loadedAt.toISOString(),
+      })),
+      rejected_plugins: this.plugins.rejected,
+    };
+  }
+
+  async stop(): Promise<void> {
+    this.started = false;
+    await Promise.all(this.listeners.map((l) => l.close()));
+    await this.admin?.close();
+  }
+}

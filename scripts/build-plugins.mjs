@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+// Compiles every first-party plugin (plugins/<name>/index.ts) and every test fixture plugin
+// (test/fixtures/plugins/<name>/index.ts) with the root asconfig.json into build/plugins/.
+// Usage: node scripts/build-plugins.mjs [--target debug|release] [name…]
+import asc from 'assemblyscript/asc';
+import { readdirSync, existsSync, mkdirSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+const targetAt = args.indexOf('--target');
+const target = targetAt >= 0 ? args.splice(targetAt, 2)[1] : 'release';
+const only = new Set(args);
+
+const sources = [
+  ['plugins', join(root, 'build', 'plugins')],
+  [join('test', 'fixtures', 'plugins'), join(root, 'build', 'test-plugins')],
+];
+
+let failed = 0;
+for (const [dir, outDir] of sources) {
+  const abs = join(root, dir);
+  if (!existsSync(abs)) continue;
+  mkdirSync(outDir, { recursive: true });
+  for (const name of readdirSync(abs).sort()) {
+    const entry = join(dir, name, 'index.ts');
+    if (!existsSync(join(root, entry)) || (only.size > 0 && !only.has(name))) continue;
+    const outFile = join(outDir, `${name}.wasm`);
+    const { error, stderr } = await asc.main(
+      [entry, '--config', 'asconfig.json', '--target', target, '--outFile', outFile],
+      { stdout: process.stdout, stderr: process.stderr, baseDir: root },
+    );
+    if (error) {
+      failed++;
+      console.error(`plugin ${name}: ${error.message}`);
+    } else {
+      console.log(`built ${outFile.slice(root.length + 1)}`);
+    }
+    void stderr;
+  }
+}
+process.exit(failed ? 1 : 0);

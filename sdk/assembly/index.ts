@@ -1,0 +1,11 @@
+// The meltemi AssemblyScript SDK: import from here to write a codec. The entry file of a plugin
+// also re-exports "./exports" so the ABI functions become module exports.
+
+export * from "./abi";
+export * from "./keys";
+export { Bytes, Output } from "./bytes";
+export { Frame } from "./metadata";
+export { Mutation, MutationOp } from "./mutation";
+export { Codec, CodecInfo, Correlation } from "./codec";
+export { registerCodec } from "./registry";
+export { log, logDebug, logInfo, logWarn, logError } from "./log";
