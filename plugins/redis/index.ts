@@ -7,7 +7,7 @@ import {
   STATUS_FRAME_TOO_LARGE, STATUS_OK, STATUS_PROTOCOL_ERROR,
 } from "../../sdk/assembly";
 import { ERR_TOO_LARGE, MAX_BULK, MAX_LINE, NEED, errorText, frameReply, lineEnd, needTotal } from "./resp";
-import { isConnectionScoped, isKeyless, isScriptCall, isXread } from "./commands";
+import { CONNECTION_SCOPED, KEYLESS, QUIT, SCRIPT, XREAD, classify } from "./commands";
 
 export * from "../../sdk/assembly/exports";
 
@@ -26,6 +26,11 @@ let sawBlock = false;
 function fail(frame: Frame, status: i32, message: string): i32 {
   frame.fail(message);
   return status;
+}
+
+function isUpper(b: Bytes, at: i32, len: i32): bool {
+  for (let i = 0; i < len; i++) if (<u32>b.at(at + i) - 97 < 26) return false;
+  return true;
 }
 
 function errorStatus(code: i32): i32 {
@@ -78,9 +83,9 @@ class RedisCodec extends Codec {
     return end;
   }
 
-  private noteArg(input: Bytes, index: i64, at: i32, len: i32): void {
+  private noteArg(input: Bytes, index: i64, at: i32, len: i32, xread: bool): void {
     if (index < ARG_SLOTS) { unchecked(argAt[<i32>index] = at); unchecked(argLen[<i32>index] = len); }
-    if (index == 0) return;
+    if (index == 0 || !xread) return;
     if (sawStreams && streamsKeyAt < 0) { streamsKeyAt = at; streamsKeyLen = len; }
     if (input.equalsLower(at, len, "streams")) sawStreams = true;
     else if (input.equalsLower(at, len, "block")) sawBlock = true;
@@ -107,8 +112,8 @@ class RedisCodec extends Codec {
       const next = <i64>dataAt + len + 2;
       if (next > <i64>input.length) { frame.needBytes = <i32>next; return 0; }
       if (input.at(<i32>next - 2) != 13 || input.at(<i32>next - 1) != 10) return fail(frame, STATUS_PROTOCOL_ERROR, "bulk not terminated by CRLF");
-      if (i < ARG_SLOTS || scanXread) this.noteArg(input, i, dataAt, <i32>len);
-      if (i == 0) scanXread = isXread(input, dataAt, <i32>len);
+      if (i < ARG_SLOTS || scanXread) this.noteArg(input, i, dataAt, <i32>len, scanXread);
+      if (i == 0) scanXread = (classify(input, dataAt, <i32>len) & XREAD) != 0;
       pos = <i32>next;
     }
     return pos;
@@ -123,12 +128,14 @@ class RedisCodec extends Codec {
     const lineEndAt = nl > start && input.at(nl - 1) == 13 ? nl - 1 : nl;
     let i = start;
     let index: i64 = 0;
+    let xread = false;
     while (i < lineEndAt) {
       while (i < lineEndAt && (input.at(i) == 32 || input.at(i) == 9)) i++;
       if (i >= lineEndAt) break;
       const tokenAt = i;
       while (i < lineEndAt && input.at(i) != 32 && input.at(i) != 9) i++;
-      this.noteArg(input, index, tokenAt, i - tokenAt);
+      this.noteArg(input, index, tokenAt, i - tokenAt, xread);
+      if (index == 0) xread = (classify(input, tokenAt, i - tokenAt) & XREAD) != 0;
       index++;
     }
     return nl + 1;
@@ -139,17 +146,17 @@ class RedisCodec extends Codec {
     const cmdAt = unchecked(argAt[0]);
     if (cmdAt < 0) return;
     const cmdLen = unchecked(argLen[0]);
-    frame.putRefUppercase(KEY_COMMAND, input, cmdAt, cmdLen);
-    if (isConnectionScoped(input, cmdAt, cmdLen) || (sawBlock && isXread(input, cmdAt, cmdLen))) {
-      frame.flags |= FRAME_CONNECTION_SCOPED;
-      if (input.equalsLower(cmdAt, cmdLen, "quit")) frame.flags |= FRAME_DRAIN_CLOSE;
-    }
-    if (isKeyless(input, cmdAt, cmdLen)) return;
-    if (isXread(input, cmdAt, cmdLen)) {
+    if (isUpper(input, cmdAt, cmdLen)) frame.putRef(KEY_COMMAND, cmdAt, cmdLen);
+    else frame.putRefUppercase(KEY_COMMAND, input, cmdAt, cmdLen);
+    const kind = classify(input, cmdAt, cmdLen);
+    if ((kind & CONNECTION_SCOPED) != 0 || ((kind & XREAD) != 0 && sawBlock)) frame.flags |= FRAME_CONNECTION_SCOPED;
+    if (kind & QUIT) frame.flags |= FRAME_DRAIN_CLOSE;
+    if (kind & KEYLESS) return;
+    if (kind & XREAD) {
       if (streamsKeyAt >= 0) frame.putRef(KEY_KEY, streamsKeyAt, streamsKeyLen);
       return;
     }
-    if (isScriptCall(input, cmdAt, cmdLen)) {
+    if (kind & SCRIPT) {
       // EVAL script numkeys key…: a key only when numkeys > 0.
       const nkAt = unchecked(argAt[2]);
       if (nkAt >= 0 && unchecked(argAt[3]) >= 0 && input.decimal(nkAt, nkAt + unchecked(argLen[2])) > 0) {

@@ -5,7 +5,7 @@
 
 import { PluginError } from '../core/errors';
 import type { Logger } from '../core/logger';
-import { CallFlag, Ctrl, ErrorKindValue, Layout, MessageTypeValue, Status, align8 } from './abi';
+import { CallFlag, Ctrl, EntryFlag, ErrorKindValue, Layout, MessageTypeValue, Status, align8 } from './abi';
 import { Metadata } from './metadata';
 import { PluginDescriptor, parseDescriptor } from './plugin-descriptor';
 import { LogRateLimiter } from './log-rate-limiter';
@@ -33,8 +33,6 @@ export interface DecodeResult {
   frames: Metadata[];
   error: string | undefined;
 }
-
-const EMPTY_ENTRIES = new Int32Array(0);
 
 export class CodecInstance {
   readonly descriptor: PluginDescriptor;
@@ -204,50 +202,44 @@ export class CodecInstance {
 
   private readRecords(input: Buffer, count: number, consumed: number): Metadata[] {
     const out = this.outBytes();
-    const base = out.byteOffset;
-    if ((base & 7) !== 0) throw this.violation('OUT is not 8-byte aligned');
-    const i32 = this.i32;
+    if ((out.byteOffset & 7) !== 0) throw this.violation('OUT is not 8-byte aligned');
+    // One copy of the batch serves every frame in it: entries and inline bytes outlive this call.
+    const copy = new ArrayBuffer((out.length + 3) & ~3);
+    new Uint8Array(copy).set(out);
+    const ints = new Int32Array(copy);
+    const bytes = Buffer.from(copy);
     const frames = new Array<Metadata>(count);
     let at = 0;
     let expectedOff = 0;
     for (let n = 0; n < count; n++) {
       if (at + Layout.RECORD_HEADER_SIZE > out.length) throw this.violation('metadata record outside OUT');
-      const r = (base + at) >> 2;
-      const recordLen = i32[r] >>> 0;
-      const frameOff = i32[r + 1] >>> 0;
-      const frameLen = i32[r + 2] >>> 0;
-      const word3 = i32[r + 3];
-      const entryCount = i32[r + 8] >>> 0;
-      const entriesEnd = Layout.RECORD_HEADER_SIZE + entryCount * Layout.ENTRY_SIZE;
-      if (recordLen < entriesEnd || (recordLen & 7) !== 0 || at + recordLen > out.length) {
+      const r = at >> 2;
+      const recordLen = ints[r] >>> 0;
+      const frameOff = ints[r + 1] >>> 0;
+      const frameLen = ints[r + 2] >>> 0;
+      const word3 = ints[r + 3];
+      const entryCount = ints[r + 8] >>> 0;
+      if (entryCount > (out.length - at) / Layout.ENTRY_SIZE || recordLen < Layout.RECORD_HEADER_SIZE + entryCount * Layout.ENTRY_SIZE
+        || (recordLen & 7) !== 0 || at + recordLen > out.length) {
         throw this.violation(`metadata record ${n} has a bad length ${recordLen}`);
       }
       if (frameOff !== expectedOff || frameOff + frameLen > consumed) {
         throw this.violation(`metadata record ${n} frame [${frameOff}, +${frameLen}) does not follow the previous frame`);
       }
       expectedOff = frameOff + frameLen;
-      let ents = EMPTY_ENTRIES;
-      let inline: Buffer | null = null;
-      if (entryCount > 0) {
-        ents = i32.slice(r + 10, r + 10 + entryCount * 5);
-        let anyInline = false;
-        for (let e = 0; e < ents.length; e += 5) {
-          const flags = ents[e] >>> 16;
-          const keyIn = (flags & 1) !== 0;
-          const valIn = (flags & 2) !== 0;
-          anyInline ||= keyIn || valIn;
-          // Bounds: references into IN must stay inside the input; inline ones inside the record.
-          if (!checkRef(ents[e + 1], ents[e + 2], keyIn ? recordLen : input.length)
-            || !checkRef(ents[e + 3], ents[e + 4], valIn ? recordLen : input.length)) {
-            throw this.violation(`metadata record ${n} entry ${e / 5} points outside its buffer`);
-          }
+      const entBase = r + 10;
+      for (let e = entBase, end = entBase + entryCount * 5; e < end; e += 5) {
+        const flags = ints[e] >>> 16;
+        // References into IN must stay inside the input; inline ones inside their record.
+        if (!checkRef(ints[e + 1], ints[e + 2], flags & EntryFlag.INLINE_KEY ? recordLen : input.length)
+          || !checkRef(ints[e + 3], ints[e + 4], flags & EntryFlag.INLINE_VALUE ? recordLen : input.length)) {
+          throw this.violation(`metadata record ${n} entry ${(e - entBase) / 5} points outside its buffer`);
         }
-        if (anyInline) inline = Buffer.from(out.subarray(at, at + recordLen));
       }
       frames[n] = new Metadata(
         (word3 & 0xff) as MessageTypeValue, (word3 >>> 8) & 0xff, (word3 >>> 16) & 0xffff,
-        i32[r + 4] >>> 0, i32[r + 5] >>> 0, i32[r + 6] >>> 0, i32[r + 7] >>> 0,
-        input.subarray(frameOff, frameOff + frameLen), input, inline, ents,
+        ints[r + 4] >>> 0, ints[r + 5] >>> 0, ints[r + 6] >>> 0, ints[r + 7] >>> 0,
+        input.subarray(frameOff, frameOff + frameLen), input, bytes, ints, entBase, entryCount, at,
       );
       at += recordLen;
     }

@@ -21,14 +21,15 @@ export class Metadata {
     /** The frame's bytes (a view of the connection's input; do not keep past the request). */
     readonly frame: Buffer,
     private readonly src: Buffer,
-    private readonly inline: Buffer | null,
-    /** Per entry: keyId | flags << 16, keyOff, keyLen, valOff, valLen. */
+    /** A copy of the whole decode batch (shared by its frames), as bytes and as ints. */
+    private readonly batch: Buffer,
     private readonly ents: Int32Array,
+    /** Index in `ents` of this record's first entry. */
+    private readonly entBase: number,
+    readonly entryCount: number,
+    /** Byte offset of this record in `batch` (inline offsets are relative to it). */
+    private readonly recordOff: number,
   ) {}
-
-  get entryCount(): number {
-    return this.ents.length / ENTRY_INTS;
-  }
 
   /** The request id as a number; exact below 2^53. */
   get requestId(): number {
@@ -43,15 +44,15 @@ export class Metadata {
     const names = (this.names ??= new Array<string | undefined>(this.entryCount));
     let name = names[i];
     if (name === undefined) {
-      const e = i * ENTRY_INTS;
+      const e = this.entBase + i * ENTRY_INTS;
       const head = this.ents[e];
       const id = head & 0xffff;
       if (id !== 0) {
         name = WELL_KNOWN_KEYS[id] ?? `unknown-key-${id}`;
       } else {
-        const buf = (head >>> 16) & EntryFlag.INLINE_KEY ? this.inline! : this.src;
-        const off = this.ents[e + 1];
-        name = buf.latin1Slice(off, off + this.ents[e + 2]);
+        const inline = ((head >>> 16) & EntryFlag.INLINE_KEY) !== 0;
+        const off = this.ents[e + 1] + (inline ? this.recordOff : 0);
+        name = (inline ? this.batch : this.src).latin1Slice(off, off + this.ents[e + 2]);
       }
       names[i] = name;
     }
@@ -59,17 +60,17 @@ export class Metadata {
   }
 
   valueAt(i: number): string {
-    const e = i * ENTRY_INTS;
-    const buf = (this.ents[e] >>> 16) & EntryFlag.INLINE_VALUE ? this.inline! : this.src;
-    const off = this.ents[e + 3];
-    return buf.latin1Slice(off, off + this.ents[e + 4]);
+    const e = this.entBase + i * ENTRY_INTS;
+    const inline = ((this.ents[e] >>> 16) & EntryFlag.INLINE_VALUE) !== 0;
+    const off = this.ents[e + 3] + (inline ? this.recordOff : 0);
+    return (inline ? this.batch : this.src).latin1Slice(off, off + this.ents[e + 4]);
   }
 
   valueBytesAt(i: number): Buffer {
-    const e = i * ENTRY_INTS;
-    const buf = (this.ents[e] >>> 16) & EntryFlag.INLINE_VALUE ? this.inline! : this.src;
-    const off = this.ents[e + 3];
-    return buf.subarray(off, off + this.ents[e + 4]);
+    const e = this.entBase + i * ENTRY_INTS;
+    const inline = ((this.ents[e] >>> 16) & EntryFlag.INLINE_VALUE) !== 0;
+    const off = this.ents[e + 3] + (inline ? this.recordOff : 0);
+    return (inline ? this.batch : this.src).subarray(off, off + this.ents[e + 4]);
   }
 
   private indexOf(name: string): number {

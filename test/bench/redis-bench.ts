@@ -1,0 +1,109 @@
+// redis-benchmark -t set,get -c 50 at -P 1 and -P 16 against redis-server directly, through
+// meltemi and through a minimal Node pipe proxy; interleaved rounds, medians, proxy CPU per
+// request from /proc. The last line printed is one JSON object with the results.
+
+import { ChildProcess, execFile, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { MeltemiProcess } from '../helpers/meltemi-process';
+import { PLUGIN_DIR } from '../helpers/paths';
+import { freePort } from '../helpers/ports';
+import { RedisServer } from '../helpers/redis-server';
+import { cpuSeconds } from './proc-cpu';
+
+const run = promisify(execFile);
+
+export interface RedisBenchOptions {
+  rounds: number;
+  /** Requests per test (SET and GET each) at -P 1 and at -P 16. */
+  requestsP1: number;
+  requestsP16: number;
+  clients: number;
+}
+
+type Target = 'direct' | 'meltemi' | 'pipe';
+type Mode = 'P1' | 'P16';
+interface Sample { rps: number; cpuUsPerReq: number | null }
+
+async function redisBenchmark(port: number, pipeline: number, requests: number, clients: number): Promise<number> {
+  const { stdout } = await run('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), '-t', 'set,get', '-n', String(requests), '-c', String(clients), '-P', String(pipeline), '--csv'], { maxBuffer: 1 << 20 });
+  const rows = stdout.trim().split('\n').filter((l) => /^"(SET|GET)"/.test(l));
+  if (rows.length !== 2) throw new Error(`unexpected redis-benchmark output:\n${stdout}`);
+  // Combined rate of the two tests: total requests over total time.
+  const rates = rows.map((l) => Number(JSON.parse(`[${l}]`)[1]));
+  return (2 * requests) / rates.reduce((t, r) => t + requests / r, 0);
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+export async function redisBench(opts: RedisBenchOptions): Promise<Record<string, unknown>> {
+  const redis = await RedisServer.start();
+  const meltemiPort = await freePort();
+  const meltemi = await MeltemiProcess.start(`
+log_level: warn
+plugins: { directory: ${JSON.stringify(PLUGIN_DIR)} }
+listeners:
+  - name: redis
+    port: ${meltemiPort}
+    protocol: redis
+    route_config:
+      routes:
+        - name: all
+          route: { cluster: redis }
+clusters:
+  - name: redis
+    endpoints: [ { address: 127.0.0.1, port: ${redis.port} } ]
+`, meltemiPort);
+  const pipePort = await freePort();
+  const pipe: ChildProcess = spawn(process.execPath, [join(__dirname, 'pipe-proxy.js'), String(pipePort), String(redis.port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve) => pipe.stdout!.once('data', () => resolve()));
+
+  const targets: Record<Target, { port: number; pid: number | null }> = {
+    direct: { port: redis.port, pid: null },
+    meltemi: { port: meltemiPort, pid: meltemi.pid },
+    pipe: { port: pipePort, pid: pipe.pid! },
+  };
+  const samples: Record<string, Sample[]> = {};
+  try {
+    // Warm up V8 and Wasm tiering before anything is measured.
+    for (const t of ['meltemi', 'pipe'] as Target[]) await redisBenchmark(targets[t].port, 16, 100_000, opts.clients);
+    for (let round = 1; round <= opts.rounds; round++) {
+      for (const mode of ['P1', 'P16'] as Mode[]) {
+        const pipeline = mode === 'P1' ? 1 : 16;
+        const requests = mode === 'P1' ? opts.requestsP1 : opts.requestsP16;
+        for (const target of ['direct', 'meltemi', 'pipe'] as Target[]) {
+          const { port, pid } = targets[target];
+          const cpu0 = pid ? cpuSeconds(pid) : 0;
+          const rps = await redisBenchmark(port, pipeline, requests, opts.clients);
+          const cpuUsPerReq = pid ? ((cpuSeconds(pid) - cpu0) * 1e6) / (2 * requests) : null;
+          (samples[`${target}.${mode}`] ??= []).push({ rps, cpuUsPerReq });
+          process.stderr.write(`round ${round} ${mode} ${target}: ${Math.round(rps)} req/s${cpuUsPerReq === null ? '' : `, proxy CPU ${cpuUsPerReq.toFixed(2)} µs/req`}\n`);
+        }
+      }
+    }
+  } finally {
+    pipe.kill('SIGTERM');
+    await meltemi.stop();
+    await redis.stop();
+  }
+
+  const result: Record<string, unknown> = { benchmark: 'redis', rounds: opts.rounds, clients: opts.clients, requests: { P1: opts.requestsP1, P16: opts.requestsP16 } };
+  const rows: string[] = ['| target | mode | req/s (median) | ratio to direct | proxy CPU µs/req |', '|---|---|---|---|---|'];
+  for (const mode of ['P1', 'P16'] as Mode[]) {
+    const direct = median(samples[`direct.${mode}`].map((s) => s.rps));
+    for (const target of ['direct', 'meltemi', 'pipe'] as Target[]) {
+      const list = samples[`${target}.${mode}`];
+      const rps = median(list.map((s) => s.rps));
+      const cpu = target === 'direct' ? null : median(list.map((s) => s.cpuUsPerReq!));
+      const ratio = rps / direct;
+      result[`${target}_${mode}_rps`] = Math.round(rps);
+      if (target !== 'direct') {
+        result[`${target}_${mode}_ratio`] = Number(ratio.toFixed(3));
+        result[`${target}_${mode}_cpu_us_per_req`] = Number(cpu!.toFixed(2));
+      }
+      rows.push(`| ${target} | -c ${opts.clients} -${mode} | ${Math.round(rps)} | ${ratio.toFixed(2)} | ${cpu === null ? '–' : cpu.toFixed(2)} |`);
+    }
+  }
+  process.stdout.write(rows.join('\n') + '\n');
+  return result;
+}

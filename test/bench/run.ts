@@ -1,0 +1,28 @@
+// `npm run bench -- <name…>`: runs the named benchmarks (default: all). Each prints a table;
+// the last line on stdout is one JSON object with every figure.
+// Environment: BENCH_ROUNDS (default 3), BENCH_REQUESTS_P1, BENCH_REQUESTS_P16.
+import { redisBench } from './redis-bench';
+
+const benches: Record<string, () => Promise<Record<string, unknown>>> = {
+  redis: () => redisBench({
+    rounds: Number(process.env.BENCH_ROUNDS ?? 3),
+    requestsP1: Number(process.env.BENCH_REQUESTS_P1 ?? 200_000),
+    requestsP16: Number(process.env.BENCH_REQUESTS_P16 ?? 1_000_000),
+    clients: 50,
+  }),
+};
+
+async function main(): Promise<void> {
+  const names = process.argv.slice(2).filter((a) => a !== '--');
+  const selected = names.length > 0 ? names : Object.keys(benches);
+  const unknown = selected.filter((n) => !benches[n]);
+  if (unknown.length) throw new Error(`unknown benchmark(s): ${unknown.join(', ')}; known: ${Object.keys(benches).join(', ')}`);
+  const results: Record<string, unknown> = {};
+  for (const name of selected) results[name] = await benches[name]();
+  process.stdout.write(JSON.stringify(selected.length === 1 ? results[selected[0]] : results) + '\n');
+}
+
+main().catch((err) => {
+  process.stderr.write(`${(err as Error).stack}\n`);
+  process.exit(1);
+});

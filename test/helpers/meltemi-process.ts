@@ -1,0 +1,56 @@
+// meltemi as a separate process (benchmarks measure its CPU from /proc; tests of the CLI).
+
+import { ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import net from 'node:net';
+import { MELTEMI_BIN } from './paths';
+
+export class MeltemiProcess {
+  private constructor(private readonly proc: ChildProcess, readonly output: { text: string }) {}
+
+  get pid(): number {
+    return this.proc.pid!;
+  }
+
+  /** Starts `meltemi run` with `yaml` and resolves once `port` accepts connections. */
+  static async start(yaml: string, port: number): Promise<MeltemiProcess> {
+    const dir = mkdtempSync(join(tmpdir(), 'meltemi-'));
+    const file = join(dir, 'meltemi.yaml');
+    writeFileSync(file, yaml);
+    const proc = spawn(process.execPath, [MELTEMI_BIN, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const output = { text: '' };
+    const m = new MeltemiProcess(proc, output);
+    const onData = (d: Buffer) => { output.text += d.toString(); };
+    proc.stderr!.on('data', onData);
+    proc.stdout!.on('data', onData);
+    const deadline = Date.now() + 10_000;
+    while (!(await accepts(port))) {
+      if (proc.exitCode !== null) throw new Error(`meltemi exited with ${proc.exitCode}:\n${output.text}`);
+      if (Date.now() > deadline) {
+        proc.kill('SIGKILL');
+        throw new Error(`meltemi did not listen on ${port}:\n${output.text}`);
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    return m;
+  }
+
+  async stop(): Promise<void> {
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
+    const exited = new Promise((r) => this.proc.once('exit', r));
+    this.proc.kill('SIGTERM');
+    const timer = setTimeout(() => this.proc.kill('SIGKILL'), 3000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    sock.once('connect', () => { sock.destroy(); resolve(true); });
+    sock.once('error', () => resolve(false));
+  });
+}

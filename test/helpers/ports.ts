@@ -1,0 +1,15 @@
+// A free loopback TCP port: bind port 0, read the port, close. Used for servers (redis-server)
+// that cannot report the port they picked themselves.
+
+import net from 'node:net';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
