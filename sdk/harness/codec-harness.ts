@@ -1,0 +1,114 @@
+// A test harness for codec authors: loads a .wasm through meltemi's real loader (the same
+// validation, ABI calls and bounds checks as the proxy) and runs it over byte fixtures.
+//
+//   const codec = await CodecHarness.load('build/plugins/redis.wasm');
+//   const [frame] = codec.decode(Buffer.from('*2\r\n$3\r\nGET\r\n$1\r\nk\r\n')).frames;
+//   assert.equal(frame.get('key'), 'k');
+
+import { readFile } from 'node:fs/promises';
+import { ConsoleLogger, Logger } from '../../runtime/core/logger';
+import { CallFlag, ErrorKindValue, MessageTypeValue } from '../../runtime/plugin/abi';
+import { CodecContext, CodecPlugin } from '../../runtime/plugin/codec-plugin';
+import type { Metadata } from '../../runtime/plugin/metadata';
+import { Mutation } from '../../runtime/plugin/mutation';
+import { compilePlugin } from '../../runtime/plugin/plugin-loader';
+import type { PluginDescriptor } from '../../runtime/plugin/plugin-descriptor';
+
+export { Mutation };
+export type { Metadata, PluginDescriptor };
+
+export interface HarnessFrame {
+  readonly type: MessageTypeValue;
+  readonly status: number;
+  readonly flags: number;
+  readonly requestId: bigint;
+  readonly streamId: bigint;
+  readonly bytes: Buffer;
+  /** Metadata entries in order, values as UTF-8 text. */
+  readonly metadata: ReadonlyArray<readonly [string, string]>;
+  /** First value of a key (UTF-8), or undefined. */
+  get(key: string): string | undefined;
+}
+
+export interface HarnessDecode {
+  readonly status: number;
+  readonly consumed: number;
+  readonly need: number;
+  readonly error: string | undefined;
+  readonly frames: HarnessFrame[];
+}
+
+export class CodecHarness {
+  private readonly down: CodecContext;
+  private readonly up: CodecContext;
+
+  private constructor(readonly plugin: CodecPlugin, config: Buffer) {
+    this.down = plugin.open(false, config);
+    this.up = plugin.open(true, config);
+  }
+
+  /** Loads a plugin file; `config` is what a listener's `codec_config` would pass. */
+  static async load(file: string, opts: { config?: Record<string, unknown>; logger?: Logger } = {}): Promise<CodecHarness> {
+    const logger = opts.logger ?? new ConsoleLogger('warn');
+    const compiled = compilePlugin(file, await readFile(file), logger);
+    const config = Buffer.from(opts.config ? JSON.stringify(opts.config) : '', 'utf8');
+    return new CodecHarness(new CodecPlugin(compiled, logger), config);
+  }
+
+  get descriptor(): PluginDescriptor {
+    return this.plugin.descriptor;
+  }
+
+  /** One decode call over `bytes` (requests, or responses with `upstream`). */
+  decode(bytes: Buffer, opts: { upstream?: boolean; endOfStream?: boolean } = {}): HarnessDecode {
+    const flags = (opts.upstream ? CallFlag.SIDE_UPSTREAM : 0) | (opts.endOfStream ? CallFlag.DECODE_END_OF_STREAM : 0);
+    const r = (opts.upstream ? this.up : this.down).decode(bytes, flags);
+    return { status: r.status, consumed: r.consumed, need: r.need, error: r.error, frames: r.frames.map(toFrame) };
+  }
+
+  /**
+   * Decodes `bytes` the way a connection would see them when they arrive split at `cut`:
+   * the first part, then the unconsumed rest plus the second part. Returns all frames.
+   */
+  decodeSplit(bytes: Buffer, cut: number, opts: { upstream?: boolean } = {}): HarnessFrame[] {
+    const first = this.decode(bytes.subarray(0, cut), opts);
+    if (first.status < 0) throw new Error(`decode failed on the first ${cut} bytes: ${first.error}`);
+    const rest = Buffer.concat([bytes.subarray(first.consumed, cut), bytes.subarray(cut)]);
+    const second = this.decode(rest, opts);
+    if (second.status < 0) throw new Error(`decode failed after the cut at ${cut}: ${second.error}`);
+    return [...first.frames, ...second.frames];
+  }
+
+  /** Encodes a frame with a mutation; returns the original bytes when the codec leaves it unchanged. */
+  encode(frame: Buffer, mutation: Mutation = new Mutation(), opts: { type?: MessageTypeValue; upstream?: boolean } = {}): Buffer {
+    const ctx = opts.upstream ? this.up : this.down;
+    return ctx.encode(frame, mutation.encode(), opts.type ?? 0, opts.upstream ?? false) ?? frame;
+  }
+
+  localReply(request: Buffer | null, kind: ErrorKindValue, message: string): Buffer {
+    return this.down.localReply(request, kind, message);
+  }
+
+  heartbeatReply(frame: Buffer): Buffer | null {
+    return this.down.heartbeatReply(frame);
+  }
+
+  close(): void {
+    this.down.close();
+    this.up.close();
+  }
+}
+
+function toFrame(m: Metadata): HarnessFrame {
+  const metadata = m.entries().map(([k, v]) => [Buffer.from(k, 'latin1').toString('utf8'), Buffer.from(v, 'latin1').toString('utf8')] as const);
+  return {
+    type: m.messageType,
+    status: m.status,
+    flags: m.flags,
+    requestId: (BigInt(m.requestIdHi) << 32n) | BigInt(m.requestIdLo),
+    streamId: (BigInt(m.streamIdHi) << 32n) | BigInt(m.streamIdLo),
+    bytes: Buffer.from(m.frame),
+    metadata,
+    get: (key: string) => metadata.find(([k]) => k === key)?.[1],
+  };
+}
