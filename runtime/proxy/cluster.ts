@@ -10,7 +10,7 @@ const BACKOFF_MAX_MS = 10_000;
 export class Endpoint {
   /** Consecutive connection failures. */
   failures = 0;
-  /** Skipped by load balancing until this time (ms, Date.now()). */
+  /** Skipped by load balancing until this time (ms, performance.now(): monotonic). */
   ejectedUntil = 0;
 
   constructor(readonly address: string, readonly port: number) {}
@@ -44,7 +44,7 @@ export class Cluster {
     return this.config.name;
   }
 
-  /** The next healthy endpoint in round-robin order, or undefined when none is. */
+  /** The next healthy endpoint in round-robin order at `now` (performance.now()), or undefined. */
   pick(now: number): Endpoint | undefined {
     const eps = this.endpoints;
     for (let tries = 0; tries < eps.length; tries++) {

@@ -30,6 +30,10 @@ export class FrameReader {
       input = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.buffered);
     }
     const result = this.ctx.decode(input, this.flags);
+    const frames = result.frames;
+    for (let i = 0; i < frames.length; i++) {
+      if (frames[i].frame.length > this.maxFrameSize) return this.tooLarge(result, i, frames[i].frame.length);
+    }
     const rest = input.length - result.consumed;
     if (rest === 0 || result.status < 0) {
       this.chunks = [];
@@ -41,11 +45,19 @@ export class FrameReader {
     this.buffered = rest;
     this.need = result.need > result.consumed ? result.need - result.consumed : 0;
     if (rest > this.maxFrameSize || this.need > this.maxFrameSize) {
-      result.status = Status.FRAME_TOO_LARGE;
-      result.error = `frame of ${Math.max(rest, this.need)} bytes exceeds max_frame_size ${this.maxFrameSize}`;
-      this.chunks = [];
-      this.buffered = 0;
+      return this.tooLarge(result, result.frames.length, Math.max(rest, this.need));
     }
+    return result;
+  }
+
+  /** Keeps the frames before `index` and turns the result into a FRAME_TOO_LARGE error. */
+  private tooLarge(result: DecodeResult, index: number, size: number): DecodeResult {
+    result.frames = result.frames.slice(0, index);
+    result.status = Status.FRAME_TOO_LARGE;
+    result.error = `frame of ${size} bytes exceeds max_frame_size ${this.maxFrameSize}`;
+    this.chunks = [];
+    this.buffered = 0;
+    this.need = 0;
     return result;
   }
 }

@@ -119,7 +119,7 @@ export class UpstreamConnection implements Flushable {
     this.ctx.close();
     if (!wasOpen) {
       this.cluster.stats.connectFailures++;
-      this.endpoint.connectFailed(Date.now());
+      this.endpoint.connectFailed(performance.now());
     }
     const waiting = this.inflight.drain();
     if (waiting.length > 0) {

@@ -11,17 +11,19 @@ export class RedisServer {
     return this.proc.pid!;
   }
 
-  static async start(): Promise<RedisServer> {
+  /** Starts a server on `opts.port` (or a free port) with extra `opts.args`. */
+  static async start(opts: { port?: number; args?: string[] } = {}): Promise<RedisServer> {
     for (let attempt = 0; ; attempt++) {
-      const port = await freePort();
-      const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const port = opts.port ?? (await freePort());
+      const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', ...(opts.args ?? [])];
+      const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
       const server = new RedisServer(port, proc);
       try {
         await server.waitReady();
         return server;
       } catch (err) {
         await server.stop();
-        if (attempt >= 2) throw err;
+        if (attempt >= 2 || opts.port !== undefined) throw err;
       }
     }
   }
