@@ -37,13 +37,15 @@ export class MeltemiProcess {
     return m;
   }
 
-  async stop(): Promise<void> {
-    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
-    const exited = new Promise((r) => this.proc.once('exit', r));
+  /** SIGTERM, then SIGKILL after 3 s; resolves with the exit code (null when killed). */
+  async stop(): Promise<number | null> {
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return this.proc.exitCode;
+    const exited = new Promise<number | null>((r) => this.proc.once('exit', (code) => r(code)));
     this.proc.kill('SIGTERM');
     const timer = setTimeout(() => this.proc.kill('SIGKILL'), 3000);
-    await exited;
+    const code = await exited;
     clearTimeout(timer);
+    return code;
   }
 }
 
