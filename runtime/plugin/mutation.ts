@@ -67,3 +67,28 @@ function encodeOp(op: number, keyId: number, key: Buffer, value: Buffer): Buffer
   value.copy(b, Layout.MUTATION_OP_HEADER_SIZE + key.length);
   return b;
 }
+
+/**
+ * A mutation buffer that applies `base` (an encoded mutation, or null) and then rewrites the
+ * request id: how the host renumbers requests on a shared upstream connection.
+ */
+export function withRequestId(base: Buffer | null, idLo: number, idHi: number): Buffer {
+  const op = encodeOp(MutationOp.SET_REQUEST_ID, 0, EMPTY, requestIdBytes(idLo, idHi));
+  if (!base || base.length < Layout.MUTATION_HEADER_SIZE) {
+    const header = Buffer.alloc(Layout.MUTATION_HEADER_SIZE);
+    header.writeUInt32LE(1, 0);
+    return Buffer.concat([header, op]);
+  }
+  const out = Buffer.concat([base, op]);
+  out.writeUInt32LE(base.readUInt32LE(0) + 1, 0);
+  return out;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function requestIdBytes(lo: number, hi: number): Buffer {
+  const v = Buffer.alloc(8);
+  v.writeUInt32LE(lo >>> 0, 0);
+  v.writeUInt32LE(hi >>> 0, 4);
+  return v;
+}

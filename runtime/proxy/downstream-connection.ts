@@ -8,7 +8,6 @@ import { isMeltemiError } from '../core/errors';
 import { ErrorKind, ErrorKindValue, FrameFlag, MessageType } from '../plugin/abi';
 import type { CodecContext } from '../plugin/codec-plugin';
 import type { Metadata } from '../plugin/metadata';
-import { Mutation } from '../plugin/mutation';
 import { ActiveRequest, ResponseSink } from './active-request';
 import type { Cluster } from './cluster';
 import { Fifo } from './fifo';
@@ -18,7 +17,7 @@ import type { ListenerContext } from './listener-context';
 import type { RequestStats } from './stats';
 import type { UpstreamConnection } from './upstream-connection';
 
-const EMPTY_MUTATION = new Mutation().encode();
+const EMPTY = Buffer.alloc(0);
 const ERROR_KIND_NAMES = Object.fromEntries(Object.entries(ErrorKind).map(([k, v]) => [v, k.toLowerCase()])) as Record<number, string>;
 /** How long a closing connection waits for in-flight responses before it is cut. */
 const CLOSE_GRACE_MS = 5_000;
@@ -103,23 +102,19 @@ export class DownstreamConnection implements Flushable, ResponseSink {
       this.fail(req, ErrorKind.CLUSTER_NOT_FOUND, `meltemi: unknown cluster "${clusterName}"`);
       return;
     }
-    let bytes: Buffer | null | undefined = meta.frame;
-    if (route.requestMutation || !l.plugin.descriptor.passthroughEncode) {
-      bytes = this.tryCodec(() => this.ctx.encode(meta.frame, route.requestMutation ?? EMPTY_MUTATION, type, false));
-      if (bytes === undefined) return;
-      bytes ??= meta.frame;
-    }
     const conn = this.upstreamFor(cluster, meta, now);
     if (!conn) {
       this.fail(req, ErrorKind.NO_HEALTHY_UPSTREAM, `meltemi: no healthy upstream in cluster "${cluster.name}"`);
       return;
     }
-    if (oneway) {
-      conn.send(null, bytes);
-      this.complete(req, bytes, false, now, true);
-    } else {
-      conn.send(req, bytes);
+    try {
+      conn.send(oneway ? null : req, meta, route.requestMutation);
+    } catch (err) {
+      this.fail(req, ErrorKind.UNSPECIFIED, `meltemi: the codec could not encode the request: ${(err as Error).message}`);
+      this.startClosing();
+      return;
     }
+    if (oneway) this.complete(req, EMPTY, false, now, true);
     if (meta.flags & FrameFlag.DRAIN_CLOSE) this.startClosing();
   }
 

@@ -5,13 +5,17 @@
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../core/logger';
-import { CallFlag, ErrorKind, ResponseStatus } from '../plugin/abi';
+import { CallFlag, ErrorKind, MessageType, ResponseStatus } from '../plugin/abi';
+import type { Metadata } from '../plugin/metadata';
+import { Mutation, withRequestId } from '../plugin/mutation';
 import type { CodecPlugin } from '../plugin/codec-plugin';
 import type { ActiveRequest } from './active-request';
 import type { Cluster, Endpoint } from './cluster';
 import { Fifo } from './fifo';
 import { Flushable, scheduleFlush } from './flush-scheduler';
 import { FrameReader } from './frame-reader';
+
+const EMPTY_MUTATION = new Mutation().encode();
 
 export interface UpstreamOptions {
   readonly plugin: CodecPlugin;
@@ -25,7 +29,12 @@ export class UpstreamConnection implements Flushable {
   /** Called once when the connection is gone (pool bookkeeping). */
   onClosed: ((conn: UpstreamConnection) => void) | null = null;
   private readonly socket: net.Socket;
+  /** Order correlation: requests waiting, oldest first. */
   private readonly inflight = new Fifo<ActiveRequest>();
+  /** Request-id correlation: requests waiting, by the id this connection gave them. */
+  private readonly byId: Map<number, ActiveRequest> | null;
+  private nextId = 1;
+  private readonly passthrough: boolean;
   private readonly ctx;
   private readonly reader: FrameReader;
   private out: Buffer[] = [];
@@ -36,6 +45,8 @@ export class UpstreamConnection implements Flushable {
 
   constructor(readonly cluster: Cluster, readonly endpoint: Endpoint, opts: UpstreamOptions) {
     this.ctx = opts.plugin.open(true, opts.codecConfig);
+    this.byId = opts.plugin.descriptor.correlation === 'request_id' ? new Map() : null;
+    this.passthrough = opts.plugin.descriptor.passthroughEncode;
     this.reader = new FrameReader(this.ctx, CallFlag.SIDE_UPSTREAM, opts.maxFrameSize);
     cluster.stats.connectionsTotal++;
     cluster.stats.connectionsActive++;
@@ -53,12 +64,25 @@ export class UpstreamConnection implements Flushable {
   }
 
   get pending(): number {
-    return this.inflight.length;
+    return this.byId ? this.byId.size : this.inflight.length;
   }
 
-  /** Queues `bytes`; `req` (null for one-way messages) waits for the next response in order. */
-  send(req: ActiveRequest | null, bytes: Buffer): void {
-    if (req) this.inflight.push(req);
+  /**
+   * Encodes and queues one request; `req` (null for one-way messages) then waits for its response.
+   * With request-id correlation the request is renumbered so that ids of different clients
+   * sharing this connection cannot collide. Throws if the codec fails to encode.
+   */
+  send(req: ActiveRequest | null, meta: Metadata, mutation: Buffer | null): void {
+    let bytes: Buffer = meta.frame;
+    if (this.byId) {
+      const id = this.nextId;
+      this.nextId = this.nextId >= 0xffff_ffff ? 1 : this.nextId + 1;
+      bytes = this.ctx.encode(meta.frame, withRequestId(mutation, id, 0), meta.messageType, false) ?? meta.frame;
+      if (req) this.byId.set(id, req);
+    } else {
+      if (mutation || !this.passthrough) bytes = this.ctx.encode(meta.frame, mutation ?? EMPTY_MUTATION, meta.messageType, false) ?? meta.frame;
+      if (req) this.inflight.push(req);
+    }
     this.out.push(bytes);
     this.outBytes += bytes.length;
     if (this.state === 'open') scheduleFlush(this);
@@ -101,6 +125,10 @@ export class UpstreamConnection implements Flushable {
     const frames = result.frames;
     for (let i = 0; i < frames.length; i++) {
       const meta = frames[i];
+      if (this.byId) {
+        if (!this.deliverById(meta, now)) return;
+        continue;
+      }
       const req = this.inflight.shift();
       if (!req) {
         this.destroy('response without a request');
@@ -109,6 +137,30 @@ export class UpstreamConnection implements Flushable {
       req.sink.complete(req, meta.frame, meta.status === ResponseStatus.ERROR, now);
     }
     if (result.status < 0) this.destroy(`malformed response: ${result.error}`);
+  }
+
+  /** Matches a response by id and restores the client's id; answers server heartbeats. */
+  private deliverById(meta: Metadata, now: number): boolean {
+    const id = meta.requestIdHi === 0 ? meta.requestIdLo : -1;
+    const req = this.byId!.get(id);
+    if (!req) {
+      if (meta.messageType === MessageType.HEARTBEAT) {
+        const reply = this.ctx.heartbeatReply(meta.frame);
+        if (reply) {
+          this.out.push(reply);
+          this.outBytes += reply.length;
+          scheduleFlush(this);
+        }
+        return true;
+      }
+      this.destroy(`response for unknown request id ${meta.requestId}`);
+      return false;
+    }
+    this.byId!.delete(id);
+    const original = req.meta!;
+    const restored = this.ctx.encode(meta.frame, withRequestId(null, original.requestIdLo, original.requestIdHi), meta.messageType, true) ?? meta.frame;
+    req.sink.complete(req, restored, meta.status === ResponseStatus.ERROR || meta.messageType === MessageType.ERROR, now);
+    return true;
   }
 
   private onClose(): void {
@@ -122,6 +174,10 @@ export class UpstreamConnection implements Flushable {
       this.endpoint.connectFailed(performance.now());
     }
     const waiting = this.inflight.drain();
+    if (this.byId) {
+      waiting.push(...this.byId.values());
+      this.byId.clear();
+    }
     if (waiting.length > 0) {
       const kind = wasOpen ? ErrorKind.UPSTREAM_CLOSED : ErrorKind.CONNECT_FAILURE;
       const why = this.failure ? ` (${this.failure})` : '';
