@@ -2,7 +2,7 @@
 
 import http from 'node:http';
 import type { Registry } from 'prom-client';
-import { MeltemiError } from '../core/errors';
+import { boundPort, listenOn } from '../core/listen';
 
 export interface AdminSource {
   ready(): boolean;
@@ -47,19 +47,11 @@ export class AdminServer {
   }
 
   async listen(address: string, port: number): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error) => reject(new MeltemiError('MELTEMI_LISTEN_FAILED', `admin cannot listen on ${address}:${port}: ${err.message}`, { cause: err }));
-      this.server.once('error', onError);
-      this.server.listen(port, address, () => {
-        this.server.off('error', onError);
-        resolve();
-      });
-    });
+    await listenOn(this.server, port, address, 'admin');
   }
 
   get port(): number {
-    const addr = this.server.address();
-    return typeof addr === 'object' && addr ? addr.port : 0;
+    return boundPort(this.server, 0);
   }
 
   async close(): Promise<void> {

@@ -2,7 +2,7 @@
 
 import net from 'node:net';
 import type { ListenerConfig } from '../config/types';
-import { MeltemiError } from '../core/errors';
+import { boundPort, listenOn } from '../core/listen';
 import type { Logger } from '../core/logger';
 import type { CodecPlugin } from '../plugin/codec-plugin';
 import type { ClusterManager } from './cluster';
@@ -39,21 +39,12 @@ export class Listener {
   }
 
   async listen(): Promise<void> {
-    const { address, port, name } = this.config;
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error) => reject(new MeltemiError('MELTEMI_LISTEN_FAILED', `listener ${name} cannot listen on ${address}:${port}: ${err.message}`, { cause: err }));
-      this.server.once('error', onError);
-      this.server.listen(port, address, () => {
-        this.server.off('error', onError);
-        resolve();
-      });
-    });
+    await listenOn(this.server, this.config.port, this.config.address, `listener ${this.config.name}`);
   }
 
   /** The bound port (useful with port 0). */
   get port(): number {
-    const addr = this.server.address();
-    return typeof addr === 'object' && addr ? addr.port : this.config.port;
+    return boundPort(this.server, this.config.port);
   }
 
   get activeConnections(): number {
