@@ -191,6 +191,13 @@ clusters:
     assert.equal(await direct(main, 0).get('scoped'), 'in-db-0', 'the shared connection was not switched to db 3');
   });
 
+  it('a client that half-closes after sending still gets every reply', async () => {
+    const raw = new RawClient(port);
+    raw.end(cmd('DEBUG', 'SLEEP', '0.1') + cmd('SET', 'half:k', 'v') + cmd('GET', 'half:k'));
+    await raw.waitClosed();
+    assert.equal(raw.received.toString(), '+OK\r\n+OK\r\n$1\r\nv\r\n');
+  });
+
   it('answers QUIT and closes only that client', async () => {
     const raw = new RawClient(port);
     raw.write(cmd('SET', 'quit:k', 'v') + cmd('QUIT'));

@@ -50,6 +50,8 @@ export class DownstreamConnection implements Flushable, ResponseSink {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => { this.writeBlocked = false; this.updateFlow(); });
     socket.on('error', () => { /* 'close' follows and cleans up */ });
+    // The client half-closed: answer what it sent, then close our side (allowHalfOpen).
+    socket.on('end', () => this.startClosing());
     socket.on('close', () => this.onClose());
   }
 
@@ -175,6 +177,11 @@ export class DownstreamConnection implements Flushable, ResponseSink {
   }
 
   fail(req: ActiveRequest, kind: number, message: string): void {
+    if (this.closed) {
+      // Nobody to answer (and the codec context is gone): account for the request only.
+      this.complete(req, EMPTY, true, performance.now(), true);
+      return;
+    }
     this.listener.stats.localReply(ERROR_KIND_NAMES[kind] ?? String(kind));
     let reply: Buffer;
     try {

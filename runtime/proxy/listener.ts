@@ -31,7 +31,8 @@ export class Listener {
       store,
       logger: childLogger,
     };
-    this.server = net.createServer((socket) => {
+    // allowHalfOpen: a client may send its requests and half-close; it still gets its replies.
+    this.server = net.createServer({ allowHalfOpen: true }, (socket) => {
       const conn = new DownstreamConnection(socket, this.context);
       this.connections.add(conn);
       socket.once('close', () => this.connections.delete(conn));

@@ -50,6 +50,11 @@ export class RawClient {
     this.socket.write(data);
   }
 
+  /** Half-closes: sends FIN after `data`, keeps reading. */
+  end(data: string | Buffer): void {
+    this.socket.end(data);
+  }
+
   /** Waits until `predicate` holds on what arrived (or the socket closed), at most `ms`. */
   async until(predicate: (text: string) => boolean, ms = 5000): Promise<string> {
     const deadline = Date.now() + ms;
