@@ -77,6 +77,11 @@ listeners:
         - name: only-cache
           match: { metadata: [ { name: key, prefix_match: "cache:" } ] }
           route: { cluster: cache }
+  - name: narrow
+    port: 0
+    protocol: redis
+    max_inflight_per_connection: 64
+    route_config: { routes: [ { route: { cluster: main } } ] }
   - name: tiny
     port: 0
     protocol: redis
@@ -219,6 +224,26 @@ clusters:
     assert.equal(metricSum(await metrics(), 'meltemi_request_decoding_errors_total', { listener: 'redis' }), decodingErrors + 1);
   });
 
+  it('backpressure: a client that floods without reading is no longer read, then gets every reply in order', async () => {
+    const value = 'x'.repeat(200);
+    await direct(main).set('bp:value', value);
+    const raw = new RawClient(portOf(proxy, 'narrow'));
+    await raw.connected();
+    raw.pause();
+    const n = 200_000; // 5 MB of requests for 42 MB of replies
+    raw.write(Array.from({ length: n }, (_, i) => (i % 2 ? cmd('GET', 'bp:value') : cmd('INCR', 'bp:count'))).join(''));
+    await new Promise((r) => setTimeout(r, 500));
+    assert.ok(raw.unsentBytes > 1_000_000, `the proxy stopped reading this client: ${raw.unsentBytes} bytes still unsent`);
+    raw.resume();
+    const bulk = `$200\r\n${value}\r\n`;
+    const expectedLength = (n / 2) * bulk.length + Array.from({ length: n / 2 }, (_, i) => `:${i + 1}\r\n`.length).reduce((a, b) => a + b, 0);
+    const text = await raw.until((t) => t.length >= expectedLength, 60_000);
+    let expected = '';
+    for (let i = 0; i < n; i++) expected += i % 2 ? bulk : `:${(i >> 1) + 1}\r\n`;
+    assert.ok(text === expected, 'every reply, in request order');
+    raw.destroy();
+  });
+
   it('a frame larger than max_frame_size closes that connection with an error', async () => {
     const raw = new RawClient(portOf(proxy, 'tiny'));
     raw.write(cmd('SET', 'k', 'x'.repeat(4096)));
@@ -263,7 +288,7 @@ clusters:
     assert.match(text, /meltemi_active_requests\{listener="redis",route="default",cluster="main"\} 0/);
     assert.equal((await adminGet(proxy.admin!.port, '/ready')).status, 200);
     const dump = JSON.parse((await adminGet(proxy.admin!.port, '/config_dump')).body);
-    assert.deepEqual(dump.config.listeners.map((l: { name: string }) => l.name), ['redis', 'strict', 'tiny']);
+    assert.deepEqual(dump.config.listeners.map((l: { name: string }) => l.name), ['redis', 'strict', 'narrow', 'tiny']);
     assert.equal(dump.config.listeners[0].port, port, 'the bound port, not 0');
     assert.equal(dump.plugins[0].name, 'redis');
     assert.match(dump.plugins[0].sha256, /^[0-9a-f]{64}$/);

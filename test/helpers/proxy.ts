@@ -50,6 +50,20 @@ export class RawClient {
     this.socket.write(data);
   }
 
+  /** Stops reading (the kernel buffers fill up and the peer sees backpressure). */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  /** Bytes written but not yet accepted by the peer's kernel buffers. */
+  get unsentBytes(): number {
+    return this.socket.writableLength;
+  }
+
   /** Half-closes: sends FIN after `data`, keeps reading. */
   end(data: string | Buffer): void {
     this.socket.end(data);
