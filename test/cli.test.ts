@@ -53,11 +53,11 @@ describe('cli', () => {
   it('run with a protocol no plugin provides exits 1 and lists what is loaded', async () => {
     const r = await meltemi(['run', '--config', configFile(`
 plugins: { directory: ${JSON.stringify(PLUGIN_DIR)} }
-listeners: [ { name: x, port: 0, protocol: dubbo, route_config: { routes: [ { route: { cluster: c } } ] } } ]
+listeners: [ { name: x, port: 0, protocol: no-such-protocol, route_config: { routes: [ { route: { cluster: c } } ] } } ]
 clusters: [ { name: c, endpoints: [ { address: 127.0.0.1, port: 1 } ] } ]
 `)]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /listeners\[0\]\.protocol: no codec plugin for protocol "dubbo" .*\(loaded: [^)]*redis[^)]*\)/);
+    assert.match(r.stderr, /listeners\[0\]\.protocol: no codec plugin for protocol "no-such-protocol" .*\(loaded: [^)]*redis[^)]*\)/);
   });
 
   it('run serves until SIGTERM, then exits 0', async () => {

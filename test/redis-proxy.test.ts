@@ -290,7 +290,8 @@ clusters:
     const dump = JSON.parse((await adminGet(proxy.admin!.port, '/config_dump')).body);
     assert.deepEqual(dump.config.listeners.map((l: { name: string }) => l.name), ['redis', 'strict', 'narrow', 'tiny']);
     assert.equal(dump.config.listeners[0].port, port, 'the bound port, not 0');
-    assert.equal(dump.plugins[0].name, 'redis');
-    assert.match(dump.plugins[0].sha256, /^[0-9a-f]{64}$/);
+    const redisPlugin = dump.plugins.find((p: { name: string }) => p.name === 'redis');
+    assert.equal(redisPlugin.protocol, 'redis');
+    assert.match(redisPlugin.sha256, /^[0-9a-f]{64}$/);
   });
 });
