@@ -45,6 +45,12 @@ listeners:
           route: { cluster: v2 }
         - name: default
           route: { cluster: v1 }
+  - name: weighted
+    port: 0
+    protocol: thrift
+    route_config:
+      routes:
+        - route: { weighted_clusters: { clusters: [ { name: v1, weight: 20 }, { name: v2, weight: 80 } ] } }
   - name: strict
     port: 0
     protocol: thrift
@@ -90,6 +96,13 @@ clusters:
       const many = await Promise.all(Array.from({ length: 10 }, () => connect()));
       const all = await Promise.all(many.flatMap((c, n) => Array.from({ length: 20 }, (_, i) => c.echo.echo(`c${n}-${i}`, {}, [], []).then((r: string) => [r, `c${n}-${i}`]))));
       for (const [r, want] of all) assert.ok(r.startsWith(`v1:${want}:`), `${r} answers ${want}`);
+    });
+
+    it('weighted 20/80 over 2000 calls lands within ±5 points', async () => {
+      const { echo } = await connect('weighted');
+      const answers: string[] = await Promise.all(Array.from({ length: 2000 }, () => echo.who()));
+      const share = answers.filter((a) => a === 'v1').length / 2000;
+      assert.ok(Math.abs(share - 0.2) <= 0.05, `v1 share ${share}`);
     });
 
     it('declared exceptions reach the client and count as errors', async () => {
