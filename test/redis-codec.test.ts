@@ -34,6 +34,11 @@ describe('redis codec', () => {
       ['inline command with LF only and tabs', 'SET\tk1  v\n', 'SET', 'k1'],
       ['empty lines are glued onto the next command', '\r\n\r\nGET k\r\n', 'GET', 'k'],
       ['*0 is glued onto the next command', '*0\r\n' + cmd('GET', 'k2'), 'GET', 'k2'],
+      // Lines redis-server reads as zero arguments get no reply: glued on too.
+      ['a line of blanks is glued onto the next command', '\t\v \f\r\nGET k3\r\n', 'GET', 'k3'],
+      ['a quoted inline argument', 'GET "a b"\r\n', 'GET', 'a b'],
+      ['a single-quoted inline argument', "SET 'it''s' v\r\n".replace("''", "\\'"), 'SET', "it\\'s"],
+      ['only the first byte decides the type: " *1" is inline', ' *1\r\n', '*1', undefined],
     ];
     for (const [name, input, command, key] of cases) {
       it(name, () => {
@@ -137,6 +142,13 @@ describe('redis codec', () => {
       ['array element without $', '*1\r\n:1\r\n', false, Status.PROTOCOL_ERROR, /expected '\$'/],
       ['negative bulk length', '*1\r\n$-5\r\n', false, Status.PROTOCOL_ERROR, /invalid bulk length/],
       ['non-numeric multibulk length', '*x\r\n', false, Status.PROTOCOL_ERROR, /invalid multibulk length/],
+      ['multibulk length with a plus sign (redis-server rejects it)', '*+1\r\n$4\r\nPING\r\n', false, Status.PROTOCOL_ERROR, /invalid multibulk length/],
+      ['multibulk length with a leading zero', '*01\r\n$4\r\nPING\r\n', false, Status.PROTOCOL_ERROR, /invalid multibulk length/],
+      ['bulk length with a leading zero', '*1\r\n$04\r\nPING\r\n', false, Status.PROTOCOL_ERROR, /invalid bulk length/],
+      // redis-server would never find the end of this line (strchr stops at NUL) and stall.
+      ['NUL in an inline request', 'GET a\0b\r\n', false, Status.PROTOCOL_ERROR, /NUL byte in an inline request/],
+      ['unterminated double quotes', 'GET "abc\r\n', false, Status.PROTOCOL_ERROR, /unbalanced quotes/],
+      ['closing quote followed by a character', 'GET "a"b\r\n', false, Status.PROTOCOL_ERROR, /unbalanced quotes/],
       ['bulk above 512 MB', '*1\r\n$600000000\r\n', false, Status.FRAME_TOO_LARGE, /512 MB/],
       ['bulk without CRLF', '*1\r\n$1\r\nabc\r\n', false, Status.PROTOCOL_ERROR, /not terminated by CRLF/],
       ['inline line over 64 KiB', 'GET ' + 'k'.repeat(70_000), false, Status.PROTOCOL_ERROR, /too big inline request/],

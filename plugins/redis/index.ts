@@ -6,7 +6,8 @@ import {
   FRAME_CONNECTION_SCOPED, FRAME_DRAIN_CLOSE, KEY_COMMAND, KEY_KEY, MSG_RESPONSE, RESPONSE_ERROR,
   STATUS_FRAME_TOO_LARGE, STATUS_OK, STATUS_PROTOCOL_ERROR,
 } from "../../sdk/assembly";
-import { ERR_TOO_LARGE, MAX_BULK, MAX_LINE, NEED, errorText, frameReply, lineEnd, needTotal } from "./resp";
+import { ERR_TOO_LARGE, MAX_BULK, MAX_LINE, NEED, errorText, frameReply, lineEnd, needTotal, respInteger } from "./resp";
+import { INLINE_ERROR, INLINE_NUL, tokAt, tokLen, tokenize } from "./inline";
 import { CONNECTION_SCOPED, KEYLESS, QUIT, SCRIPT, XREAD, classify } from "./commands";
 
 export * from "../../sdk/assembly/exports";
@@ -53,34 +54,44 @@ class RedisCodec extends Codec {
   }
 
   private decodeRequest(input: Bytes, frame: Frame): i32 {
-    // Redis answers nothing to empty lines or to `*0`/`*-1`; gluing them onto the next command
-    // keeps exactly one reply per frame, which order correlation relies on.
+    // Framing follows redis-server exactly, because a shared upstream connection is only as
+    // correct as the agreement between our frame count and the server's reply count. The first
+    // byte decides the request type. Requests the server answers with nothing (`*0`, `*-1`,
+    // lines of blanks) are glued onto the next command, so every frame gets exactly one reply.
     let start = 0;
-    while (start < input.length) {
-      const c = input.at(start);
-      if (c == 13 || c == 10 || c == 32) { start++; continue; }
-      if (c == 42 /* * */) {
-        const eol = lineEnd(input, start + 1);
-        if (eol < 0) return fail(frame, errorStatus(eol), errorText);
-        if (eol == NEED) return 0;
-        const n = input.decimal(start + 1, eol);
-        if (n == i64.MIN_VALUE) return fail(frame, STATUS_PROTOCOL_ERROR, "invalid multibulk length");
-        if (n <= 0) { start = eol + 2; continue; }
-      }
-      break;
-    }
-    if (start >= input.length) {
-      if (start > MAX_LINE) return fail(frame, STATUS_PROTOCOL_ERROR, "too many empty commands");
-      return 0;
-    }
     for (let i = 0; i < ARG_SLOTS; i++) { unchecked(argAt[i] = -1); unchecked(argLen[i] = 0); }
     sawStreams = false;
     sawBlock = false;
     streamsKeyAt = -1;
-    const end = input.at(start) == 42 ? this.frameMultibulk(input, start, frame) : this.frameInline(input, start, frame);
-    if (end <= 0) return end;
-    this.describe(input, frame);
-    return end;
+    while (true) {
+      if (start >= input.length) return start > MAX_LINE ? fail(frame, STATUS_PROTOCOL_ERROR, "too many empty commands") : 0;
+      if (input.at(start) == 42 /* * */) {
+        const eol = lineEnd(input, start + 1);
+        if (eol < 0) return fail(frame, errorStatus(eol), errorText);
+        if (eol == NEED) return 0;
+        const n = respInteger(input, start + 1, eol);
+        if (n == i64.MIN_VALUE || n > MAX_ARGS) return fail(frame, STATUS_PROTOCOL_ERROR, "invalid multibulk length");
+        if (n <= 0) { start = eol + 2; continue; }
+        const end = this.frameMultibulk(input, eol + 2, n, frame);
+        if (end <= 0) return end;
+        this.describe(input, frame);
+        return end;
+      }
+      const nl = input.indexOf(10, start);
+      if (nl < 0) {
+        if (input.length - start > MAX_LINE) return fail(frame, STATUS_PROTOCOL_ERROR, "too big inline request");
+        return 0;
+      }
+      const lineTo = nl > start && input.at(nl - 1) == 13 ? nl - 1 : nl;
+      const count = tokenize(input, start, lineTo);
+      if (count == INLINE_ERROR) return fail(frame, STATUS_PROTOCOL_ERROR, "unbalanced quotes in request");
+      if (count == INLINE_NUL) return fail(frame, STATUS_PROTOCOL_ERROR, "NUL byte in an inline request");
+      if (count == 0) { start = nl + 1; continue; }
+      const slots = count < ARG_SLOTS ? count : ARG_SLOTS;
+      for (let i = 0; i < slots; i++) this.noteArg(input, i, unchecked(tokAt[i]), unchecked(tokLen[i]), false);
+      this.describe(input, frame);
+      return nl + 1;
+    }
   }
 
   private noteArg(input: Bytes, index: i64, at: i32, len: i32, xread: bool): void {
@@ -91,21 +102,15 @@ class RedisCodec extends Codec {
     else if (input.equalsLower(at, len, "block")) sawBlock = true;
   }
 
-  private frameMultibulk(input: Bytes, start: i32, frame: Frame): i32 {
-    const eol = lineEnd(input, start + 1);
-    if (eol < 0) return fail(frame, errorStatus(eol), errorText);
-    if (eol == NEED) return 0;
-    const n = input.decimal(start + 1, eol);
-    if (n > MAX_ARGS) return fail(frame, STATUS_PROTOCOL_ERROR, "invalid multibulk length");
+  private frameMultibulk(input: Bytes, pos: i32, n: i64, frame: Frame): i32 {
     let scanXread = false;
-    let pos = eol + 2;
     for (let i: i64 = 0; i < n; i++) {
       if (pos >= input.length) return 0;
       if (input.at(pos) != 36 /* $ */) return fail(frame, STATUS_PROTOCOL_ERROR, "expected '$', got '" + String.fromCharCode(input.at(pos)) + "'");
       const le = lineEnd(input, pos + 1);
       if (le < 0) return fail(frame, errorStatus(le), errorText);
       if (le == NEED) return 0;
-      const len = input.decimal(pos + 1, le);
+      const len = respInteger(input, pos + 1, le);
       if (len < 0) return fail(frame, STATUS_PROTOCOL_ERROR, "invalid bulk length");
       if (len > MAX_BULK) return fail(frame, STATUS_FRAME_TOO_LARGE, "bulk length exceeds 512 MB");
       const dataAt = le + 2;
@@ -117,28 +122,6 @@ class RedisCodec extends Codec {
       pos = <i32>next;
     }
     return pos;
-  }
-
-  private frameInline(input: Bytes, start: i32, frame: Frame): i32 {
-    const nl = input.indexOf(10, start);
-    if (nl < 0) {
-      if (input.length - start > MAX_LINE) return fail(frame, STATUS_PROTOCOL_ERROR, "too big inline request");
-      return 0;
-    }
-    const lineEndAt = nl > start && input.at(nl - 1) == 13 ? nl - 1 : nl;
-    let i = start;
-    let index: i64 = 0;
-    let xread = false;
-    while (i < lineEndAt) {
-      while (i < lineEndAt && (input.at(i) == 32 || input.at(i) == 9)) i++;
-      if (i >= lineEndAt) break;
-      const tokenAt = i;
-      while (i < lineEndAt && input.at(i) != 32 && input.at(i) != 9) i++;
-      this.noteArg(input, index, tokenAt, i - tokenAt, xread);
-      if (index == 0) xread = (classify(input, tokenAt, i - tokenAt) & XREAD) != 0;
-      index++;
-    }
-    return nl + 1;
   }
 
   /** Puts `command` and `key`, and flags connection-scoped commands. */

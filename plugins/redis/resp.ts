@@ -21,6 +21,20 @@ export let errorText: string = "";
 
 function syntax(message: string): i32 { errorText = message; return ERR_SYNTAX; }
 
+/**
+ * Parses [from, to) as redis-server's string2ll does: an optional '-', then digits without
+ * leading zeros (and no '+'). Returns i64.MIN_VALUE when it would not parse there.
+ */
+export function respInteger(b: Bytes, from: i32, to: i32): i64 {
+  if (from >= to || to - from > 19) return i64.MIN_VALUE;
+  let i = from;
+  const neg = b.at(i) == 45;
+  if (neg) { i++; if (i == to) return i64.MIN_VALUE; }
+  if (b.at(i) == 48) return i + 1 == to && !neg ? 0 : i64.MIN_VALUE; // "0" only
+  if (b.at(i) == 43) return i64.MIN_VALUE; // '+'
+  return b.decimal(from, to);
+}
+
 /** End of the line starting at `from` (index of its '\r'), NEED, or an error if it is too long. */
 export function lineEnd(input: Bytes, from: i32): i32 {
   const crlf = input.indexOfCRLF(from);
@@ -51,7 +65,7 @@ export function frameReply(input: Bytes, from: i32): i32 {
         pos = eol + 2;
         break;
       case 36: case 33: case 61: { // $ ! =  (bulk, blob error, verbatim)
-        const len = input.decimal(pos + 1, eol);
+        const len = respInteger(input, pos + 1, eol);
         if (len == -1 && type == 36) { pos = eol + 2; break; }
         if (len < 0) return syntax("invalid bulk length");
         if (len > MAX_BULK) { errorText = "bulk length exceeds 512 MB"; return ERR_TOO_LARGE; }
@@ -62,7 +76,7 @@ export function frameReply(input: Bytes, from: i32): i32 {
         break;
       }
       case 42: case 126: case 62: case 37: case 124: { // * ~ > % |
-        const n = input.decimal(pos + 1, eol);
+        const n = respInteger(input, pos + 1, eol);
         if (n == -1 && type == 42) { pos = eol + 2; break; }
         if (n < 0 || n > MAX_ELEMENTS) return syntax("invalid aggregate length");
         let more = n;

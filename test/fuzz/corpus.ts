@@ -1,0 +1,108 @@
+// Valid frames for each codec and direction, made by the real peers' encoders where one exists
+// (hessian.js for Dubbo, the thrift library's protocol classes for Thrift), as seeds to mutate.
+
+import { encodeHeartbeat, encodeRequest, sayHello } from '../helpers/dubbo-peers';
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+const thrift = require('thrift');
+const hessian = require('hessian.js');
+
+export interface Corpus {
+  requests: Buffer[];
+  responses: Buffer[];
+}
+
+const resp = (...args: string[]) => `*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('');
+
+export function redisCorpus(): Corpus {
+  return {
+    requests: [
+      resp('GET', 'user:1'), resp('SET', 'k', 'v'.repeat(300)), resp('MSET', 'a', '1', 'b', '2'), 'PING\r\n', 'get cache:x\r\n',
+      resp('EVAL', 'return 1', '1', 'lock'), resp('XREAD', 'BLOCK', '0', 'STREAMS', 's', '$'), resp('SELECT', '2'), '\r\n' + resp('DEL', 'x'),
+      '*0\r\n' + resp('INCR', 'n'), resp('HSET', 'h', 'f', 'v'),
+    ].map((s) => Buffer.from(s)),
+    responses: [
+      '+OK\r\n', '-ERR bad\r\n', ':42\r\n', '$5\r\nhello\r\n', '$-1\r\n', '*2\r\n$1\r\na\r\n:1\r\n', '*-1\r\n', '%1\r\n+k\r\n*1\r\n_\r\n',
+      '|1\r\n+a\r\n+b\r\n#t\r\n', '>2\r\n+message\r\n$2\r\nhi\r\n', '=7\r\ntxt:abc\r\n', ',1.5\r\n', '(123\r\n', '!3\r\nERR\r\n', '~1\r\n$0\r\n\r\n',
+    ].map((s) => Buffer.from(s)),
+  };
+}
+
+function dubboResponse(id: bigint, flag: number, value: unknown, status = 20): Buffer {
+  const enc = new hessian.EncoderV2();
+  if (status === 20) {
+    enc.write(flag);
+    if (flag !== 2 && flag !== 5) enc.write(value);
+    if (flag >= 3) enc.write({ server: 'v1', dubbo: '2.0.2' });
+  } else {
+    enc.write(String(value));
+  }
+  const body = enc.get();
+  const h = Buffer.alloc(16);
+  h.writeUInt16BE(0xdabb, 0);
+  h.writeUInt8(2, 2);
+  h.writeUInt8(status, 3);
+  h.writeBigUInt64BE(id, 4);
+  h.writeUInt32BE(body.length, 12);
+  return Buffer.concat([h, body]);
+}
+
+export function dubboCorpus(): Corpus {
+  const user = { $class: 'com.example.User', $: { name: 'Zoë', age: 3, tags: ['a'], friends: [{ $class: 'com.example.User', $: { name: 'b', age: 1, tags: [], friends: [] } }] } };
+  return {
+    requests: [
+      encodeRequest(1n, sayHello('ana', { batchJob: 'true', group: 'g' })),
+      encodeRequest(2n, { path: 'com.x.S', version: '1.0', method: 'save', desc: 'Lcom/example/User;Ljava/util/List;Ljava/util/Map;[BJD', args: [user, [1, 'x', null, 2.5], { k: 1 }, Buffer.alloc(40, 1), 5, 1.25] }),
+      encodeRequest(3n, sayHello('x'.repeat(2000))),
+      encodeRequest(4n, sayHello('one-way'), false),
+      encodeHeartbeat(5n),
+    ],
+    responses: [
+      dubboResponse(1n, 4, 'hello'), dubboResponse(2n, 5, null), dubboResponse(3n, 1, [1, 2, { a: 'b' }]),
+      dubboResponse(4n, 3, { $class: 'java.lang.RuntimeException', $: { detailMessage: 'boom' } }), dubboResponse(5n, 0, 'not found', 60),
+      dubboResponse(6n, 4, user),
+    ],
+  };
+}
+
+function thriftMessage(protocol: 'binary' | 'compact', framed: boolean, name: string, type: number, seqid: number, body: (p: any) => void): Buffer { // eslint-disable-line @typescript-eslint/no-explicit-any
+  let out: Buffer = Buffer.alloc(0);
+  const transport = new (framed ? thrift.TFramedTransport : thrift.TBufferedTransport)(undefined, (buf: Buffer) => { out = Buffer.from(buf); });
+  const p = new (protocol === 'binary' ? thrift.TBinaryProtocol : thrift.TCompactProtocol)(transport);
+  p.writeMessageBegin(name, type, seqid);
+  p.writeStructBegin('s');
+  body(p);
+  p.writeFieldStop();
+  p.writeStructEnd();
+  p.writeMessageEnd();
+  transport.flush();
+  return out;
+}
+
+export function thriftCorpus(): Corpus {
+  const T = thrift.Thrift.Type;
+  const requests: Buffer[] = [];
+  const responses: Buffer[] = [];
+  for (const protocol of ['binary', 'compact'] as const) {
+    for (const framed of [true, false]) {
+      requests.push(thriftMessage(protocol, framed, 'echo', 1, 7, (p) => {
+        p.writeFieldBegin('msg', T.STRING, 1); p.writeString('hello'); p.writeFieldEnd();
+        p.writeFieldBegin('tags', T.MAP, 2); p.writeMapBegin(T.STRING, T.STRING, 1); p.writeString('k'); p.writeString('v'); p.writeMapEnd(); p.writeFieldEnd();
+        p.writeFieldBegin('nums', T.LIST, 3); p.writeListBegin(T.I64, 2); p.writeI64(1); p.writeI64(-2); p.writeListEnd(); p.writeFieldEnd();
+        p.writeFieldBegin('flag', T.BOOL, 4); p.writeBool(true); p.writeFieldEnd();
+        p.writeFieldBegin('inner', T.STRUCT, 20); p.writeStructBegin('i'); p.writeFieldBegin('d', T.DOUBLE, 1); p.writeDouble(2.5); p.writeFieldEnd(); p.writeFieldStop(); p.writeStructEnd(); p.writeFieldEnd();
+      }));
+      requests.push(thriftMessage(protocol, framed, 'Calc:add', 1, 8, (p) => {
+        p.writeFieldBegin('a', T.I32, 1); p.writeI32(2); p.writeFieldEnd();
+        p.writeFieldBegin('b', T.I32, 2); p.writeI32(3); p.writeFieldEnd();
+      }));
+      requests.push(thriftMessage(protocol, framed, 'notify', 4, 9, (p) => { p.writeFieldBegin('m', T.STRING, 1); p.writeString('x'); p.writeFieldEnd(); }));
+      responses.push(thriftMessage(protocol, framed, 'echo', 2, 7, (p) => { p.writeFieldBegin('success', T.STRING, 0); p.writeString('ok'); p.writeFieldEnd(); }));
+      responses.push(thriftMessage(protocol, framed, 'fail', 2, 10, (p) => {
+        p.writeFieldBegin('oops', T.STRUCT, 1); p.writeStructBegin('Oops'); p.writeFieldBegin('why', T.STRING, 1); p.writeString('no'); p.writeFieldEnd(); p.writeFieldStop(); p.writeStructEnd(); p.writeFieldEnd();
+      }));
+      responses.push(thriftMessage(protocol, framed, 'who', 3, 11, (p) => { p.writeFieldBegin('message', T.STRING, 1); p.writeString('x'); p.writeFieldEnd(); }));
+    }
+  }
+  return { requests, responses };
+}

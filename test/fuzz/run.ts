@@ -1,0 +1,30 @@
+// `npm run fuzz -- [--frames N] [--seed S] [codec…]`: long fuzzing runs. Inputs that break an
+// invariant are saved under test/fixtures/fuzz/<codec>/ (commit them: the test suite replays them).
+import { parseArgs } from 'node:util';
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { ConsoleLogger } from '../../runtime/core/logger';
+import { CodecPlugin } from '../../runtime/plugin/codec-plugin';
+import { compilePlugin } from '../../runtime/plugin/plugin-loader';
+import { Corpus, dubboCorpus, redisCorpus, thriftCorpus } from './corpus';
+import { fuzzCodec } from './engine';
+import { PLUGIN_DIR, ROOT } from '../helpers/paths';
+
+const CORPORA: Record<string, () => Corpus> = { redis: redisCorpus, dubbo: dubboCorpus, thrift: thriftCorpus };
+
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { frames: { type: 'string' }, seed: { type: 'string' } } });
+const frames = Number(values.frames ?? 2_000_000);
+const seed = Number(values.seed ?? (Date.now() & 0x7fffffff));
+const codecs = positionals.filter((p) => p !== '--');
+let failed = 0;
+for (const name of codecs.length ? codecs : Object.keys(CORPORA)) {
+  const logger = new ConsoleLogger('silent');
+  const file = join(PLUGIN_DIR, `${name}.wasm`);
+  const plugin = new CodecPlugin(compilePlugin(file, readFileSync(file), logger), logger);
+  const t0 = Date.now();
+  const stats = fuzzCodec(plugin, CORPORA[name](), { frames, seed, saveDir: join(ROOT, 'test', 'fixtures', 'fuzz') });
+  process.stdout.write(`${name}: seed ${seed}, ${stats.frames} frames, ${stats.decoded} decoded, ${stats.protocolErrors} protocol errors, ${stats.failures.length} failures, ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  for (const f of stats.failures.slice(0, 10)) process.stdout.write(`  ${f.side}: ${f.error.split('\n')[0]} -> ${f.file}\n`);
+  failed += stats.failures.length;
+}
+process.exit(failed ? 1 : 0);
