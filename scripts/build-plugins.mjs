@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// Compiles every first-party plugin (plugins/<name>/index.ts) and every test fixture plugin
-// (test/fixtures/plugins/<name>/index.ts) with the root asconfig.json into build/plugins/.
+// Compiles every first-party plugin (plugins/<name>/index.ts), every example codec
+// (examples/<name>/codec/index.ts) and every test fixture plugin (test/fixtures/plugins/<name>/
+// index.ts) with the root asconfig.json into build/plugins/, build/example-plugins/ and
+// build/test-plugins/.
 // Usage: node scripts/build-plugins.mjs [--target debug|release] [name…]
 import asc from 'assemblyscript/asc';
 import { readdirSync, existsSync, mkdirSync } from 'node:fs';
@@ -14,18 +16,19 @@ const target = targetAt >= 0 ? args.splice(targetAt, 2)[1] : 'release';
 const only = new Set(args);
 
 const sources = [
-  ['plugins', join(root, 'build', 'plugins')],
-  [join('test', 'fixtures', 'plugins'), join(root, 'build', 'test-plugins')],
+  ['plugins', join(root, 'build', 'plugins'), 'index.ts'],
+  ['examples', join(root, 'build', 'example-plugins'), join('codec', 'index.ts')],
+  [join('test', 'fixtures', 'plugins'), join(root, 'build', 'test-plugins'), 'index.ts'],
 ];
 
 let failed = 0;
-for (const [dir, outDir] of sources) {
+for (const [dir, outDir, entryFile] of sources) {
   const abs = join(root, dir);
   if (!existsSync(abs)) continue;
-  mkdirSync(outDir, { recursive: true });
   for (const name of readdirSync(abs).sort()) {
-    const entry = join(dir, name, 'index.ts');
+    const entry = join(dir, name, entryFile);
     if (!existsSync(join(root, entry)) || (only.size > 0 && !only.has(name))) continue;
+    mkdirSync(outDir, { recursive: true });
     const outFile = join(outDir, `${name}.wasm`);
     const { error, stderr } = await asc.main(
       [entry, '--config', 'asconfig.json', '--target', target, '--outFile', outFile],
