@@ -1,7 +1,9 @@
 // `npm run bench -- <name…>`: runs the named benchmarks (default: all). Each prints a table;
 // the last line on stdout is one JSON object with every figure.
-// Environment: BENCH_ROUNDS (default 3), BENCH_REQUESTS_P1, BENCH_REQUESTS_P16.
+// Environment: BENCH_ROUNDS (default 3), BENCH_REQUESTS_P1, BENCH_REQUESTS_P16 (redis),
+// BENCH_DURATION_MS (thrift, per measurement).
 import { redisBench } from './redis-bench';
+import { thriftBench } from './thrift-bench';
 
 const benches: Record<string, () => Promise<Record<string, unknown>>> = {
   redis: () => redisBench({
@@ -9,6 +11,11 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
     requestsP1: Number(process.env.BENCH_REQUESTS_P1 ?? 200_000),
     requestsP16: Number(process.env.BENCH_REQUESTS_P16 ?? 1_000_000),
     clients: 50,
+  }),
+  thrift: () => thriftBench({
+    rounds: Number(process.env.BENCH_ROUNDS ?? 3),
+    clients: 50,
+    durationMs: Number(process.env.BENCH_DURATION_MS ?? 5000),
   }),
 };
 
