@@ -9,6 +9,8 @@ import { PluginRegistry } from './plugin/plugin-registry';
 import { ClusterManager } from './proxy/cluster';
 import { Listener } from './proxy/listener';
 import { StatsStore } from './proxy/stats';
+import { RouteTable } from './proxy/route-table';
+import { RdsAgent } from './xds/rds-agent';
 
 export interface StartOptions {
   logger?: Logger;
@@ -20,6 +22,7 @@ export class Meltemi {
   readonly clusters: ClusterManager;
   readonly listeners: Listener[] = [];
   admin: AdminServer | undefined;
+  rds: RdsAgent | undefined;
   private started = false;
   private readonly logger: Logger;
 
@@ -39,6 +42,21 @@ export class Meltemi {
         throw new MeltemiError('MELTEMI_CONFIG_INVALID', `listeners[${this.config.listeners.indexOf(lc)}].protocol: no codec plugin for protocol "${lc.protocol}" in ${this.config.plugins.directory} (loaded: ${known})`);
       }
       this.listeners.push(new Listener(lc, plugin, this.clusters, this.stats, this.logger));
+    }
+    const dynamic = this.listeners.filter((l) => l.config.rds);
+    if (dynamic.length > 0 && this.config.xds) {
+      this.rds = new RdsAgent(this.config.xds, this.logger);
+      for (const l of dynamic) {
+        // A route update applies to the next request on every connection; requests already
+        // dispatched keep the cluster they were given.
+        this.rds.subscribe(l.config.rds!.routeConfigName, (routes) => {
+          l.context.routes = new RouteTable(routes, l.config.name, this.stats);
+        });
+      }
+      this.rds.start();
+      if (!(await this.rds.ready(this.config.xds.initialFetchTimeoutMs))) {
+        this.logger.log('warn', `no routes from ${this.config.xds.address}:${this.config.xds.port} within ${this.config.xds.initialFetchTimeoutMs} ms; opening listeners without them`);
+      }
     }
     try {
       for (const l of this.listeners) await l.listen();
@@ -80,11 +98,14 @@ export class Meltemi {
         loaded_at: p.compiled.loadedAt.toISOString(),
       })),
       rejected_plugins: this.plugins.rejected,
+      dynamic_route_configs: this.rds?.statuses() ?? [],
+      routes: Object.fromEntries(this.listeners.map((l) => [l.config.name, l.context.routes.config])),
     };
   }
 
   async stop(): Promise<void> {
     this.started = false;
+    this.rds?.stop();
     await Promise.all(this.listeners.map((l) => l.close()));
     await this.admin?.close();
   }

@@ -7,6 +7,18 @@ export interface Config {
   readonly listeners: readonly ListenerConfig[];
   readonly clusters: readonly ClusterConfig[];
   readonly logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** The xDS server that listeners with `rds` fetch their routes from. */
+  readonly xds: XdsConfig | undefined;
+}
+
+export interface XdsConfig {
+  readonly address: string;
+  readonly port: number;
+  readonly node: { readonly id: string; readonly cluster: string; readonly metadata: Readonly<Record<string, string>> };
+  readonly initialBackoffMs: number;
+  readonly maxBackoffMs: number;
+  /** How long a listener with `rds` waits for its first routes before it opens anyway (Envoy: 15 s). */
+  readonly initialFetchTimeoutMs: number;
 }
 
 export interface AdminConfig {
@@ -32,7 +44,10 @@ export interface ListenerConfig {
   readonly upstreamConnection: UpstreamConnectionMode;
   /** In-flight requests per downstream connection above which the proxy stops reading it. */
   readonly maxInflightPerConnection: number;
+  /** Static routes; empty when the listener uses `rds`. */
   readonly routeConfig: RouteConfiguration;
+  /** Routes fetched over RDS under this name (Aeraki: `<service host>_<port>`). */
+  readonly rds: { readonly routeConfigName: string } | undefined;
 }
 
 export interface RouteConfiguration {

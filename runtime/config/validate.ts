@@ -15,7 +15,7 @@ const DEFAULT_MAX_FRAME = 64 * 1024 * 1024;
 /** `baseDir` resolves relative paths (the config file's directory). */
 export function validateConfig(raw: unknown, baseDir: string): Config {
   const root = new Field('', raw ?? {});
-  root.only(['admin', 'plugins', 'listeners', 'clusters', 'log_level']);
+  root.only(['admin', 'plugins', 'listeners', 'clusters', 'log_level', 'xds']);
   const clusters = root.child('clusters').or((f) => f.items().map(readCluster), []);
   unique(clusters.map((c) => c.name), root.child('clusters'), 'name');
   const clusterNames = new Set(clusters.map((c) => c.name));
@@ -24,6 +24,10 @@ export function validateConfig(raw: unknown, baseDir: string): Config {
   if (listeners.length === 0) listenersField.fail('must have at least one listener');
   unique(listeners.map((l) => l.name), listenersField, 'name');
   unique(listeners.map((l) => `${l.address}:${l.port}`).filter((k) => !k.endsWith(':0')), listenersField, 'address/port');
+  const xds = root.child('xds').or(readXds, undefined);
+  listeners.forEach((l, i) => {
+    if (l.rds && !xds) new Field(`listeners[${i}].rds`, l.rds).fail('needs a top-level xds server to fetch routes from');
+  });
   const pluginsField = root.child('plugins');
   const directory = pluginsField.present
     ? pluginsField.only(['directory']).child('directory').string({ nonEmpty: true })
@@ -37,6 +41,7 @@ export function validateConfig(raw: unknown, baseDir: string): Config {
     listeners,
     clusters,
     logLevel: root.child('log_level').or((f) => f.oneOf(LOG_LEVELS as readonly LogLevel[]), 'info'),
+    xds,
   };
 }
 
@@ -49,17 +54,45 @@ function unique(values: string[], field: Field, what: string): void {
 }
 
 function readListener(f: Field, clusters: ReadonlySet<string>): ListenerConfig {
-  f.only(['name', 'address', 'port', 'protocol', 'codec_config', 'max_frame_size', 'upstream_connection', 'max_inflight_per_connection', 'route_config']);
+  f.only(['name', 'address', 'port', 'protocol', 'codec_config', 'max_frame_size', 'upstream_connection', 'max_inflight_per_connection', 'route_config', 'rds']);
+  const name = f.child('name').string({ nonEmpty: true, pattern: NAME });
+  const address = f.child('address').or((a) => a.string({ nonEmpty: true }), '127.0.0.1');
+  const port = f.child('port').integer(0, MAX_PORT);
+  const protocol = f.child('protocol').string({ nonEmpty: true });
+  const rdsField = f.child('rds');
+  if (rdsField.present === f.child('route_config').present) f.fail('needs exactly one of route_config or rds');
+  const rds = rdsField.present ? { routeConfigName: rdsField.only(['route_config_name']).child('route_config_name').string({ nonEmpty: true }) } : undefined;
   return {
-    name: f.child('name').string({ nonEmpty: true, pattern: NAME }),
-    address: f.child('address').or((a) => a.string({ nonEmpty: true }), '127.0.0.1'),
-    port: f.child('port').integer(0, MAX_PORT),
-    protocol: f.child('protocol').string({ nonEmpty: true }),
+    name,
+    address,
+    port,
+    protocol,
     codecConfig: f.child('codec_config').or((c) => c.object(), {}),
     maxFrameSize: f.child('max_frame_size').or((c) => c.integer(64, 2 ** 31 - 1), DEFAULT_MAX_FRAME),
     upstreamConnection: f.child('upstream_connection').or((c) => c.oneOf(['shared', 'per_client'] as const), 'shared'),
     maxInflightPerConnection: f.child('max_inflight_per_connection').or((c) => c.integer(1, 1_000_000), 4096),
-    routeConfig: readRouteConfiguration(f.child('route_config'), clusters),
+    routeConfig: rds ? { name: rds.routeConfigName, routes: [] } : readRouteConfiguration(f.child('route_config'), clusters),
+    rds,
+  };
+}
+
+function readXds(f: Field) {
+  f.only(['address', 'port', 'node', 'initial_backoff', 'max_backoff', 'initial_fetch_timeout']);
+  const node = f.child('node');
+  if (node.present) node.only(['id', 'cluster', 'metadata']);
+  const metadata = node.present ? node.child('metadata').or((m) => m.object(), {}) : {};
+  for (const [k, v] of Object.entries(metadata)) if (typeof v !== 'string') new Field(`${node.path}.metadata.${k}`, v).fail('must be a string');
+  return {
+    address: f.child('address').or((a) => a.string({ nonEmpty: true }), '127.0.0.1'),
+    port: f.child('port').integer(1, MAX_PORT),
+    node: {
+      id: node.present ? node.child('id').or((n) => n.string({ nonEmpty: true }), 'meltemi') : 'meltemi',
+      cluster: node.present ? node.child('cluster').or((n) => n.string(), '') : '',
+      metadata: metadata as Record<string, string>,
+    },
+    initialBackoffMs: f.child('initial_backoff').or((b) => b.durationMs(), 500),
+    maxBackoffMs: f.child('max_backoff').or((b) => b.durationMs(), 30_000),
+    initialFetchTimeoutMs: f.child('initial_fetch_timeout').or((b) => b.durationMs(), 15_000),
   };
 }
 

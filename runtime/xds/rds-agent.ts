@@ -1,0 +1,46 @@
+// The control agent's RDS side: one gRPC channel to the xDS server, one subscription per
+// route_config_name in use.
+
+import * as grpc from '@grpc/grpc-js';
+import type { RouteConfiguration, XdsConfig } from '../config/types';
+import type { Logger } from '../core/logger';
+import { RdsStatus, RdsSubscription } from './rds-subscription';
+
+export class RdsAgent {
+  private readonly client: grpc.Client;
+  private readonly subscriptions: RdsSubscription[] = [];
+
+  constructor(private readonly xds: XdsConfig, private readonly logger: Logger) {
+    this.client = new grpc.Client(`${xds.address}:${xds.port}`, grpc.credentials.createInsecure());
+  }
+
+  subscribe(routeConfigName: string, apply: (routes: RouteConfiguration, version: string) => void): void {
+    this.subscriptions.push(new RdsSubscription(this.client, this.xds, routeConfigName, apply, this.logger));
+  }
+
+  start(): void {
+    for (const s of this.subscriptions) s.start();
+  }
+
+  /**
+   * Resolves when every subscription applied its first routes, or after `timeoutMs`: listeners
+   * are warmed the way Envoy warms them, so traffic does not meet an empty route table.
+   */
+  async ready(timeoutMs: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), timeoutMs); });
+    const all = Promise.all(this.subscriptions.map((s) => s.ready)).then(() => true);
+    const ok = await Promise.race([all, timeout]);
+    clearTimeout(timer);
+    return ok;
+  }
+
+  statuses(): RdsStatus[] {
+    return this.subscriptions.map((s) => ({ ...s.status }));
+  }
+
+  stop(): void {
+    for (const s of this.subscriptions) s.stop();
+    this.client.close();
+  }
+}

@@ -1,0 +1,144 @@
+// One RDS subscription: a SotW stream on RouteDiscoveryService/StreamRoutes for one
+// route_config_name, as Envoy and MetaProtocol Proxy open it. Each response is decoded from the
+// Aeraki route tunnel and validated; a good one is applied and ACKed, a bad one NACKed with the
+// reason (the last accepted routes keep serving). The stream reconnects with back-off and the
+// last accepted routes keep serving while it is down.
+
+import * as grpc from '@grpc/grpc-js';
+import type { RouteConfiguration, XdsConfig } from '../config/types';
+import type { Logger } from '../core/logger';
+import { Backoff } from './backoff';
+import { envoyType, fromPlain, RDS_METHOD, toPlain, TYPE_ROUTE_CONFIGURATION } from './envoy-protos';
+import { decodeTunnel } from './route-tunnel';
+
+type Plain = Record<string, unknown>;
+
+export interface RdsStatus {
+  readonly routeConfigName: string;
+  connected: boolean;
+  /** Version of the routes in use ('' before the first one). */
+  versionInfo: string;
+  lastUpdated: string | undefined;
+  /** The last rejected update, while it is the latest one received. */
+  errorState: { versionInfo: string; details: string; lastUpdateAttempt: string } | undefined;
+  acks: number;
+  nacks: number;
+}
+
+const INVALID_ARGUMENT = 3;
+
+export class RdsSubscription {
+  readonly status: RdsStatus;
+  private stream: grpc.ClientDuplexStream<Plain, Plain> | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly backoff: Backoff;
+  private firstUpdate: (() => void) | undefined;
+  /** Resolves once the first routes were applied. */
+  readonly ready: Promise<void> = new Promise((resolve) => { this.firstUpdate = resolve; });
+
+  constructor(
+    private readonly client: grpc.Client,
+    private readonly xds: XdsConfig,
+    readonly routeConfigName: string,
+    private readonly apply: (routes: RouteConfiguration, version: string) => void,
+    private readonly logger: Logger,
+  ) {
+    this.status = { routeConfigName, connected: false, versionInfo: '', lastUpdated: undefined, errorState: undefined, acks: 0, nacks: 0 };
+    this.backoff = new Backoff(xds.initialBackoffMs, xds.maxBackoffMs);
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.stream?.cancel();
+    this.stream = undefined;
+  }
+
+  private connect(): void {
+    const request = envoyType('DiscoveryRequest');
+    const response = envoyType('DiscoveryResponse');
+    const stream = this.client.makeBidiStreamRequest<Plain, Plain>(
+      RDS_METHOD,
+      (m) => Buffer.from(fromPlain(request, m)),
+      (b) => toPlain(response, b),
+    );
+    this.stream = stream;
+    stream.on('data', (resp: Plain) => this.onResponse(stream, resp));
+    stream.on('error', (err: grpc.ServiceError) => {
+      if (!this.stopped) this.logger.log('debug', `RDS stream for ${this.routeConfigName} failed: ${err.details || err.message}`);
+    });
+    // Every call end emits 'status' (a duplex whose write side is open may never emit 'close').
+    stream.on('status', () => this.onClosed(stream));
+    // Envoy resends the version it holds on a new stream, so the server can skip an identical push.
+    stream.write({
+      version_info: this.status.versionInfo,
+      node: this.node(),
+      resource_names: [this.routeConfigName],
+      type_url: TYPE_ROUTE_CONFIGURATION,
+    });
+  }
+
+  private node(): Plain {
+    const { id, cluster, metadata } = this.xds.node;
+    const fields = Object.fromEntries(Object.entries(metadata).map(([k, v]) => [k, { string_value: v }]));
+    return { id, cluster, metadata: { fields }, user_agent_name: 'meltemi' };
+  }
+
+  private onResponse(stream: grpc.ClientDuplexStream<Plain, Plain>, resp: Plain): void {
+    this.status.connected = true;
+    this.backoff.reset();
+    const nonce = String(resp.nonce ?? '');
+    const version = String(resp.version_info ?? '');
+    let error: string | undefined;
+    try {
+      const routes = this.decode(resp);
+      this.apply(routes, version);
+      this.status.versionInfo = version;
+      this.status.lastUpdated = new Date().toISOString();
+      this.status.errorState = undefined;
+      this.status.acks++;
+      this.firstUpdate?.();
+      this.logger.log('info', `RDS ${this.routeConfigName}: applied version ${version} (${routes.routes.length} routes)`);
+    } catch (err) {
+      error = (err as Error).message;
+      this.status.errorState = { versionInfo: version, details: error, lastUpdateAttempt: new Date().toISOString() };
+      this.status.nacks++;
+      this.logger.log('warn', `RDS ${this.routeConfigName}: rejected version ${version}: ${error}`);
+    }
+    stream.write({
+      version_info: this.status.versionInfo,
+      response_nonce: nonce,
+      resource_names: [this.routeConfigName],
+      type_url: TYPE_ROUTE_CONFIGURATION,
+      ...(error ? { error_detail: { code: INVALID_ARGUMENT, message: error } } : {}),
+    });
+  }
+
+  private decode(resp: Plain): RouteConfiguration {
+    if (resp.type_url !== TYPE_ROUTE_CONFIGURATION) throw new Error(`type_url ${String(resp.type_url)}: expected ${TYPE_ROUTE_CONFIGURATION}`);
+    const resources = (resp.resources ?? []) as Array<{ type_url?: string; value?: Uint8Array }>;
+    if (resources.length !== 1) throw new Error(`resources: expected exactly one RouteConfiguration, got ${resources.length}`);
+    const any = resources[0];
+    if (any.type_url !== TYPE_ROUTE_CONFIGURATION) throw new Error(`resources[0].type_url ${String(any.type_url)}: expected ${TYPE_ROUTE_CONFIGURATION}`);
+    const rc = toPlain(envoyType('RouteConfiguration'), any.value ?? new Uint8Array());
+    if (rc.name !== this.routeConfigName) throw new Error(`resources[0].name "${String(rc.name)}" is not the subscribed "${this.routeConfigName}"`);
+    return decodeTunnel(rc);
+  }
+
+  private onClosed(stream: grpc.ClientDuplexStream<Plain, Plain>): void {
+    if (this.stream !== stream) return;
+    this.status.connected = false;
+    this.stream = undefined;
+    if (this.stopped) return;
+    const delay = this.backoff.delay();
+    this.logger.log('debug', `RDS ${this.routeConfigName}: reconnecting in ${delay} ms; keeping version "${this.status.versionInfo}"`);
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+    this.retryTimer.unref();
+  }
+}

@@ -1,0 +1,101 @@
+// MetaProtocol routes tunnelled in Envoy HTTP RouteConfigurations, exactly as Aeraki encodes
+// them (see ../shared reference, aeraki-control-plane §3.2): one virtual host; route.match.headers
+// are the metadata matchers; request_headers_to_add is the request mutation. decode() turns a
+// received RouteConfiguration into meltemi's route model, validated like static config, so a bad
+// update is rejected with the field that is wrong; encode() is the inverse (control plane, tests).
+
+import type { KeyValue, MetadataMatcherConfig, RouteConfig, RouteConfiguration } from '../config/types';
+import { Field } from '../config/field';
+import { readRouteConfiguration } from '../config/validate';
+import { ConfigError } from '../core/errors';
+
+type Plain = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** A decoded Envoy RouteConfiguration (protobufjs plain object) to meltemi routes. */
+export function decodeTunnel(message: Record<string, unknown>): RouteConfiguration {
+  const rc = message as Plain;
+  const hosts: Plain[] = rc.virtual_hosts ?? [];
+  if (hosts.length !== 1) throw new ConfigError('virtual_hosts', `expected exactly one virtual host, got ${hosts.length}`);
+  const routes = (hosts[0].routes ?? []).map((r: Plain, i: number) => {
+    const path = `virtual_hosts[0].routes[${i}]`;
+    if (r.action !== undefined && r.action !== 'route') throw new ConfigError(`${path}.${r.action}`, 'only route actions are supported');
+    if (!r.route) throw new ConfigError(`${path}.route`, 'a route action is required');
+    const route: Plain = {};
+    if (r.route.cluster !== undefined) route.cluster = r.route.cluster;
+    if (r.route.weighted_clusters) {
+      route.weighted_clusters = {
+        clusters: (r.route.weighted_clusters.clusters ?? []).map((c: Plain) => ({ name: c.name, weight: c.weight?.value ?? 0 })),
+      };
+    }
+    return {
+      name: r.name ?? '',
+      match: { metadata: (r.match?.headers ?? []).map((h: Plain, j: number) => matcherFromHeader(h, `${path}.match.headers[${j}]`)) },
+      route,
+      request_mutation: (r.request_headers_to_add ?? []).map((o: Plain) => ({ key: o.header?.key, value: o.header?.value ?? '' })),
+    };
+  });
+  return readRouteConfiguration(new Field('route_config', { name: rc.name ?? '', routes }), undefined);
+}
+
+function matcherFromHeader(h: Plain, path: string): Plain {
+  const m: Plain = { name: h.name };
+  if (h.invert_match) m.invert_match = true;
+  switch (h.header_match_specifier) {
+    case 'exact_match': m.exact_match = h.exact_match; break;
+    case 'prefix_match': m.prefix_match = h.prefix_match; break;
+    case 'suffix_match': m.suffix_match = h.suffix_match; break;
+    case 'contains_match': m.contains_match = h.contains_match; break;
+    case 'safe_regex_match': m.safe_regex_match = { regex: h.safe_regex_match?.regex }; break;
+    case 'present_match': m.present_match = h.present_match; break;
+    case 'string_match': {
+      const s = h.string_match ?? {};
+      if (s.ignore_case) throw new ConfigError(`${path}.string_match.ignore_case`, 'is not supported');
+      switch (s.match_pattern) {
+        case 'exact': m.exact_match = s.exact; break;
+        case 'prefix': m.prefix_match = s.prefix; break;
+        case 'suffix': m.suffix_match = s.suffix; break;
+        case 'contains': m.contains_match = s.contains; break;
+        case 'safe_regex': m.safe_regex_match = { regex: s.safe_regex?.regex }; break;
+        default: throw new ConfigError(`${path}.string_match`, `match pattern ${s.match_pattern} is not supported`);
+      }
+      break;
+    }
+    case undefined: break; // name only: presence
+    default: throw new ConfigError(`${path}.${h.header_match_specifier}`, 'is not supported');
+  }
+  return m;
+}
+
+/** meltemi routes to an Envoy RouteConfiguration plain object, as Aeraki builds it. */
+export function encodeTunnel(rc: RouteConfiguration): Record<string, unknown> {
+  return {
+    name: rc.name,
+    virtual_hosts: [{ name: 'dummy', domains: ['*'], routes: rc.routes.map(routeToEnvoy) }],
+  };
+}
+
+function routeToEnvoy(r: RouteConfig): Plain {
+  const route: Plain = r.route.kind === 'cluster'
+    ? { cluster: r.route.cluster }
+    : { weighted_clusters: { clusters: r.route.clusters.map((c) => ({ name: c.name, weight: { value: c.weight } })) } };
+  return {
+    name: r.name,
+    match: { prefix: '/', headers: r.match.metadata.map(headerFromMatcher) },
+    route,
+    request_headers_to_add: r.requestMutation.map((kv: KeyValue) => ({ header: { key: kv.key, value: kv.value } })),
+  };
+}
+
+function headerFromMatcher(m: MetadataMatcherConfig): Plain {
+  const h: Plain = { name: m.name };
+  if (m.invert) h.invert_match = true;
+  switch (m.match.kind) {
+    case 'exact': h.exact_match = m.match.value; break;
+    case 'prefix': h.prefix_match = m.match.value; break;
+    case 'suffix': h.suffix_match = m.match.value; break;
+    case 'contains': h.contains_match = m.match.value; break;
+    case 'regex': h.safe_regex_match = { google_re2: {}, regex: m.match.value }; break;
+    case 'present': h.present_match = m.match.value; break;
+  }
+  return h;
+}
