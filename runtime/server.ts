@@ -10,7 +10,9 @@ import { ClusterManager } from './proxy/cluster';
 import { Listener } from './proxy/listener';
 import { StatsStore } from './proxy/stats';
 import { RouteTable } from './proxy/route-table';
+import * as grpc from '@grpc/grpc-js';
 import { RdsAgent } from './xds/rds-agent';
+import { AdsClient } from './xds/ads-client';
 
 export interface StartOptions {
   logger?: Logger;
@@ -23,6 +25,8 @@ export class Meltemi {
   readonly listeners: Listener[] = [];
   admin: AdminServer | undefined;
   rds: RdsAgent | undefined;
+  ads: AdsClient | undefined;
+  private xdsChannel: grpc.Client | undefined;
   private started = false;
   private readonly logger: Logger;
 
@@ -43,21 +47,7 @@ export class Meltemi {
       }
       this.listeners.push(new Listener(lc, plugin, this.clusters, this.stats, this.logger));
     }
-    const dynamic = this.listeners.filter((l) => l.config.rds);
-    if (dynamic.length > 0 && this.config.xds) {
-      this.rds = new RdsAgent(this.config.xds, this.logger);
-      for (const l of dynamic) {
-        // A route update applies to the next request on every connection; requests already
-        // dispatched keep the cluster they were given.
-        this.rds.subscribe(l.config.rds!.routeConfigName, (routes) => {
-          l.context.routes = new RouteTable(routes, l.config.name, this.stats);
-        });
-      }
-      this.rds.start();
-      if (!(await this.rds.ready(this.config.xds.initialFetchTimeoutMs))) {
-        this.logger.log('warn', `no routes from ${this.config.xds.address}:${this.config.xds.port} within ${this.config.xds.initialFetchTimeoutMs} ms; opening listeners without them`);
-      }
-    }
+    await this.startXds();
     try {
       for (const l of this.listeners) await l.listen();
       if (this.config.admin) {
@@ -74,6 +64,43 @@ export class Meltemi {
     this.started = true;
     for (const l of this.listeners) this.logger.log('info', `listener ${l.config.name} (${l.config.protocol}) on ${l.config.address}:${l.port}`);
     if (this.admin) this.logger.log('info', `admin on ${this.config.admin!.address}:${this.admin.port}`);
+  }
+
+  /**
+   * Starts the control agent: RDS for listeners that name a route_config_name, ADS for clusters
+   * and endpoints. Listeners are warmed: they open once the first routes and clusters arrived,
+   * or after initial_fetch_timeout.
+   */
+  private async startXds(): Promise<void> {
+    const xds = this.config.xds;
+    if (!xds) return;
+    this.xdsChannel = new grpc.Client(`${xds.address}:${xds.port}`, grpc.credentials.createInsecure());
+    const waits: Array<Promise<unknown>> = [];
+    const dynamic = this.listeners.filter((l) => l.config.rds);
+    if (dynamic.length > 0) {
+      this.rds = new RdsAgent(this.xdsChannel, xds, this.logger);
+      for (const l of dynamic) {
+        // A route update applies to the next request on every connection; requests already
+        // dispatched keep the cluster they were given.
+        this.rds.subscribe(l.config.rds!.routeConfigName, (routes) => {
+          l.context.routes = new RouteTable(routes, l.config.name, this.stats);
+        });
+      }
+      this.rds.start();
+      waits.push(this.rds.ready(xds.initialFetchTimeoutMs));
+    }
+    if (xds.ads) {
+      this.ads = new AdsClient(this.xdsChannel, xds, this.clusters, this.logger);
+      this.ads.start();
+      waits.push(this.ads.ready);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      Promise.all(waits).then(() => false),
+      new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), xds.initialFetchTimeoutMs); }),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) this.logger.log('warn', `xDS: nothing complete from ${xds.address}:${xds.port} within ${xds.initialFetchTimeoutMs} ms; opening listeners anyway`);
   }
 
   listener(name: string): Listener | undefined {
@@ -99,6 +126,8 @@ export class Meltemi {
       })),
       rejected_plugins: this.plugins.rejected,
       dynamic_route_configs: this.rds?.statuses() ?? [],
+      dynamic_clusters: this.ads ? { connected: this.ads.connected, types: [...this.ads.statuses.values()] } : undefined,
+      clusters: this.clusters.all().map((c) => ({ name: c.name, endpoints: c.endpoints.map((e) => e.label) })),
       routes: Object.fromEntries(this.listeners.map((l) => [l.config.name, l.context.routes.config])),
     };
   }
@@ -106,6 +135,8 @@ export class Meltemi {
   async stop(): Promise<void> {
     this.started = false;
     this.rds?.stop();
+    this.ads?.stop();
+    this.xdsChannel?.close();
     await Promise.all(this.listeners.map((l) => l.close()));
     await this.admin?.close();
   }

@@ -17,6 +17,8 @@ export interface XdsConfig {
   readonly node: { readonly id: string; readonly cluster: string; readonly metadata: Readonly<Record<string, string>> };
   readonly initialBackoffMs: number;
   readonly maxBackoffMs: number;
+  /** Fetch clusters and endpoints over ADS (CDS + EDS). */
+  readonly ads: boolean;
   /** How long a listener with `rds` waits for its first routes before it opens anyway (Envoy: 15 s). */
   readonly initialFetchTimeoutMs: number;
 }

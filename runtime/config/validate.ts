@@ -77,7 +77,7 @@ function readListener(f: Field, clusters: ReadonlySet<string>): ListenerConfig {
 }
 
 function readXds(f: Field) {
-  f.only(['address', 'port', 'node', 'initial_backoff', 'max_backoff', 'initial_fetch_timeout']);
+  f.only(['address', 'port', 'node', 'ads', 'initial_backoff', 'max_backoff', 'initial_fetch_timeout']);
   const node = f.child('node');
   if (node.present) node.only(['id', 'cluster', 'metadata']);
   const metadata = node.present ? node.child('metadata').or((m) => m.object(), {}) : {};
@@ -92,6 +92,7 @@ function readXds(f: Field) {
     },
     initialBackoffMs: f.child('initial_backoff').or((b) => b.durationMs(), 500),
     maxBackoffMs: f.child('max_backoff').or((b) => b.durationMs(), 30_000),
+    ads: f.child('ads').or((a) => a.boolean(), false),
     initialFetchTimeoutMs: f.child('initial_fetch_timeout').or((b) => b.durationMs(), 15_000),
   };
 }

@@ -31,13 +31,21 @@ export class Endpoint {
 }
 
 export class Cluster {
-  readonly endpoints: Endpoint[];
+  endpoints: Endpoint[];
   readonly stats: ClusterStats;
   private next = 0;
 
-  constructor(readonly config: ClusterConfig, store: StatsStore) {
+  constructor(public config: ClusterConfig, store: StatsStore) {
     this.endpoints = config.endpoints.map((e) => new Endpoint(e.address, e.port));
     this.stats = store.cluster(config.name);
+  }
+
+  /** Takes a new config (from CDS/EDS); endpoints that stay keep their health state. */
+  update(config: ClusterConfig): void {
+    const old = new Map(this.endpoints.map((e) => [e.label, e]));
+    this.config = config;
+    this.endpoints = config.endpoints.map((e) => old.get(`${e.address}:${e.port}`) ?? new Endpoint(e.address, e.port));
+    this.next = 0;
   }
 
   get name(): string {
@@ -58,9 +66,26 @@ export class Cluster {
 
 export class ClusterManager {
   private readonly clusters = new Map<string, Cluster>();
+  /** Clusters from the config file: dynamic updates never remove them. */
+  private readonly staticNames: ReadonlySet<string>;
 
-  constructor(configs: readonly ClusterConfig[], store: StatsStore) {
+  constructor(configs: readonly ClusterConfig[], private readonly store: StatsStore) {
     for (const c of configs) this.clusters.set(c.name, new Cluster(c, store));
+    this.staticNames = new Set(configs.map((c) => c.name));
+  }
+
+  /** Adds or updates a cluster received over CDS/EDS. */
+  upsert(config: ClusterConfig): void {
+    const existing = this.clusters.get(config.name);
+    if (existing) existing.update(config);
+    else this.clusters.set(config.name, new Cluster(config, this.store));
+  }
+
+  /** Removes dynamic clusters not in `keep` (a state-of-the-world CDS update). */
+  retainDynamic(keep: ReadonlySet<string>): void {
+    for (const name of [...this.clusters.keys()]) {
+      if (!this.staticNames.has(name) && !keep.has(name)) this.clusters.delete(name);
+    }
   }
 
   get(name: string): Cluster | undefined {

@@ -9,6 +9,8 @@ import protobuf from 'protobufjs';
 const FILES = [
   'envoy/service/discovery/v3/discovery.proto',
   'envoy/config/route/v3/route.proto',
+  'envoy/config/cluster/v3/cluster.proto',
+  'envoy/config/endpoint/v3/endpoint.proto',
 ];
 
 let root: protobuf.Root | undefined;
@@ -32,11 +34,26 @@ export function envoyRoot(): protobuf.Root {
 }
 
 export const TYPE_ROUTE_CONFIGURATION = 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration';
+export const TYPE_CLUSTER = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
+export const TYPE_CLUSTER_LOAD_ASSIGNMENT = 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment';
 export const RDS_METHOD = '/envoy.service.route.v3.RouteDiscoveryService/StreamRoutes';
+export const ADS_METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
 
-export function envoyType(name: 'DiscoveryRequest' | 'DiscoveryResponse' | 'RouteConfiguration'): protobuf.Type {
-  const full = name === 'RouteConfiguration' ? 'envoy.config.route.v3.RouteConfiguration' : `envoy.service.discovery.v3.${name}`;
-  return envoyRoot().lookupType(full);
+const TYPES = {
+  DiscoveryRequest: 'envoy.service.discovery.v3.DiscoveryRequest',
+  DiscoveryResponse: 'envoy.service.discovery.v3.DiscoveryResponse',
+  RouteConfiguration: 'envoy.config.route.v3.RouteConfiguration',
+  Cluster: 'envoy.config.cluster.v3.Cluster',
+  ClusterLoadAssignment: 'envoy.config.endpoint.v3.ClusterLoadAssignment',
+} as const;
+
+export function envoyType(name: keyof typeof TYPES): protobuf.Type {
+  return envoyRoot().lookupType(TYPES[name]);
+}
+
+/** The message type named by a resource type URL. */
+export function typeOfUrl(typeUrl: string): protobuf.Type {
+  return envoyRoot().lookupType(typeUrl.slice(typeUrl.lastIndexOf('/') + 1));
 }
 
 /** protobuf message <-> plain object with snake_case fields, oneof names, longs as strings. */
@@ -45,7 +62,6 @@ export function toPlain(type: protobuf.Type, bytes: Uint8Array): Record<string, 
 }
 
 export function fromPlain(type: protobuf.Type, value: Record<string, unknown>): Uint8Array {
-  const err = type.verify(value);
-  if (err) throw new Error(`${type.fullName}: ${err}`);
+  // fromObject (not verify) because it accepts enum names as Envoy's JSON form does.
   return type.encode(type.fromObject(value)).finish();
 }

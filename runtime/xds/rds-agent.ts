@@ -1,5 +1,5 @@
-// The control agent's RDS side: one gRPC channel to the xDS server, one subscription per
-// route_config_name in use.
+// The control agent's RDS side: one subscription per route_config_name in use, sharing the
+// agent's gRPC channel.
 
 import * as grpc from '@grpc/grpc-js';
 import type { RouteConfiguration, XdsConfig } from '../config/types';
@@ -7,12 +7,9 @@ import type { Logger } from '../core/logger';
 import { RdsStatus, RdsSubscription } from './rds-subscription';
 
 export class RdsAgent {
-  private readonly client: grpc.Client;
   private readonly subscriptions: RdsSubscription[] = [];
 
-  constructor(private readonly xds: XdsConfig, private readonly logger: Logger) {
-    this.client = new grpc.Client(`${xds.address}:${xds.port}`, grpc.credentials.createInsecure());
-  }
+  constructor(private readonly client: grpc.Client, private readonly xds: XdsConfig, private readonly logger: Logger) {}
 
   subscribe(routeConfigName: string, apply: (routes: RouteConfiguration, version: string) => void): void {
     this.subscriptions.push(new RdsSubscription(this.client, this.xds, routeConfigName, apply, this.logger));
@@ -41,6 +38,5 @@ export class RdsAgent {
 
   stop(): void {
     for (const s of this.subscriptions) s.stop();
-    this.client.close();
   }
 }

@@ -10,6 +10,7 @@ import type { Logger } from '../core/logger';
 import { Backoff } from './backoff';
 import { envoyType, fromPlain, RDS_METHOD, toPlain, TYPE_ROUTE_CONFIGURATION } from './envoy-protos';
 import { decodeTunnel } from './route-tunnel';
+import { nodeOf } from './node';
 
 type Plain = Record<string, unknown>;
 
@@ -78,16 +79,10 @@ export class RdsSubscription {
     // Envoy resends the version it holds on a new stream, so the server can skip an identical push.
     stream.write({
       version_info: this.status.versionInfo,
-      node: this.node(),
+      node: nodeOf(this.xds),
       resource_names: [this.routeConfigName],
       type_url: TYPE_ROUTE_CONFIGURATION,
     });
-  }
-
-  private node(): Plain {
-    const { id, cluster, metadata } = this.xds.node;
-    const fields = Object.fromEntries(Object.entries(metadata).map(([k, v]) => [k, { string_value: v }]));
-    return { id, cluster, metadata: { fields }, user_agent_name: 'meltemi' };
   }
 
   private onResponse(stream: grpc.ClientDuplexStream<Plain, Plain>, resp: Plain): void {

@@ -1,0 +1,204 @@
+// Clusters and endpoints over ADS (AggregatedDiscoveryService/StreamAggregatedResources), as
+// Istio sidecars receive them: CDS with a wildcard subscription, then EDS for the clusters that
+// take their endpoints from EDS. ACK/NACK per type on the one stream; reconnect with back-off;
+// what was last accepted keeps serving. Clusters are named as Istio names them
+// (outbound|port|subset|host), which is what MetaProtocol routes refer to.
+
+import * as grpc from '@grpc/grpc-js';
+import type { ClusterConfig, EndpointConfig, XdsConfig } from '../config/types';
+import type { Logger } from '../core/logger';
+import type { ClusterManager } from '../proxy/cluster';
+import { Backoff } from './backoff';
+import { ADS_METHOD, envoyType, fromPlain, toPlain, TYPE_CLUSTER, TYPE_CLUSTER_LOAD_ASSIGNMENT, typeOfUrl } from './envoy-protos';
+import { nodeOf } from './node';
+
+type Plain = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+export interface TypeStatus {
+  typeUrl: string;
+  versionInfo: string;
+  lastUpdated: string | undefined;
+  errorState: { versionInfo: string; details: string; lastUpdateAttempt: string } | undefined;
+  acks: number;
+  nacks: number;
+}
+
+const INVALID_ARGUMENT = 3;
+
+export class AdsClient {
+  readonly statuses = new Map<string, TypeStatus>([TYPE_CLUSTER, TYPE_CLUSTER_LOAD_ASSIGNMENT].map((t) => [t, {
+    typeUrl: t, versionInfo: '', lastUpdated: undefined, errorState: undefined, acks: 0, nacks: 0,
+  }]));
+  connected = false;
+  private stream: grpc.ClientDuplexStream<Plain, Plain> | undefined;
+  private readonly nonces = new Map<string, string>();
+  /** Clusters that take their endpoints from EDS, with their settings from CDS. */
+  private edsClusters = new Map<string, ClusterConfig>();
+  private stopped = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly backoff: Backoff;
+  private firstEds: (() => void) | undefined;
+  readonly ready: Promise<void> = new Promise((resolve) => { this.firstEds = resolve; });
+
+  constructor(private readonly client: grpc.Client, private readonly xds: XdsConfig, private readonly clusters: ClusterManager, private readonly logger: Logger) {
+    this.backoff = new Backoff(xds.initialBackoffMs, xds.maxBackoffMs);
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.stream?.cancel();
+  }
+
+  private connect(): void {
+    const stream = this.client.makeBidiStreamRequest<Plain, Plain>(ADS_METHOD,
+      (m) => Buffer.from(fromPlain(envoyType('DiscoveryRequest'), m)), (b) => toPlain(envoyType('DiscoveryResponse'), b));
+    this.stream = stream;
+    this.nonces.clear();
+    stream.on('data', (r: Plain) => this.onResponse(r));
+    stream.on('error', (err: grpc.ServiceError) => { if (!this.stopped) this.logger.log('debug', `ADS stream failed: ${err.details || err.message}`); });
+    stream.on('status', () => this.onClosed(stream));
+    stream.write({ node: nodeOf(this.xds), type_url: TYPE_CLUSTER, resource_names: [], version_info: this.status(TYPE_CLUSTER).versionInfo });
+    if (this.edsClusters.size > 0) this.requestEds();
+  }
+
+  private status(typeUrl: string): TypeStatus {
+    return this.statuses.get(typeUrl)!;
+  }
+
+  private requestEds(error?: string): void {
+    this.stream?.write({
+      type_url: TYPE_CLUSTER_LOAD_ASSIGNMENT,
+      resource_names: [...this.edsClusters.keys()].sort(),
+      version_info: this.status(TYPE_CLUSTER_LOAD_ASSIGNMENT).versionInfo,
+      response_nonce: this.nonces.get(TYPE_CLUSTER_LOAD_ASSIGNMENT) ?? '',
+      ...(error ? { error_detail: { code: INVALID_ARGUMENT, message: error } } : {}),
+    });
+  }
+
+  private onResponse(resp: Plain): void {
+    this.connected = true;
+    this.backoff.reset();
+    const typeUrl = String(resp.type_url);
+    const status = this.statuses.get(typeUrl);
+    if (!status) {
+      this.logger.log('warn', `ADS: ignoring a response of type ${typeUrl}`);
+      return;
+    }
+    this.nonces.set(typeUrl, String(resp.nonce ?? ''));
+    const version = String(resp.version_info ?? '');
+    let error: string | undefined;
+    let edsNamesChanged = false;
+    try {
+      const resources = ((resp.resources ?? []) as Plain[]).map((any, i) => {
+        if (any.type_url !== typeUrl) throw new Error(`resources[${i}].type_url ${any.type_url} is not ${typeUrl}`);
+        return toPlain(typeOfUrl(typeUrl), any.value ?? new Uint8Array());
+      });
+      if (typeUrl === TYPE_CLUSTER) edsNamesChanged = this.applyClusters(resources);
+      else this.applyEndpoints(resources);
+      status.versionInfo = version;
+      status.lastUpdated = new Date().toISOString();
+      status.errorState = undefined;
+      status.acks++;
+    } catch (err) {
+      error = (err as Error).message;
+      status.errorState = { versionInfo: version, details: error, lastUpdateAttempt: new Date().toISOString() };
+      status.nacks++;
+      this.logger.log('warn', `ADS: rejected ${typeUrl} version ${version}: ${error}`);
+    }
+    if (typeUrl === TYPE_CLUSTER_LOAD_ASSIGNMENT) {
+      this.requestEds(error);
+      if (!error) this.firstEds?.();
+      return;
+    }
+    this.stream?.write({
+      type_url: TYPE_CLUSTER, resource_names: [], version_info: status.versionInfo, response_nonce: this.nonces.get(TYPE_CLUSTER),
+      ...(error ? { error_detail: { code: INVALID_ARGUMENT, message: error } } : {}),
+    });
+    if (edsNamesChanged) this.requestEds();
+    if (!error && this.edsClusters.size === 0) this.firstEds?.();
+  }
+
+  /** A state-of-the-world CDS update. Returns whether the set of EDS clusters changed. */
+  private applyClusters(resources: Plain[]): boolean {
+    const parsed = resources.map((c, i) => parseCluster(c, i));
+    const names = new Set(parsed.map((p) => p.config.name));
+    if (names.size !== parsed.length) throw new Error('resources: duplicate cluster names');
+    const before = [...this.edsClusters.keys()].sort().join('\n');
+    const eds = new Map<string, ClusterConfig>();
+    for (const { config, fromEds } of parsed) {
+      if (fromEds) {
+        eds.set(config.name, config);
+        // Keep the endpoints EDS gave before; only the settings change here.
+        const current = this.edsClusters.get(config.name);
+        this.clusters.upsert({ ...config, endpoints: current ? current.endpoints : [] });
+      } else {
+        this.clusters.upsert(config);
+      }
+    }
+    this.clusters.retainDynamic(names);
+    this.edsClusters = new Map([...eds].map(([name, c]) => [name, { ...c, endpoints: this.edsClusters.get(name)?.endpoints ?? [] }]));
+    return [...eds.keys()].sort().join('\n') !== before;
+  }
+
+  private applyEndpoints(resources: Plain[]): void {
+    const updates = resources.map((cla, i) => {
+      const name = cla.cluster_name;
+      if (typeof name !== 'string' || !name) throw new Error(`resources[${i}].cluster_name is required`);
+      return { name, endpoints: endpointsOf(cla, `resources[${i}]`) };
+    });
+    for (const { name, endpoints } of updates) {
+      const settings = this.edsClusters.get(name);
+      if (!settings) continue; // not (or no longer) an EDS cluster of ours
+      const config = { ...settings, endpoints };
+      this.edsClusters.set(name, config);
+      this.clusters.upsert(config);
+    }
+  }
+
+  private onClosed(stream: grpc.ClientDuplexStream<Plain, Plain>): void {
+    if (this.stream !== stream) return;
+    this.connected = false;
+    this.stream = undefined;
+    if (this.stopped) return;
+    this.retryTimer = setTimeout(() => this.connect(), this.backoff.delay());
+    this.retryTimer.unref();
+  }
+}
+
+function parseCluster(c: Plain, i: number): { config: ClusterConfig; fromEds: boolean } {
+  const path = `resources[${i}]`;
+  if (typeof c.name !== 'string' || !c.name) throw new Error(`${path}.name is required`);
+  const type = c.type ?? 'STATIC';
+  if (!['STATIC', 'EDS', 'STRICT_DNS', 'LOGICAL_DNS'].includes(type)) throw new Error(`${path}.type ${type} is not supported`);
+  const timeout = c.connect_timeout ? Number(c.connect_timeout.seconds ?? 0) * 1000 + Math.round(Number(c.connect_timeout.nanos ?? 0) / 1e6) : 1000;
+  const fromEds = type === 'EDS';
+  return {
+    fromEds,
+    config: {
+      name: c.name,
+      endpoints: fromEds ? [] : endpointsOf(c.load_assignment ?? {}, `${path}.load_assignment`),
+      lbPolicy: 'round_robin',
+      connectTimeoutMs: timeout > 0 ? timeout : 1000,
+      connectionsPerEndpoint: 1,
+    },
+  };
+}
+
+function endpointsOf(cla: Plain, path: string): EndpointConfig[] {
+  const out: EndpointConfig[] = [];
+  (cla.endpoints ?? []).forEach((locality: Plain, i: number) => {
+    (locality.lb_endpoints ?? []).forEach((lb: Plain, j: number) => {
+      const sock = lb.endpoint?.address?.socket_address;
+      if (!sock?.address || !sock.port_value) throw new Error(`${path}.endpoints[${i}].lb_endpoints[${j}].endpoint.address.socket_address needs address and port_value`);
+      if (lb.health_status === 'UNHEALTHY' || lb.health_status === 'DRAINING') return;
+      out.push({ address: sock.address, port: sock.port_value });
+    });
+  });
+  return out;
+}
