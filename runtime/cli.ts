@@ -4,12 +4,44 @@ import { parseArgs } from 'node:util';
 import { loadConfigFile } from './config/load';
 import { isMeltemiError } from './core/errors';
 import { Meltemi } from './server';
+import { ConsoleLogger } from './core/logger';
+import { ControlPlane } from './control-plane/control-plane';
+import { DirectorySource } from './control-plane/resource-source';
+
+async function controlPlane(values: { resources?: string; address?: string; port?: string; debounce?: string }): Promise<number> {
+  if (!values.resources) {
+    process.stderr.write('meltemi control-plane: --resources DIR is required\n');
+    return 2;
+  }
+  const port = Number(values.port ?? 15010);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    process.stderr.write(`meltemi control-plane: --port ${values.port} is not a port\n`);
+    return 2;
+  }
+  const cp = new ControlPlane(new DirectorySource(values.resources, Number(values.debounce ?? 100)), new ConsoleLogger('info'));
+  try {
+    await cp.start(values.address ?? '127.0.0.1', port);
+  } catch (err) {
+    process.stderr.write(`meltemi control-plane: ${(err as Error).message}\n`);
+    return 1;
+  }
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  cp.stop();
+  return 0;
+}
 
 const HELP = `meltemi — a layer-7 service-mesh proxy with WebAssembly protocol codecs
 
 Usage:
   meltemi run --config FILE     start the proxy described by FILE (YAML; see docs/config.md)
   meltemi validate --config FILE  check FILE and print the effective config as JSON
+  meltemi control-plane --resources DIR [--address A] [--port N] [--debounce MS]
+                                serve routes, clusters and endpoints built from the Aeraki and
+                                Istio resources (MetaRouter, ServiceEntry, DestinationRule,
+                                ApplicationProtocol) in DIR over RDS and ADS; DIR is watched
   meltemi --help                this text
 
 Signals: SIGINT/SIGTERM stop the proxy.`;
@@ -17,7 +49,10 @@ Signals: SIGINT/SIGTERM stop the proxy.`;
 export async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: {
+      config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' },
+      resources: { type: 'string' }, address: { type: 'string' }, port: { type: 'string' }, debounce: { type: 'string' },
+    } });
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n\n${HELP}\n`);
     return 2;
@@ -27,6 +62,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${HELP}\n`);
     return parsed.values.help ? 0 : 2;
   }
+  if (command === 'control-plane') return controlPlane(parsed.values);
   if (command !== 'run' && command !== 'validate') {
     process.stderr.write(`unknown command "${command}"\n\n${HELP}\n`);
     return 2;

@@ -29,7 +29,10 @@ listeners:
           request_mutation: [ { key: x-tenant, value: blue } ]
         - name: canary
           match: { metadata: [ { name: user, prefix_match: "jason" }, { name: debug, present_match: true }, { name: env, exact_match: prod, invert_match: true } ] }
-          route: { weighted_clusters: { clusters: [ { name: "outbound|20880|v1|demo", weight: 20 }, { name: "outbound|20880|v2|demo", weight: 80 } ] } }
+          route:
+            weighted_clusters: { clusters: [ { name: "outbound|20880|v1|demo", weight: 20 }, { name: "outbound|20880|v2|demo", weight: 80 } ] }
+            hash_policy: [ user ]
+            request_mirror_policies: [ { cluster: "outbound|20880|v2|demo", percentage: 12.5 } ]
         - name: default
           route: { cluster: "outbound|20880|v1|demo" }
 clusters:

@@ -88,9 +88,15 @@ export interface WeightedClusterConfig {
   readonly weight: number;
 }
 
-export type RouteActionConfig =
+export type RouteActionConfig = (
   | { readonly kind: 'cluster'; readonly cluster: string }
-  | { readonly kind: 'weighted_clusters'; readonly clusters: readonly WeightedClusterConfig[] };
+  | { readonly kind: 'weighted_clusters'; readonly clusters: readonly WeightedClusterConfig[] }
+) & {
+  /** Metadata keys whose values pick an endpoint by consistent hashing (Aeraki hash_policy). */
+  readonly hashPolicy?: readonly string[];
+  /** Traffic mirroring (Aeraki request_mirror_policies); percentage 0-100. */
+  readonly mirrors?: readonly { readonly cluster: string; readonly percentage: number }[];
+};
 
 export interface KeyValue {
   readonly key: string;

@@ -149,7 +149,19 @@ function readMatcher(f: Field): MetadataMatcherConfig {
 }
 
 function readAction(f: Field, clusters: ReadonlySet<string> | undefined): RouteActionConfig {
-  f.only(['cluster', 'weighted_clusters']);
+  f.only(['cluster', 'weighted_clusters', 'hash_policy', 'request_mirror_policies']);
+  const extras = {
+    ...(f.child('hash_policy').present ? { hashPolicy: f.child('hash_policy').items().map((h) => h.string({ nonEmpty: true })) } : {}),
+    ...(f.child('request_mirror_policies').present ? {
+      mirrors: f.child('request_mirror_policies').items().map((m) => {
+        m.only(['cluster', 'percentage']);
+        return { cluster: m.child('cluster').string({ nonEmpty: true }), percentage: m.child('percentage').or((p) => {
+          if (typeof p.value !== 'number' || p.value < 0 || p.value > 100) p.fail('must be a number from 0 to 100');
+          return p.value as number;
+        }, 100) };
+      }),
+    } : {}),
+  };
   const single = f.child('cluster');
   const weighted = f.child('weighted_clusters');
   if (single.present === weighted.present) f.fail('needs exactly one of cluster or weighted_clusters');
@@ -158,7 +170,7 @@ function readAction(f: Field, clusters: ReadonlySet<string> | undefined): RouteA
     if (clusters && !clusters.has(name)) c.fail(`unknown cluster "${name}"`);
     return name;
   };
-  if (single.present) return { kind: 'cluster', cluster: known(single) };
+  if (single.present) return { kind: 'cluster', cluster: known(single), ...extras };
   weighted.only(['clusters', 'total_weight']);
   const list = weighted.child('clusters').items().map((c) => {
     c.only(['name', 'weight']);
@@ -166,7 +178,7 @@ function readAction(f: Field, clusters: ReadonlySet<string> | undefined): RouteA
   });
   if (list.length === 0) weighted.child('clusters').fail('must name at least one cluster');
   if (list.every((c) => c.weight === 0)) weighted.child('clusters').fail('weights must not all be 0');
-  return { kind: 'weighted_clusters', clusters: list };
+  return { kind: 'weighted_clusters', clusters: list, ...extras };
 }
 
 function readKeyValue(f: Field): KeyValue {

@@ -27,6 +27,10 @@ export function decodeTunnel(message: Record<string, unknown>): RouteConfigurati
         clusters: (r.route.weighted_clusters.clusters ?? []).map((c: Plain) => ({ name: c.name, weight: c.weight?.value ?? 0 })),
       };
     }
+    if (r.route.hash_policy?.length) route.hash_policy = r.route.hash_policy.map((h: Plain) => h.header?.header_name);
+    if (r.route.request_mirror_policies?.length) {
+      route.request_mirror_policies = r.route.request_mirror_policies.map((m: Plain) => ({ cluster: m.cluster, percentage: mirrorPercent(m.runtime_fraction?.default_value) }));
+    }
     return {
       name: r.name ?? '',
       match: { metadata: (r.match?.headers ?? []).map((h: Plain, j: number) => matcherFromHeader(h, `${path}.match.headers[${j}]`)) },
@@ -35,6 +39,14 @@ export function decodeTunnel(message: Record<string, unknown>): RouteConfigurati
     };
   });
   return readRouteConfiguration(new Field('route_config', { name: rc.name ?? '', routes }), undefined);
+}
+
+const DENOMINATORS: Record<string, number> = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_000_000 };
+
+/** Envoy FractionalPercent to a percentage; absent means 100% (Aeraki's default). */
+function mirrorPercent(f: Plain | undefined): number {
+  if (!f) return 100;
+  return (Number(f.numerator ?? 0) * 100) / (DENOMINATORS[f.denominator ?? 'HUNDRED'] ?? 100);
 }
 
 function matcherFromHeader(h: Plain, path: string): Plain {
@@ -77,7 +89,12 @@ export function encodeTunnel(rc: RouteConfiguration): Record<string, unknown> {
 function routeToEnvoy(r: RouteConfig): Plain {
   const route: Plain = r.route.kind === 'cluster'
     ? { cluster: r.route.cluster }
-    : { weighted_clusters: { clusters: r.route.clusters.map((c) => ({ name: c.name, weight: { value: c.weight } })) } };
+    : { weighted_clusters: { clusters: r.route.clusters.map((c) => ({ name: c.name, weight: { value: c.weight } })), total_weight: { value: r.route.clusters.reduce((t, c) => t + c.weight, 0) } } };
+  if (r.route.hashPolicy?.length) route.hash_policy = r.route.hashPolicy.map((k) => ({ header: { header_name: k } }));
+  if (r.route.mirrors?.length) {
+    // Aeraki: numerator = percent x 10000 over a MILLION.
+    route.request_mirror_policies = r.route.mirrors.map((m) => ({ cluster: m.cluster, runtime_fraction: { default_value: { numerator: Math.round(m.percentage * 10_000), denominator: 'MILLION' } } }));
+  }
   return {
     name: r.name,
     match: { prefix: '/', headers: r.match.metadata.map(headerFromMatcher) },

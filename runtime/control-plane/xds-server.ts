@@ -1,0 +1,177 @@
+// The control plane's xDS server: RouteDiscoveryService/StreamRoutes (Aeraki-compatible: one
+// RouteConfiguration per response, tunnelled MetaProtocol routes) and
+// AggregatedDiscoveryService/StreamAggregatedResources for clusters and endpoints. Each
+// resource has its own version, bumped only when its content changes, so an update reaches only
+// the proxies that use it. ACKs are kept per node; a NACKed version is logged with the proxy's
+// reason and not sent again (no resend loop); the next change supersedes it.
+
+import * as grpc from '@grpc/grpc-js';
+import type { ClusterConfig, RouteConfiguration } from '../config/types';
+import type { Logger } from '../core/logger';
+import { ADS_METHOD, envoyType, fromPlain, RDS_METHOD, toPlain, TYPE_CLUSTER, TYPE_CLUSTER_LOAD_ASSIGNMENT, TYPE_ROUTE_CONFIGURATION } from '../xds/envoy-protos';
+import { encodeTunnel } from '../xds/route-tunnel';
+import type { BuiltConfig } from './route-builder';
+
+type Plain = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+interface Versioned<T> { version: string; json: string; value: T }
+
+interface Stream {
+  call: grpc.ServerDuplexStream<Plain, Plain>;
+  node: string;
+  /** type_url -> names subscribed ([] = all, for CDS). */
+  names: Map<string, string[]>;
+  /** type_url -> version last sent (joined versions of the resources in it). */
+  sent: Map<string, string>;
+  nonce: number;
+}
+
+export interface NodeStatus {
+  readonly node: string;
+  /** type_url + name -> version ACKed. */
+  readonly acked: Record<string, string>;
+  readonly nacked: Record<string, { version: string; message: string }>;
+}
+
+export class XdsServer {
+  private readonly routes = new Map<string, Versioned<RouteConfiguration>>();
+  private clusters: Versioned<ClusterConfig[]> = { version: '0', json: '[]', value: [] };
+  private counter = 0;
+  private readonly streams = new Set<Stream>();
+  private readonly nodes = new Map<string, NodeStatus>();
+  private server: grpc.Server | undefined;
+  /** Called for every ACK (benchmarks and tests time updates with it). */
+  onAck: ((node: string, typeUrl: string, version: string) => void) | undefined;
+
+  constructor(private readonly logger: Logger) {}
+
+  /** Takes a new build; pushes what changed to the streams that subscribed to it. */
+  setConfig(built: BuiltConfig): { changedRoutes: string[]; clustersChanged: boolean } {
+    const changedRoutes: string[] = [];
+    for (const [name, rc] of built.routes) {
+      const json = JSON.stringify(rc);
+      if (this.routes.get(name)?.json !== json) {
+        this.routes.set(name, { version: String(++this.counter), json, value: rc });
+        changedRoutes.push(name);
+      }
+    }
+    for (const name of [...this.routes.keys()]) if (!built.routes.has(name)) this.routes.delete(name);
+    const json = JSON.stringify(built.clusters);
+    const clustersChanged = json !== this.clusters.json;
+    if (clustersChanged) this.clusters = { version: String(++this.counter), json, value: built.clusters };
+    for (const s of this.streams) {
+      for (const name of changedRoutes) if (s.names.get(TYPE_ROUTE_CONFIGURATION)?.includes(name)) this.sendRoute(s, name);
+      if (clustersChanged && s.names.has(TYPE_CLUSTER)) this.sendClusters(s);
+      if (clustersChanged && s.names.has(TYPE_CLUSTER_LOAD_ASSIGNMENT)) this.sendEndpoints(s);
+    }
+    return { changedRoutes, clustersChanged };
+  }
+
+  async listen(address: string, port: number): Promise<number> {
+    const req = envoyType('DiscoveryRequest');
+    const resp = envoyType('DiscoveryResponse');
+    const method = (path: string, originalName: string) => ({
+      path, requestStream: true, responseStream: true, originalName,
+      requestSerialize: (m: Plain) => Buffer.from(fromPlain(req, m)), requestDeserialize: (b: Buffer) => toPlain(req, b),
+      responseSerialize: (m: Plain) => Buffer.from(fromPlain(resp, m)), responseDeserialize: (b: Buffer) => toPlain(resp, b),
+    });
+    const server = new grpc.Server({ 'grpc.max_concurrent_streams': 1_000_000 });
+    server.addService({ StreamRoutes: method(RDS_METHOD, 'StreamRoutes') } as grpc.ServiceDefinition, { StreamRoutes: (call: grpc.ServerDuplexStream<Plain, Plain>) => this.serve(call) });
+    server.addService({ StreamAggregatedResources: method(ADS_METHOD, 'StreamAggregatedResources') } as grpc.ServiceDefinition, { StreamAggregatedResources: (call: grpc.ServerDuplexStream<Plain, Plain>) => this.serve(call) });
+    const bound = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(`${address}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+    this.server = server;
+    return bound;
+  }
+
+  stop(): void {
+    this.streams.clear();
+    this.server?.forceShutdown();
+  }
+
+  nodeStatuses(): NodeStatus[] {
+    return [...this.nodes.values()];
+  }
+
+  get streamCount(): number {
+    return this.streams.size;
+  }
+
+  private serve(call: grpc.ServerDuplexStream<Plain, Plain>): void {
+    const s: Stream = { call, node: '', names: new Map(), sent: new Map(), nonce: 0 };
+    this.streams.add(s);
+    const drop = () => this.streams.delete(s);
+    call.on('data', (r: Plain) => this.onRequest(s, r));
+    call.on('error', drop);
+    call.on('cancelled', drop);
+    call.on('end', () => { drop(); call.end(); });
+  }
+
+  private status(node: string): NodeStatus {
+    let st = this.nodes.get(node);
+    if (!st) this.nodes.set(node, (st = { node, acked: {}, nacked: {} }));
+    return st;
+  }
+
+  private onRequest(s: Stream, r: Plain): void {
+    if (r.node?.id) s.node = r.node.id;
+    const typeUrl = String(r.type_url ?? '');
+    const names = (r.resource_names ?? []) as string[];
+    const st = this.status(s.node || '(unknown)');
+    if (r.response_nonce) {
+      const key = `${typeUrl} ${names.join(',')}`;
+      if (r.error_detail) {
+        const message = String(r.error_detail.message ?? '');
+        st.nacked[key] = { version: s.sent.get(typeUrl) ?? '', message };
+        this.logger.log('warn', `NACK from ${s.node} for ${typeUrl} ${names.join(',') || '*'} version ${s.sent.get(typeUrl)}: ${message}`);
+      } else {
+        st.acked[key] = String(r.version_info ?? '');
+        delete st.nacked[key];
+        this.onAck?.(s.node, typeUrl, String(r.version_info ?? ''));
+      }
+      // EDS subscriptions change by sending new names with the latest nonce.
+      if (typeUrl === TYPE_CLUSTER_LOAD_ASSIGNMENT && names.join(',') !== (s.names.get(typeUrl) ?? []).join(',')) {
+        s.names.set(typeUrl, names);
+        this.sendEndpoints(s);
+      }
+      return;
+    }
+    s.names.set(typeUrl, names);
+    const has = String(r.version_info ?? '');
+    if (typeUrl === TYPE_ROUTE_CONFIGURATION) {
+      for (const name of names) if (this.routes.has(name) && this.routes.get(name)!.version !== has) this.sendRoute(s, name);
+    } else if (typeUrl === TYPE_CLUSTER) {
+      if (has !== this.clusters.version) this.sendClusters(s);
+    } else if (typeUrl === TYPE_CLUSTER_LOAD_ASSIGNMENT) {
+      if (has !== this.clusters.version) this.sendEndpoints(s);
+    }
+  }
+
+  private write(s: Stream, typeUrl: string, version: string, resources: Array<{ type: 'RouteConfiguration' | 'Cluster' | 'ClusterLoadAssignment'; value: Plain }>): void {
+    s.sent.set(typeUrl, version);
+    s.call.write({
+      version_info: version, type_url: typeUrl, nonce: String(++s.nonce),
+      resources: resources.map((r) => ({ type_url: typeUrl, value: fromPlain(envoyType(r.type), r.value) })),
+    });
+  }
+
+  private sendRoute(s: Stream, name: string): void {
+    const v = this.routes.get(name)!;
+    this.write(s, TYPE_ROUTE_CONFIGURATION, v.version, [{ type: 'RouteConfiguration', value: encodeTunnel(v.value) }]);
+  }
+
+  private sendClusters(s: Stream): void {
+    this.write(s, TYPE_CLUSTER, this.clusters.version, this.clusters.value.map((c) => ({
+      type: 'Cluster' as const,
+      value: { name: c.name, type: 'EDS', eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } }, connect_timeout: { seconds: String(Math.floor(c.connectTimeoutMs / 1000)), nanos: (c.connectTimeoutMs % 1000) * 1e6 }, lb_policy: 'ROUND_ROBIN' },
+    })));
+  }
+
+  private sendEndpoints(s: Stream): void {
+    const wanted = new Set(s.names.get(TYPE_CLUSTER_LOAD_ASSIGNMENT) ?? []);
+    this.write(s, TYPE_CLUSTER_LOAD_ASSIGNMENT, this.clusters.version, this.clusters.value.filter((c) => wanted.has(c.name)).map((c) => ({
+      type: 'ClusterLoadAssignment' as const,
+      value: { cluster_name: c.name, endpoints: [{ lb_endpoints: c.endpoints.map((e) => ({ endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } } })) }] },
+    })));
+  }
+}
