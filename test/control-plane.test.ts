@@ -9,28 +9,7 @@ import { parseAllDocuments } from 'yaml';
 import { buildConfig, metaProtocolOf } from '../runtime/control-plane/route-builder';
 import { readResource, Resource } from '../runtime/control-plane/resources';
 import { DirectorySource } from '../runtime/control-plane/resource-source';
-
-export const SE = (host: string, port: number, protoName: string, endpoints: Array<{ address: string; port: number; version: string }>) => `
-apiVersion: networking.istio.io/v1beta1
-kind: ServiceEntry
-metadata: { name: ${host.split('.')[0]} }
-spec:
-  hosts: [ ${host} ]
-  ports: [ { number: ${port}, name: tcp-metaprotocol-${protoName}-svc, protocol: TCP } ]
-  resolution: STATIC
-  endpoints:
-${endpoints.map((e) => `    - { address: ${e.address}, ports: { tcp-metaprotocol-${protoName}-svc: ${e.port} }, labels: { version: ${e.version} } }`).join('\n')}
-`;
-export const DR = (host: string, hashKey?: string) => `
-apiVersion: networking.istio.io/v1beta1
-kind: DestinationRule
-metadata: { name: ${host.split('.')[0]} }
-spec:
-  host: ${host}
-${hashKey ? `  trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: ${hashKey} } } }\n` : ''}  subsets:
-    - { name: v1, labels: { version: v1 } }
-    - { name: v2, labels: { version: v2 } }
-`;
+import { DR, SE } from './helpers/istio-resources';
 
 function resources(yaml: string): Resource[] {
   return parseAllDocuments(yaml).map((d, i) => readResource(d.toJSON(), `document ${i}`)).filter((r): r is Resource => r !== undefined);
