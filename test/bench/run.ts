@@ -4,6 +4,7 @@
 // BENCH_DURATION_MS (thrift, per measurement).
 import { redisBench } from './redis-bench';
 import { thriftBench } from './thrift-bench';
+import { xdsBench } from './xds-bench';
 
 const benches: Record<string, () => Promise<Record<string, unknown>>> = {
   redis: () => redisBench({
@@ -16,6 +17,11 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
     rounds: Number(process.env.BENCH_ROUNDS ?? 3),
     clients: 50,
     durationMs: Number(process.env.BENCH_DURATION_MS ?? 5000),
+  }),
+  xds: () => xdsBench({
+    agents: Number(process.env.BENCH_AGENTS ?? 100),
+    changes: Number(process.env.BENCH_CHANGES ?? 20),
+    debounceMs: Number(process.env.BENCH_DEBOUNCE_MS ?? 100),
   }),
 };
 
