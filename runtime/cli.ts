@@ -44,7 +44,7 @@ Usage:
                                 ApplicationProtocol) in DIR over RDS and ADS; DIR is watched
   meltemi --help                this text
 
-Signals: SIGINT/SIGTERM stop the proxy.`;
+Signals: SIGINT/SIGTERM stop the proxy; SIGHUP reloads the plugin directory.`;
 
 export async function main(argv: string[]): Promise<number> {
   let parsed;
@@ -78,12 +78,15 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     const proxy = new Meltemi(config);
-    await proxy.start();
-    await new Promise<void>((resolve) => {
-      const stop = () => resolve();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+    // Handlers go in before start(): a signal that arrives while listeners are opening must
+    // still stop the proxy cleanly rather than kill it.
+    const stopped = new Promise<void>((resolve) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
     });
+    process.on('SIGHUP', () => { void proxy.reloadPlugins(); });
+    await proxy.start();
+    await stopped;
     await proxy.stop();
     return 0;
   } catch (err) {

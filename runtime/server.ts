@@ -6,6 +6,7 @@ import { ConsoleLogger, Logger } from './core/logger';
 import { AdminServer } from './admin/admin-server';
 import { createMetricsRegistry } from './admin/metrics';
 import { PluginRegistry } from './plugin/plugin-registry';
+import { PluginWatcher } from './plugin/plugin-watcher';
 import { ClusterManager } from './proxy/cluster';
 import { Listener } from './proxy/listener';
 import { StatsStore } from './proxy/stats';
@@ -24,6 +25,8 @@ export class Meltemi {
   readonly clusters: ClusterManager;
   readonly listeners: Listener[] = [];
   admin: AdminServer | undefined;
+  private watcher: PluginWatcher | undefined;
+  private reloading: Promise<void> = Promise.resolve();
   rds: RdsAgent | undefined;
   ads: AdsClient | undefined;
   private xdsChannel: grpc.Client | undefined;
@@ -32,7 +35,10 @@ export class Meltemi {
 
   constructor(readonly config: Config, opts: StartOptions = {}) {
     this.logger = opts.logger ?? new ConsoleLogger(config.logLevel);
-    this.plugins = new PluginRegistry(this.logger);
+    this.plugins = new PluginRegistry(this.logger, { maxMemoryBytes: config.plugins.maxMemoryBytes });
+    this.plugins.onSwap = (protocol, plugin) => {
+      for (const l of this.listeners) if (l.config.protocol === protocol) l.swap(plugin);
+    };
     this.clusters = new ClusterManager(config.clusters, this.stats);
   }
 
@@ -45,7 +51,7 @@ export class Meltemi {
         const known = this.plugins.codecs().map((p) => p.descriptor.protocol).join(', ') || 'none';
         throw new MeltemiError('MELTEMI_CONFIG_INVALID', `listeners[${this.config.listeners.indexOf(lc)}].protocol: no codec plugin for protocol "${lc.protocol}" in ${this.config.plugins.directory} (loaded: ${known})`);
       }
-      this.listeners.push(new Listener(lc, plugin, this.clusters, this.stats, this.logger));
+      this.listeners.push(new Listener(lc, plugin, this.clusters, this.stats, this.logger, (p) => this.plugins.forgetIfIdle(p)));
     }
     await this.startXds();
     try {
@@ -54,12 +60,18 @@ export class Meltemi {
         this.admin = new AdminServer(createMetricsRegistry(this.stats, this.plugins), {
           ready: () => this.started,
           configDump: () => this.configDump(),
+          plugins: () => this.pluginsDump(),
+          reloadPlugins: async () => { await this.reloadPlugins(); return this.pluginsDump(); },
         });
         await this.admin.listen(this.config.admin.address, this.config.admin.port);
       }
     } catch (err) {
       await this.stop();
       throw err;
+    }
+    if (this.config.plugins.watch) {
+      this.watcher = new PluginWatcher(this.config.plugins.directory, () => { void this.reloadPlugins(); });
+      await this.watcher.start();
     }
     this.started = true;
     for (const l of this.listeners) this.logger.log('info', `listener ${l.config.name} (${l.config.protocol}) on ${l.config.address}:${l.port}`);
@@ -103,6 +115,32 @@ export class Meltemi {
     if (timedOut) this.logger.log('warn', `xDS: nothing complete from ${xds.address}:${xds.port} within ${xds.initialFetchTimeoutMs} ms; opening listeners anyway`);
   }
 
+  /** Re-reads the plugin directory (file watcher, SIGHUP, POST /plugins/reload); never overlaps itself. */
+  reloadPlugins(): Promise<void> {
+    this.reloading = this.reloading.then(() => this.plugins.reload(this.config.plugins.directory));
+    return this.reloading;
+  }
+
+  pluginsDump(): unknown {
+    const current = new Set(this.plugins.codecs());
+    return this.plugins.generations().map((p) => ({
+      name: p.name,
+      kind: p.descriptor.kind,
+      protocol: p.descriptor.protocol,
+      version: p.descriptor.version,
+      abi: `1.${p.descriptor.abiMinor}`,
+      sha256: p.compiled.sha256,
+      generation: p.generation,
+      current: current.has(p),
+      removed: p.removed,
+      loaded_at: p.compiled.loadedAt.toISOString(),
+      connections: p.connections,
+      traps: p.traps,
+      instance_recycles: p.recycles,
+      file: p.compiled.file,
+    }));
+  }
+
   listener(name: string): Listener | undefined {
     return this.listeners.find((l) => l.config.name === name);
   }
@@ -134,6 +172,7 @@ export class Meltemi {
 
   async stop(): Promise<void> {
     this.started = false;
+    await this.watcher?.stop();
     this.rds?.stop();
     this.ads?.stop();
     this.xdsChannel?.close();

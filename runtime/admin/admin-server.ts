@@ -1,4 +1,4 @@
-// The admin HTTP endpoint: /metrics (Prometheus), /ready, /config_dump.
+// The admin HTTP endpoint: /metrics (Prometheus), /ready, /config_dump, /plugins, POST /plugins/reload.
 
 import http from 'node:http';
 import type { Registry } from 'prom-client';
@@ -7,6 +7,8 @@ import { boundPort, listenOn } from '../core/listen';
 export interface AdminSource {
   ready(): boolean;
   configDump(): unknown;
+  plugins(): unknown;
+  reloadPlugins(): Promise<unknown>;
 }
 
 export class AdminServer {
@@ -23,6 +25,11 @@ export class AdminServer {
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
+    if (req.method === 'POST' && path === '/plugins/reload') {
+      const body = await this.source.reloadPlugins();
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body, null, 2) + '\n');
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;
@@ -38,11 +45,14 @@ export class AdminServer {
         res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'LIVE\n' : 'NOT READY\n');
         return;
       }
+      case '/plugins':
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.source.plugins(), null, 2) + '\n');
+        return;
       case '/config_dump':
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.source.configDump(), null, 2) + '\n');
         return;
       default:
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('endpoints: /metrics /ready /config_dump\n');
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('endpoints: /metrics /ready /config_dump /plugins, POST /plugins/reload\n');
     }
   }
 

@@ -4,6 +4,7 @@
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { DURATION_BUCKETS, StatsStore } from '../proxy/stats';
 import type { PluginRegistry } from '../plugin/plugin-registry';
+import type { CodecPlugin } from '../plugin/codec-plugin';
 
 type Labels = Record<string, string>;
 interface Sample { labels: Labels; value: number; metricName?: string }
@@ -69,11 +70,19 @@ export function createMetricsRegistry(stats: StatsStore, plugins: PluginRegistry
     [...stats.clusters.values()].map((s) => ({ labels: { cluster: s.cluster }, value: s.connectionsActive })));
   add('meltemi_upstream_connect_failures_total', 'Failed upstream connection attempts.', 'counter', () =>
     [...stats.clusters.values()].map((s) => ({ labels: { cluster: s.cluster }, value: s.connectFailures })));
-  add('meltemi_plugin_traps_total', 'Plugin calls that trapped.', 'counter', () =>
-    plugins.codecs().map((p) => ({ labels: { plugin: p.name }, value: p.traps })));
-  add('meltemi_plugin_instance_recycles_total', 'Plugin instances replaced after a trap.', 'counter', () =>
-    plugins.codecs().map((p) => ({ labels: { plugin: p.name }, value: p.recycles })));
-  add('meltemi_plugin_rejections_total', 'Plugin files rejected at load.', 'counter', () =>
+  // Summed over every live generation of a plugin, so a reload does not reset them.
+  const perPlugin = (f: (p: CodecPlugin) => number) => () => {
+    const sums = new Map<string, number>();
+    for (const p of plugins.generations()) sums.set(p.name, (sums.get(p.name) ?? 0) + f(p));
+    return [...sums].map(([plugin, value]) => ({ labels: { plugin }, value }));
+  };
+  add('meltemi_plugin_traps_total', 'Plugin calls that trapped.', 'counter', perPlugin((p) => p.traps));
+  add('meltemi_plugin_instance_recycles_total', 'Plugin instances replaced after a trap or a broken ABI rule.', 'counter', perPlugin((p) => p.recycles));
+  add('meltemi_plugin_rejections_total', 'Plugin builds rejected (at start or on reload); the previous generation kept serving.', 'counter', () =>
     [{ labels: {}, value: plugins.rejected.length }]);
+  add('meltemi_plugin_reloads_total', 'Plugin builds that replaced a previous generation.', 'counter', () =>
+    plugins.codecs().map((p) => ({ labels: { plugin: p.name }, value: p.reloads })));
+  add('meltemi_plugin_generations_live', 'Plugin generations loaded: the current ones and older ones still used by connections.', 'gauge', () =>
+    [{ labels: {}, value: plugins.generations().length }]);
   return registry;
 }

@@ -30,6 +30,10 @@ export interface AdminConfig {
 
 export interface PluginsConfig {
   readonly directory: string;
+  /** Reload plugins when files in the directory change (also on SIGHUP and POST /plugins/reload). */
+  readonly watch: boolean;
+  /** Guest memory above which a plugin instance is replaced. */
+  readonly maxMemoryBytes: number;
 }
 
 /** `shared`: many clients multiplexed onto pooled upstream connections; `per_client`: each client owns its upstream connections. */

@@ -29,15 +29,18 @@ export function validateConfig(raw: unknown, baseDir: string): Config {
     if (l.rds && !xds) new Field(`listeners[${i}].rds`, l.rds).fail('needs a top-level xds server to fetch routes from');
   });
   const pluginsField = root.child('plugins');
-  const directory = pluginsField.present
-    ? pluginsField.only(['directory']).child('directory').string({ nonEmpty: true })
-    : 'build/plugins';
+  if (pluginsField.present) pluginsField.only(['directory', 'watch', 'max_memory']);
+  const directory = pluginsField.present ? pluginsField.child('directory').or((d) => d.string({ nonEmpty: true }), 'build/plugins') : 'build/plugins';
   return {
     admin: root.child('admin').or((f) => {
       f.only(['address', 'port']);
       return { address: f.child('address').or((a) => a.string({ nonEmpty: true }), '127.0.0.1'), port: f.child('port').integer(0, MAX_PORT) };
     }, undefined),
-    plugins: { directory: isAbsolute(directory) ? directory : resolve(baseDir, directory) },
+    plugins: {
+      directory: isAbsolute(directory) ? directory : resolve(baseDir, directory),
+      watch: pluginsField.present ? pluginsField.child('watch').or((w) => w.boolean(), true) : true,
+      maxMemoryBytes: pluginsField.present ? pluginsField.child('max_memory').or((m) => m.integer(64 * 1024, 4 * 1024 ** 3), 512 * 1024 ** 2) : 512 * 1024 ** 2,
+    },
     listeners,
     clusters,
     logLevel: root.child('log_level').or((f) => f.oneOf(LOG_LEVELS as readonly LogLevel[]), 'info'),

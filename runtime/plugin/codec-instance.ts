@@ -49,6 +49,8 @@ export class CodecInstance {
     readonly module: WebAssembly.Module,
     readonly file: string,
     private readonly logger: Logger,
+    /** Guest memory above which the instance counts as faulty (replaced like after a trap). */
+    private readonly maxMemoryBytes = Number.POSITIVE_INFINITY,
   ) {
     let self: CodecInstance | undefined;
     const imports = {
@@ -158,6 +160,10 @@ export class CodecInstance {
     if (this.u8.byteLength === 0 || this.u8.buffer !== this.ex.memory.buffer) {
       this.u8 = new Uint8Array(this.ex.memory.buffer);
       this.i32 = new Int32Array(this.ex.memory.buffer);
+      // Memory only changes size here (growth), so this is the one place to enforce the cap.
+      if (this.u8.byteLength > this.maxMemoryBytes) {
+        throw this.violation(`guest memory grew to ${this.u8.byteLength} bytes, over the ${this.maxMemoryBytes}-byte cap`);
+      }
     }
   }
 

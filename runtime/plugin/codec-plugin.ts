@@ -12,10 +12,16 @@ export class CodecPlugin {
   traps = 0;
   recycles = 0;
   activeContexts = 0;
+  /** Downstream connections pinned to this generation. */
+  connections = 0;
+  /** How many generations of this plugin came before this one (reloads so far). */
+  reloads = 0;
+  /** The file was deleted; this generation stays in use. */
+  removed = false;
   private nextContextId = 1;
 
-  constructor(readonly compiled: CompiledPlugin, private readonly logger: Logger) {
-    this.instance = new CodecInstance(compiled.module, compiled.file, logger);
+  constructor(readonly compiled: CompiledPlugin, private readonly logger: Logger, readonly generation = 1, private readonly maxMemoryBytes?: number) {
+    this.instance = new CodecInstance(compiled.module, compiled.file, logger, maxMemoryBytes);
   }
 
   get name(): string {
@@ -36,7 +42,7 @@ export class CodecPlugin {
     this.traps++;
     if (!this.instance.poisoned) return;
     this.logger.log('warn', `plugin ${this.name} trapped; replacing its instance`, { error: (cause as Error)?.message });
-    this.instance = new CodecInstance(this.compiled.module, this.compiled.file, this.logger);
+    this.instance = new CodecInstance(this.compiled.module, this.compiled.file, this.logger, this.maxMemoryBytes);
     this.recycles++;
   }
 }

@@ -6,7 +6,8 @@ import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { isMeltemiError } from '../core/errors';
 import { ErrorKind, ErrorKindValue, FrameFlag, MessageType } from '../plugin/abi';
-import type { CodecContext } from '../plugin/codec-plugin';
+import type { CodecContext, CodecPlugin } from '../plugin/codec-plugin';
+import type { UpstreamPool } from './upstream-pool';
 import type { Metadata } from '../plugin/metadata';
 import { ActiveRequest, ResponseSink } from './active-request';
 import type { Cluster } from './cluster';
@@ -37,9 +38,16 @@ export class DownstreamConnection implements Flushable, ResponseSink {
   private writeBlocked = false;
   private pinned: Map<string, UpstreamConnection> | null = null;
   private noRouteStats: RequestStats | undefined;
+  /** The codec generation and upstream pool this connection keeps until it closes. */
+  private readonly plugin: CodecPlugin;
+  private readonly pool: UpstreamPool;
 
   constructor(private readonly socket: net.Socket, private readonly listener: ListenerContext) {
     const { plugin, codecConfig, config, stats } = listener;
+    this.plugin = plugin;
+    this.pool = listener.pool;
+    this.pool.users++;
+    plugin.connections++;
     this.ctx = plugin.open(false, codecConfig);
     this.reader = new FrameReader(this.ctx, 0, config.maxFrameSize);
     this.ordered = plugin.descriptor.correlation === 'order';
@@ -131,13 +139,13 @@ export class DownstreamConnection implements Flushable, ResponseSink {
     if (this.pinned === null && (meta.flags & FrameFlag.CONNECTION_SCOPED) !== 0) this.pinned = new Map();
     if (this.pinned === null) {
       const ep = cluster.pick(now);
-      return ep && this.listener.pool.acquire(cluster, ep);
+      return ep && this.pool.acquire(cluster, ep);
     }
     const existing = this.pinned.get(cluster.name);
     if (existing && !existing.closed) return existing;
     const ep = cluster.pick(now);
     if (!ep) return undefined;
-    const conn = this.listener.pool.dedicated(cluster, ep);
+    const conn = this.pool.dedicated(cluster, ep);
     this.pinned.set(cluster.name, conn);
     return conn;
   }
@@ -276,5 +284,8 @@ export class DownstreamConnection implements Flushable, ResponseSink {
     if (this.pinned) for (const c of this.pinned.values()) c.close();
     this.out = [];
     this.slots.drain();
+    this.plugin.connections--;
+    this.pool.users--;
+    this.listener.released(this.plugin, this.pool);
   }
 }

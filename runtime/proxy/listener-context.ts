@@ -11,12 +11,16 @@ import type { UpstreamPool } from './upstream-pool';
 
 export interface ListenerContext {
   readonly config: ListenerConfig;
-  readonly plugin: CodecPlugin;
+  /** The current codec generation: new connections take it, existing ones keep theirs. */
+  plugin: CodecPlugin;
   readonly codecConfig: Buffer;
   /** Read at each request: a route update applies to the next request on existing connections. */
   routes: RouteTable;
   readonly clusters: ClusterManager;
-  readonly pool: UpstreamPool;
+  /** Shared upstream connections of the current generation. */
+  pool: UpstreamPool;
+  /** Called by a downstream connection when it closes (generation bookkeeping). */
+  readonly released: (plugin: CodecPlugin, pool: UpstreamPool) => void;
   readonly stats: ListenerStats;
   readonly store: StatsStore;
   readonly logger: Logger;

@@ -17,19 +17,24 @@ export class Listener {
   private readonly server: net.Server;
   private readonly connections = new Set<DownstreamConnection>();
 
-  constructor(readonly config: ListenerConfig, plugin: CodecPlugin, clusters: ClusterManager, store: StatsStore, logger: Logger) {
-    const codecConfig = Buffer.from(Object.keys(config.codecConfig).length ? JSON.stringify(config.codecConfig) : '', 'utf8');
-    const childLogger = logger.child({ listener: config.name });
+  private readonly codecConfig: Buffer;
+  private readonly childLogger: Logger;
+
+  constructor(readonly config: ListenerConfig, plugin: CodecPlugin, clusters: ClusterManager, store: StatsStore, logger: Logger,
+    private readonly onIdleGeneration: (plugin: CodecPlugin) => void = () => {}) {
+    this.codecConfig = Buffer.from(Object.keys(config.codecConfig).length ? JSON.stringify(config.codecConfig) : '', 'utf8');
+    this.childLogger = logger.child({ listener: config.name });
     this.context = {
       config,
       plugin,
-      codecConfig,
+      codecConfig: this.codecConfig,
       routes: new RouteTable(config.routeConfig, config.name, store),
       clusters,
-      pool: new UpstreamPool({ plugin, codecConfig, maxFrameSize: config.maxFrameSize, logger: childLogger }),
+      pool: this.newPool(plugin),
       stats: store.listener(config.name),
       store,
-      logger: childLogger,
+      logger: this.childLogger,
+      released: (p, pool) => this.released(p, pool),
     };
     // allowHalfOpen: a client may send its requests and half-close; it still gets its replies.
     this.server = net.createServer({ allowHalfOpen: true }, (socket) => {
@@ -37,6 +42,27 @@ export class Listener {
       this.connections.add(conn);
       socket.once('close', () => this.connections.delete(conn));
     });
+  }
+
+  private newPool(plugin: CodecPlugin): UpstreamPool {
+    return new UpstreamPool({ plugin, codecConfig: this.codecConfig, maxFrameSize: this.config.maxFrameSize, logger: this.childLogger });
+  }
+
+  /**
+   * Makes `plugin` the generation for new connections. Connections already open keep theirs and
+   * their upstream pool; an old pool closes when its last connection does.
+   */
+  swap(plugin: CodecPlugin): void {
+    const oldPool = this.context.pool;
+    const oldPlugin = this.context.plugin;
+    this.context.plugin = plugin;
+    this.context.pool = this.newPool(plugin);
+    this.released(oldPlugin, oldPool);
+  }
+
+  private released(plugin: CodecPlugin, pool: UpstreamPool): void {
+    if (pool !== this.context.pool && pool.users === 0) pool.close();
+    if (plugin !== this.context.plugin && plugin.connections === 0) this.onIdleGeneration(plugin);
   }
 
   async listen(): Promise<void> {

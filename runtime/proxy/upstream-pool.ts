@@ -7,6 +7,8 @@ import { UpstreamConnection, UpstreamOptions } from './upstream-connection';
 export class UpstreamPool {
   private readonly byEndpoint = new Map<Endpoint, UpstreamConnection[]>();
   private next = 0;
+  /** Downstream connections that send through this pool. */
+  users = 0;
 
   constructor(private readonly opts: UpstreamOptions) {}
 
