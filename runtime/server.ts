@@ -35,7 +35,7 @@ export class Meltemi {
 
   constructor(readonly config: Config, opts: StartOptions = {}) {
     this.logger = opts.logger ?? new ConsoleLogger(config.logLevel);
-    this.plugins = new PluginRegistry(this.logger, { maxMemoryBytes: config.plugins.maxMemoryBytes });
+    this.plugins = new PluginRegistry(this.logger, { maxMemoryBytes: config.plugins.maxMemoryBytes, fuelPerCall: config.plugins.fuelPerCall });
     this.plugins.onSwap = (protocol, plugin) => {
       for (const l of this.listeners) if (l.config.protocol === protocol) l.swap(plugin);
     };

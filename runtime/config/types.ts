@@ -34,6 +34,8 @@ export interface PluginsConfig {
   readonly watch: boolean;
   /** Guest memory above which a plugin instance is replaced. */
   readonly maxMemoryBytes: number;
+  /** Loop iterations and calls one plugin call may make before it counts as stuck (0: off). */
+  readonly fuelPerCall: number;
 }
 
 /** `shared`: many clients multiplexed onto pooled upstream connections; `per_client`: each client owns its upstream connections. */

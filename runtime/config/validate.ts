@@ -11,6 +11,8 @@ import { LOG_LEVELS, LogLevel } from '../core/logger';
 const NAME = /^[A-Za-z0-9_.|:-]+$/;
 const MAX_PORT = 65535;
 const DEFAULT_MAX_FRAME = 64 * 1024 * 1024;
+/** About 0.1-0.5 s of plugin work in one call: far above any real decode, far below a hang. */
+const DEFAULT_FUEL = 200_000_000;
 
 /** `baseDir` resolves relative paths (the config file's directory). */
 export function validateConfig(raw: unknown, baseDir: string): Config {
@@ -29,7 +31,7 @@ export function validateConfig(raw: unknown, baseDir: string): Config {
     if (l.rds && !xds) new Field(`listeners[${i}].rds`, l.rds).fail('needs a top-level xds server to fetch routes from');
   });
   const pluginsField = root.child('plugins');
-  if (pluginsField.present) pluginsField.only(['directory', 'watch', 'max_memory']);
+  if (pluginsField.present) pluginsField.only(['directory', 'watch', 'max_memory', 'fuel_per_call']);
   const directory = pluginsField.present ? pluginsField.child('directory').or((d) => d.string({ nonEmpty: true }), 'build/plugins') : 'build/plugins';
   return {
     admin: root.child('admin').or((f) => {
@@ -40,6 +42,7 @@ export function validateConfig(raw: unknown, baseDir: string): Config {
       directory: isAbsolute(directory) ? directory : resolve(baseDir, directory),
       watch: pluginsField.present ? pluginsField.child('watch').or((w) => w.boolean(), true) : true,
       maxMemoryBytes: pluginsField.present ? pluginsField.child('max_memory').or((m) => m.integer(64 * 1024, 4 * 1024 ** 3), 512 * 1024 ** 2) : 512 * 1024 ** 2,
+      fuelPerCall: pluginsField.present ? pluginsField.child('fuel_per_call').or((m) => m.integer(0, 2 ** 31 - 1), DEFAULT_FUEL) : DEFAULT_FUEL,
     },
     listeners,
     clusters,

@@ -18,6 +18,9 @@ declare global {
       readonly buffer: ArrayBuffer;
       grow(delta: number): number;
     }
+    class Global {
+      value: number | bigint;
+    }
     class RuntimeError extends Error {}
     class CompileError extends Error {}
     function validate(bytes: BufferSource): boolean;

@@ -9,6 +9,7 @@ import { CallFlag, Ctrl, EntryFlag, ErrorKindValue, Layout, MessageTypeValue, St
 import { Metadata } from './metadata';
 import { PluginDescriptor, parseDescriptor } from './plugin-descriptor';
 import { LogRateLimiter } from './log-rate-limiter';
+import { FUEL_EXPORT } from './fuel-metering';
 
 type Exports = {
   memory: WebAssembly.Memory;
@@ -43,6 +44,7 @@ export class CodecInstance {
   private i32: Int32Array;
   private readonly ctrl: number;
   private lastAbort: string | undefined;
+  private readonly fuel: WebAssembly.Global | undefined;
   private readonly logLimiter = new LogRateLimiter(100);
 
   constructor(
@@ -51,6 +53,8 @@ export class CodecInstance {
     private readonly logger: Logger,
     /** Guest memory above which the instance counts as faulty (replaced like after a trap). */
     private readonly maxMemoryBytes = Number.POSITIVE_INFINITY,
+    /** Loop iterations and calls one ABI call may make, when the module is metered. */
+    private fuelPerCall = 0,
   ) {
     let self: CodecInstance | undefined;
     const imports = {
@@ -65,6 +69,11 @@ export class CodecInstance {
     }
     self = this;
     this.ex = instance.exports as unknown as Exports;
+    const fuel = (instance.exports as Record<string, unknown>)[FUEL_EXPORT];
+    this.fuel = fuel instanceof WebAssembly.Global ? fuel : undefined;
+    // A metered module run without a budget (the loader's canary) gets the largest one.
+    if (this.fuel && this.fuelPerCall <= 0) this.fuelPerCall = 0x7fff_ffff;
+    if (this.fuel) this.fuel.value = this.fuelPerCall;
     const memory = this.ex.memory;
     if (!(memory instanceof WebAssembly.Memory)) {
       throw new PluginError('MELTEMI_PLUGIN_INVALID', file, 'export "memory" is not a memory');
@@ -258,12 +267,16 @@ export class CodecInstance {
   private call(fn: () => number | void): number {
     if (this.poisoned) throw new PluginError('MELTEMI_PLUGIN_TRAP', this.file, 'instance is poisoned by an earlier trap');
     this.lastAbort = undefined;
+    if (this.fuel) this.fuel.value = this.fuelPerCall;
     let result: number | void;
     try {
       result = fn();
     } catch (err) {
       this.poisoned = true;
       if (err instanceof PluginError) throw err;
+      if (this.fuel && (this.fuel.value as number) < 0) {
+        throw new PluginError('MELTEMI_PLUGIN_TRAP', this.file, `trap: exceeded its budget of ${this.fuelPerCall} loop iterations and calls in one call (stuck in a loop?)`, { cause: err });
+      }
       throw new PluginError('MELTEMI_PLUGIN_TRAP', this.file, `trap: ${this.trapMessage(err)}`, { cause: err });
     }
     this.refresh();

@@ -20,8 +20,9 @@ export class CodecPlugin {
   removed = false;
   private nextContextId = 1;
 
-  constructor(readonly compiled: CompiledPlugin, private readonly logger: Logger, readonly generation = 1, private readonly maxMemoryBytes?: number) {
-    this.instance = new CodecInstance(compiled.module, compiled.file, logger, maxMemoryBytes);
+  constructor(readonly compiled: CompiledPlugin, private readonly logger: Logger, readonly generation = 1,
+    private readonly maxMemoryBytes?: number, private readonly fuelPerCall = 0) {
+    this.instance = new CodecInstance(compiled.module, compiled.file, logger, maxMemoryBytes, fuelPerCall);
   }
 
   get name(): string {
@@ -42,7 +43,7 @@ export class CodecPlugin {
     this.traps++;
     if (!this.instance.poisoned) return;
     this.logger.log('warn', `plugin ${this.name} trapped; replacing its instance`, { error: (cause as Error)?.message });
-    this.instance = new CodecInstance(this.compiled.module, this.compiled.file, this.logger, this.maxMemoryBytes);
+    this.instance = new CodecInstance(this.compiled.module, this.compiled.file, this.logger, this.maxMemoryBytes, this.fuelPerCall);
     this.recycles++;
   }
 }

@@ -12,6 +12,7 @@ import type { Logger } from '../core/logger';
 import { ErrorKind } from './abi';
 import { CodecPlugin } from './codec-plugin';
 import { compilePlugin } from './plugin-loader';
+import { meterModule } from './fuel-metering';
 
 export interface RejectedPlugin {
   readonly file: string;
@@ -23,6 +24,8 @@ export interface RejectedPlugin {
 export interface PluginOptions {
   /** Guest memory above which an instance is treated as faulty and replaced. */
   readonly maxMemoryBytes?: number;
+  /** Loop iterations and calls one ABI call may make (0: no metering). */
+  readonly fuelPerCall?: number;
 }
 
 export class PluginRegistry {
@@ -83,8 +86,20 @@ export class PluginRegistry {
     if (this.fileSha.get(file) === sha) return undefined;
     this.fileSha.set(file, sha);
     try {
-      const compiled = compilePlugin(file, bytes, this.logger);
-      const plugin = new CodecPlugin(compiled, this.logger, this.nextGeneration, this.opts.maxMemoryBytes);
+      const fuel = this.opts.fuelPerCall ?? 0;
+      // The plugin's own bytes go through every loader rule first, so rejections name its
+      // items; then the metered module (what actually runs) is compiled. sha256 is the file's.
+      let compiled = compilePlugin(file, bytes, this.logger);
+      if (fuel > 0) {
+        let metered: Uint8Array;
+        try {
+          metered = await meterModule(bytes);
+        } catch (err) {
+          throw new PluginError('MELTEMI_PLUGIN_INVALID', file, `cannot add fuel metering: ${(err as Error).message}`, { cause: err });
+        }
+        compiled = { ...compilePlugin(file, metered, this.logger), sha256: sha };
+      }
+      const plugin = new CodecPlugin(compiled, this.logger, this.nextGeneration, this.opts.maxMemoryBytes, fuel);
       selfTest(plugin);
       const protocol = compiled.descriptor.protocol;
       const existing = this.byProtocol.get(protocol);
