@@ -7,30 +7,11 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { CodecHarness, Mutation } from '../sdk/harness/codec-harness';
 import { ErrorKind, MessageType, ResponseStatus, Status } from '../runtime/plugin/abi';
-import { encodeHeartbeat, encodeRequest, Invocation, readFrames, sayHello } from './helpers/dubbo-peers';
+import { encodeHeartbeat, encodeRequest, encodeResponse as response, Invocation, readFrames, sayHello } from './helpers/dubbo-peers';
 import { PLUGIN_DIR } from './helpers/paths';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const hessian = require('hessian.js');
-
-function response(id: bigint, flag: number, value: unknown, attachments: Record<string, string> | null, status = 20): Buffer {
-  const enc = new hessian.EncoderV2();
-  if (status === 20) {
-    enc.write(flag);
-    if (flag !== 2 && flag !== 5) enc.write(value);
-    if (attachments) enc.write(attachments);
-  } else {
-    enc.write(String(value));
-  }
-  const body = enc.get();
-  const h = Buffer.alloc(16);
-  h.writeUInt16BE(0xdabb, 0);
-  h.writeUInt8(2, 2);
-  h.writeUInt8(status, 3);
-  h.writeBigUInt64BE(id, 4);
-  h.writeUInt32BE(body.length, 12);
-  return Buffer.concat([h, body]);
-}
 
 /** Decodes an invocation body the way a provider does. */
 function invocationOf(frame: Buffer): { method: string; args: unknown[]; attachments: Record<string, unknown> } {

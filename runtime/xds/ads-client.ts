@@ -8,11 +8,9 @@ import * as grpc from '@grpc/grpc-js';
 import type { ClusterConfig, EndpointConfig, XdsConfig } from '../config/types';
 import type { Logger } from '../core/logger';
 import type { ClusterManager } from '../proxy/cluster';
-import { Backoff } from './backoff';
-import { ADS_METHOD, envoyType, fromPlain, toPlain, TYPE_CLUSTER, TYPE_CLUSTER_LOAD_ASSIGNMENT, typeOfUrl } from './envoy-protos';
+import { ADS_METHOD, toPlain, TYPE_CLUSTER, TYPE_CLUSTER_LOAD_ASSIGNMENT, typeOfUrl } from './envoy-protos';
+import { Plain, XdsStream } from './xds-stream';
 import { nodeOf } from './node';
-
-type Plain = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 export interface TypeStatus {
   typeUrl: string;
@@ -25,45 +23,23 @@ export interface TypeStatus {
 
 const INVALID_ARGUMENT = 3;
 
-export class AdsClient {
+export class AdsClient extends XdsStream {
   readonly statuses = new Map<string, TypeStatus>([TYPE_CLUSTER, TYPE_CLUSTER_LOAD_ASSIGNMENT].map((t) => [t, {
     typeUrl: t, versionInfo: '', lastUpdated: undefined, errorState: undefined, acks: 0, nacks: 0,
   }]));
-  connected = false;
-  private stream: grpc.ClientDuplexStream<Plain, Plain> | undefined;
   private readonly nonces = new Map<string, string>();
   /** Clusters that take their endpoints from EDS, with their settings from CDS. */
   private edsClusters = new Map<string, ClusterConfig>();
-  private stopped = false;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private readonly backoff: Backoff;
   private firstEds: (() => void) | undefined;
   readonly ready: Promise<void> = new Promise((resolve) => { this.firstEds = resolve; });
 
-  constructor(private readonly client: grpc.Client, private readonly xds: XdsConfig, private readonly clusters: ClusterManager, private readonly logger: Logger) {
-    this.backoff = new Backoff(xds.initialBackoffMs, xds.maxBackoffMs);
+  constructor(client: grpc.Client, xds: XdsConfig, private readonly clusters: ClusterManager, logger: Logger) {
+    super(client, ADS_METHOD, xds, logger, 'ADS');
   }
 
-  start(): void {
-    this.stopped = false;
-    this.connect();
-  }
-
-  stop(): void {
-    this.stopped = true;
-    clearTimeout(this.retryTimer);
-    this.stream?.cancel();
-  }
-
-  private connect(): void {
-    const stream = this.client.makeBidiStreamRequest<Plain, Plain>(ADS_METHOD,
-      (m) => Buffer.from(fromPlain(envoyType('DiscoveryRequest'), m)), (b) => toPlain(envoyType('DiscoveryResponse'), b));
-    this.stream = stream;
+  protected onOpen(): void {
     this.nonces.clear();
-    stream.on('data', (r: Plain) => this.onResponse(r));
-    stream.on('error', (err: grpc.ServiceError) => { if (!this.stopped) this.logger.log('debug', `ADS stream failed: ${err.details || err.message}`); });
-    stream.on('status', () => this.onClosed(stream));
-    stream.write({ node: nodeOf(this.xds), type_url: TYPE_CLUSTER, resource_names: [], version_info: this.status(TYPE_CLUSTER).versionInfo });
+    this.write({ node: nodeOf(this.xds), type_url: TYPE_CLUSTER, resource_names: [], version_info: this.status(TYPE_CLUSTER).versionInfo });
     if (this.edsClusters.size > 0) this.requestEds();
   }
 
@@ -72,7 +48,7 @@ export class AdsClient {
   }
 
   private requestEds(error?: string): void {
-    this.stream?.write({
+    this.write({
       type_url: TYPE_CLUSTER_LOAD_ASSIGNMENT,
       resource_names: [...this.edsClusters.keys()].sort(),
       version_info: this.status(TYPE_CLUSTER_LOAD_ASSIGNMENT).versionInfo,
@@ -81,9 +57,7 @@ export class AdsClient {
     });
   }
 
-  private onResponse(resp: Plain): void {
-    this.connected = true;
-    this.backoff.reset();
+  protected onResponse(resp: Plain): void {
     const typeUrl = String(resp.type_url);
     const status = this.statuses.get(typeUrl);
     if (!status) {
@@ -116,7 +90,7 @@ export class AdsClient {
       if (!error) this.firstEds?.();
       return;
     }
-    this.stream?.write({
+    this.write({
       type_url: TYPE_CLUSTER, resource_names: [], version_info: status.versionInfo, response_nonce: this.nonces.get(TYPE_CLUSTER),
       ...(error ? { error_detail: { code: INVALID_ARGUMENT, message: error } } : {}),
     });
@@ -159,15 +133,6 @@ export class AdsClient {
       this.edsClusters.set(name, config);
       this.clusters.upsert(config);
     }
-  }
-
-  private onClosed(stream: grpc.ClientDuplexStream<Plain, Plain>): void {
-    if (this.stream !== stream) return;
-    this.connected = false;
-    this.stream = undefined;
-    if (this.stopped) return;
-    this.retryTimer = setTimeout(() => this.connect(), this.backoff.delay());
-    this.retryTimer.unref();
   }
 }
 

@@ -33,7 +33,7 @@ export class RdsAgent {
   }
 
   statuses(): RdsStatus[] {
-    return this.subscriptions.map((s) => ({ ...s.status }));
+    return this.subscriptions.map((s) => ({ ...s.status, connected: s.connected }));
   }
 
   stop(): void {

@@ -7,12 +7,10 @@
 import * as grpc from '@grpc/grpc-js';
 import type { RouteConfiguration, XdsConfig } from '../config/types';
 import type { Logger } from '../core/logger';
-import { Backoff } from './backoff';
-import { envoyType, fromPlain, RDS_METHOD, toPlain, TYPE_ROUTE_CONFIGURATION } from './envoy-protos';
+import { envoyType, RDS_METHOD, toPlain, TYPE_ROUTE_CONFIGURATION } from './envoy-protos';
+import { Plain, XdsStream } from './xds-stream';
 import { decodeTunnel } from './route-tunnel';
 import { nodeOf } from './node';
-
-type Plain = Record<string, unknown>;
 
 export interface RdsStatus {
   readonly routeConfigName: string;
@@ -28,56 +26,26 @@ export interface RdsStatus {
 
 const INVALID_ARGUMENT = 3;
 
-export class RdsSubscription {
+export class RdsSubscription extends XdsStream {
   readonly status: RdsStatus;
-  private stream: grpc.ClientDuplexStream<Plain, Plain> | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private stopped = false;
-  private readonly backoff: Backoff;
   private firstUpdate: (() => void) | undefined;
   /** Resolves once the first routes were applied. */
   readonly ready: Promise<void> = new Promise((resolve) => { this.firstUpdate = resolve; });
 
   constructor(
-    private readonly client: grpc.Client,
-    private readonly xds: XdsConfig,
+    client: grpc.Client,
+    xds: XdsConfig,
     readonly routeConfigName: string,
     private readonly apply: (routes: RouteConfiguration, version: string) => void,
-    private readonly logger: Logger,
+    logger: Logger,
   ) {
+    super(client, RDS_METHOD, xds, logger, `RDS ${routeConfigName}`);
     this.status = { routeConfigName, connected: false, versionInfo: '', lastUpdated: undefined, errorState: undefined, acks: 0, nacks: 0 };
-    this.backoff = new Backoff(xds.initialBackoffMs, xds.maxBackoffMs);
   }
 
-  start(): void {
-    this.stopped = false;
-    this.connect();
-  }
-
-  stop(): void {
-    this.stopped = true;
-    clearTimeout(this.retryTimer);
-    this.stream?.cancel();
-    this.stream = undefined;
-  }
-
-  private connect(): void {
-    const request = envoyType('DiscoveryRequest');
-    const response = envoyType('DiscoveryResponse');
-    const stream = this.client.makeBidiStreamRequest<Plain, Plain>(
-      RDS_METHOD,
-      (m) => Buffer.from(fromPlain(request, m)),
-      (b) => toPlain(response, b),
-    );
-    this.stream = stream;
-    stream.on('data', (resp: Plain) => this.onResponse(stream, resp));
-    stream.on('error', (err: grpc.ServiceError) => {
-      if (!this.stopped) this.logger.log('debug', `RDS stream for ${this.routeConfigName} failed: ${err.details || err.message}`);
-    });
-    // Every call end emits 'status' (a duplex whose write side is open may never emit 'close').
-    stream.on('status', () => this.onClosed(stream));
+  protected onOpen(): void {
     // Envoy resends the version it holds on a new stream, so the server can skip an identical push.
-    stream.write({
+    this.write({
       version_info: this.status.versionInfo,
       node: nodeOf(this.xds),
       resource_names: [this.routeConfigName],
@@ -85,9 +53,7 @@ export class RdsSubscription {
     });
   }
 
-  private onResponse(stream: grpc.ClientDuplexStream<Plain, Plain>, resp: Plain): void {
-    this.status.connected = true;
-    this.backoff.reset();
+  protected onResponse(resp: Plain): void {
     const nonce = String(resp.nonce ?? '');
     const version = String(resp.version_info ?? '');
     let error: string | undefined;
@@ -106,7 +72,7 @@ export class RdsSubscription {
       this.status.nacks++;
       this.logger.log('warn', `RDS ${this.routeConfigName}: rejected version ${version}: ${error}`);
     }
-    stream.write({
+    this.write({
       version_info: this.status.versionInfo,
       response_nonce: nonce,
       resource_names: [this.routeConfigName],
@@ -124,16 +90,5 @@ export class RdsSubscription {
     const rc = toPlain(envoyType('RouteConfiguration'), any.value ?? new Uint8Array());
     if (rc.name !== this.routeConfigName) throw new Error(`resources[0].name "${String(rc.name)}" is not the subscribed "${this.routeConfigName}"`);
     return decodeTunnel(rc);
-  }
-
-  private onClosed(stream: grpc.ClientDuplexStream<Plain, Plain>): void {
-    if (this.stream !== stream) return;
-    this.status.connected = false;
-    this.stream = undefined;
-    if (this.stopped) return;
-    const delay = this.backoff.delay();
-    this.logger.log('debug', `RDS ${this.routeConfigName}: reconnecting in ${delay} ms; keeping version "${this.status.versionInfo}"`);
-    this.retryTimer = setTimeout(() => this.connect(), delay);
-    this.retryTimer.unref();
   }
 }

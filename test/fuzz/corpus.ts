@@ -1,11 +1,10 @@
 // Valid frames for each codec and direction, made by the real peers' encoders where one exists
 // (hessian.js for Dubbo, the thrift library's protocol classes for Thrift), as seeds to mutate.
 
-import { encodeHeartbeat, encodeRequest, sayHello } from '../helpers/dubbo-peers';
+import { encodeHeartbeat, encodeRequest, encodeResponse, sayHello } from '../helpers/dubbo-peers';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const thrift = require('thrift');
-const hessian = require('hessian.js');
 
 export interface Corpus {
   requests: Buffer[];
@@ -28,23 +27,10 @@ export function redisCorpus(): Corpus {
   };
 }
 
+const ATTACHMENTS = { server: 'v1', dubbo: '2.0.2' };
+
 function dubboResponse(id: bigint, flag: number, value: unknown, status = 20): Buffer {
-  const enc = new hessian.EncoderV2();
-  if (status === 20) {
-    enc.write(flag);
-    if (flag !== 2 && flag !== 5) enc.write(value);
-    if (flag >= 3) enc.write({ server: 'v1', dubbo: '2.0.2' });
-  } else {
-    enc.write(String(value));
-  }
-  const body = enc.get();
-  const h = Buffer.alloc(16);
-  h.writeUInt16BE(0xdabb, 0);
-  h.writeUInt8(2, 2);
-  h.writeUInt8(status, 3);
-  h.writeBigUInt64BE(id, 4);
-  h.writeUInt32BE(body.length, 12);
-  return Buffer.concat([h, body]);
+  return encodeResponse(id, flag, value, flag >= 3 ? ATTACHMENTS : null, status);
 }
 
 export function dubboCorpus(): Corpus {

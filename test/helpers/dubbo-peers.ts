@@ -67,6 +67,22 @@ export function encodeRequest(id: bigint, inv: Invocation, twoWay = true): Buffe
   return frame(FLAG_REQUEST | (twoWay ? FLAG_TWOWAY : 0) | HESSIAN2, 0, id, enc.get());
 }
 
+/**
+ * A response as a provider writes it: `flag` is Dubbo's response flag (0-5: exception, value,
+ * null, then the same with attachments); with a status other than 20 the body is the message.
+ */
+export function encodeResponse(id: bigint, flag: number, value: unknown, attachments: Record<string, string> | null, status = STATUS_OK): Buffer {
+  const enc = new hessian.EncoderV2();
+  if (status === STATUS_OK) {
+    enc.write(flag);
+    if (flag !== 2 && flag !== 5) enc.write(value);
+    if (attachments) enc.write(attachments);
+  } else {
+    enc.write(String(value));
+  }
+  return frame(HESSIAN2, status, id, enc.get());
+}
+
 export function encodeHeartbeat(id: bigint): Buffer {
   return frame(FLAG_REQUEST | FLAG_TWOWAY | FLAG_EVENT | HESSIAN2, 0, id, Buffer.from([0x4e]));
 }

@@ -1,0 +1,81 @@
+// What every xDS subscription shares: a bidirectional gRPC stream of Envoy DiscoveryRequests and
+// DiscoveryResponses that reconnects with back-off (reset once a response arrives) until stopped.
+// Subclasses write their requests when the stream opens and handle each response.
+
+import * as grpc from '@grpc/grpc-js';
+import type { XdsConfig } from '../config/types';
+import type { Logger } from '../core/logger';
+import { Backoff } from './backoff';
+import { envoyType, fromPlain, toPlain } from './envoy-protos';
+
+export type Plain = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+export abstract class XdsStream {
+  connected = false;
+  private stream: grpc.ClientDuplexStream<Plain, Plain> | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly backoff: Backoff;
+
+  constructor(
+    private readonly client: grpc.Client,
+    private readonly method: string,
+    protected readonly xds: XdsConfig,
+    protected readonly logger: Logger,
+    private readonly label: string,
+  ) {
+    this.backoff = new Backoff(xds.initialBackoffMs, xds.maxBackoffMs);
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.stream?.cancel();
+    this.stream = undefined;
+  }
+
+  /** Writes the subscription requests of a new stream. */
+  protected abstract onOpen(): void;
+
+  protected abstract onResponse(resp: Plain): void;
+
+  protected write(request: Plain): void {
+    this.stream?.write(request);
+  }
+
+  private connect(): void {
+    const stream = this.client.makeBidiStreamRequest<Plain, Plain>(
+      this.method,
+      (m) => Buffer.from(fromPlain(envoyType('DiscoveryRequest'), m)),
+      (b) => toPlain(envoyType('DiscoveryResponse'), b),
+    );
+    this.stream = stream;
+    stream.on('data', (resp: Plain) => {
+      this.connected = true;
+      this.backoff.reset();
+      this.onResponse(resp);
+    });
+    stream.on('error', (err: grpc.ServiceError) => {
+      if (!this.stopped) this.logger.log('debug', `${this.label} stream failed: ${err.details || err.message}`);
+    });
+    // Every call end emits 'status' (a duplex whose write side is open may never emit 'close').
+    stream.on('status', () => this.onClosed(stream));
+    this.onOpen();
+  }
+
+  private onClosed(stream: grpc.ClientDuplexStream<Plain, Plain>): void {
+    if (this.stream !== stream) return;
+    this.connected = false;
+    this.stream = undefined;
+    if (this.stopped) return;
+    const delay = this.backoff.delay();
+    this.logger.log('debug', `${this.label}: reconnecting in ${delay} ms; the last accepted config keeps serving`);
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+    this.retryTimer.unref();
+  }
+}
