@@ -9,24 +9,15 @@ import type { ClusterConfig, EndpointConfig, XdsConfig } from '../config/types';
 import type { Logger } from '../core/logger';
 import type { ClusterManager } from '../proxy/cluster';
 import { ADS_METHOD, toPlain, TYPE_CLUSTER, TYPE_CLUSTER_LOAD_ASSIGNMENT, typeOfUrl } from './envoy-protos';
-import { Plain, XdsStream } from './xds-stream';
+import { INVALID_ARGUMENT, newUpdateStatus, Plain, recordAccepted, recordRejected, UpdateStatus, XdsStream } from './xds-stream';
 import { nodeOf } from './node';
 
-export interface TypeStatus {
-  typeUrl: string;
-  versionInfo: string;
-  lastUpdated: string | undefined;
-  errorState: { versionInfo: string; details: string; lastUpdateAttempt: string } | undefined;
-  acks: number;
-  nacks: number;
+export interface TypeStatus extends UpdateStatus {
+  readonly typeUrl: string;
 }
 
-const INVALID_ARGUMENT = 3;
-
 export class AdsClient extends XdsStream {
-  readonly statuses = new Map<string, TypeStatus>([TYPE_CLUSTER, TYPE_CLUSTER_LOAD_ASSIGNMENT].map((t) => [t, {
-    typeUrl: t, versionInfo: '', lastUpdated: undefined, errorState: undefined, acks: 0, nacks: 0,
-  }]));
+  readonly statuses = new Map<string, TypeStatus>([TYPE_CLUSTER, TYPE_CLUSTER_LOAD_ASSIGNMENT].map((t) => [t, { typeUrl: t, ...newUpdateStatus() }]));
   private readonly nonces = new Map<string, string>();
   /** Clusters that take their endpoints from EDS, with their settings from CDS. */
   private edsClusters = new Map<string, ClusterConfig>();
@@ -75,14 +66,10 @@ export class AdsClient extends XdsStream {
       });
       if (typeUrl === TYPE_CLUSTER) edsNamesChanged = this.applyClusters(resources);
       else this.applyEndpoints(resources);
-      status.versionInfo = version;
-      status.lastUpdated = new Date().toISOString();
-      status.errorState = undefined;
-      status.acks++;
+      recordAccepted(status, version);
     } catch (err) {
       error = (err as Error).message;
-      status.errorState = { versionInfo: version, details: error, lastUpdateAttempt: new Date().toISOString() };
-      status.nacks++;
+      recordRejected(status, version, error);
       this.logger.log('warn', `ADS: rejected ${typeUrl} version ${version}: ${error}`);
     }
     if (typeUrl === TYPE_CLUSTER_LOAD_ASSIGNMENT) {

@@ -8,23 +8,14 @@ import * as grpc from '@grpc/grpc-js';
 import type { RouteConfiguration, XdsConfig } from '../config/types';
 import type { Logger } from '../core/logger';
 import { envoyType, RDS_METHOD, toPlain, TYPE_ROUTE_CONFIGURATION } from './envoy-protos';
-import { Plain, XdsStream } from './xds-stream';
+import { INVALID_ARGUMENT, newUpdateStatus, Plain, recordAccepted, recordRejected, UpdateStatus, XdsStream } from './xds-stream';
 import { decodeTunnel } from './route-tunnel';
 import { nodeOf } from './node';
 
-export interface RdsStatus {
+export interface RdsStatus extends UpdateStatus {
   readonly routeConfigName: string;
   connected: boolean;
-  /** Version of the routes in use ('' before the first one). */
-  versionInfo: string;
-  lastUpdated: string | undefined;
-  /** The last rejected update, while it is the latest one received. */
-  errorState: { versionInfo: string; details: string; lastUpdateAttempt: string } | undefined;
-  acks: number;
-  nacks: number;
 }
-
-const INVALID_ARGUMENT = 3;
 
 export class RdsSubscription extends XdsStream {
   readonly status: RdsStatus;
@@ -40,7 +31,7 @@ export class RdsSubscription extends XdsStream {
     logger: Logger,
   ) {
     super(client, RDS_METHOD, xds, logger, `RDS ${routeConfigName}`);
-    this.status = { routeConfigName, connected: false, versionInfo: '', lastUpdated: undefined, errorState: undefined, acks: 0, nacks: 0 };
+    this.status = { routeConfigName, connected: false, ...newUpdateStatus() };
   }
 
   protected onOpen(): void {
@@ -60,16 +51,12 @@ export class RdsSubscription extends XdsStream {
     try {
       const routes = this.decode(resp);
       this.apply(routes, version);
-      this.status.versionInfo = version;
-      this.status.lastUpdated = new Date().toISOString();
-      this.status.errorState = undefined;
-      this.status.acks++;
+      recordAccepted(this.status, version);
       this.firstUpdate?.();
       this.logger.log('info', `RDS ${this.routeConfigName}: applied version ${version} (${routes.routes.length} routes)`);
     } catch (err) {
       error = (err as Error).message;
-      this.status.errorState = { versionInfo: version, details: error, lastUpdateAttempt: new Date().toISOString() };
-      this.status.nacks++;
+      recordRejected(this.status, version, error);
       this.logger.log('warn', `RDS ${this.routeConfigName}: rejected version ${version}: ${error}`);
     }
     this.write({

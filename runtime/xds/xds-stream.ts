@@ -10,6 +10,36 @@ import { envoyType, fromPlain, toPlain } from './envoy-protos';
 
 export type Plain = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
+/** What /config_dump shows for one subscribed resource type or name. */
+export interface UpdateStatus {
+  /** Version in use ('' before the first one). */
+  versionInfo: string;
+  lastUpdated: string | undefined;
+  /** The last rejected update, while it is the latest one received. */
+  errorState: { versionInfo: string; details: string; lastUpdateAttempt: string } | undefined;
+  acks: number;
+  nacks: number;
+}
+
+export function newUpdateStatus(): UpdateStatus {
+  return { versionInfo: '', lastUpdated: undefined, errorState: undefined, acks: 0, nacks: 0 };
+}
+
+export function recordAccepted(status: UpdateStatus, version: string): void {
+  status.versionInfo = version;
+  status.lastUpdated = new Date().toISOString();
+  status.errorState = undefined;
+  status.acks++;
+}
+
+export function recordRejected(status: UpdateStatus, version: string, details: string): void {
+  status.errorState = { versionInfo: version, details, lastUpdateAttempt: new Date().toISOString() };
+  status.nacks++;
+}
+
+/** Envoy's code for a rejected update in error_detail. */
+export const INVALID_ARGUMENT = 3;
+
 export abstract class XdsStream {
   connected = false;
   private stream: grpc.ClientDuplexStream<Plain, Plain> | undefined;
