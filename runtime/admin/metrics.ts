@@ -79,7 +79,7 @@ export function createMetricsRegistry(stats: StatsStore, plugins: PluginRegistry
   add('meltemi_plugin_traps_total', 'Plugin calls that trapped.', 'counter', perPlugin((p) => p.traps));
   add('meltemi_plugin_instance_recycles_total', 'Plugin instances replaced after a trap or a broken ABI rule.', 'counter', perPlugin((p) => p.recycles));
   add('meltemi_plugin_rejections_total', 'Plugin builds rejected (at start or on reload); the previous generation kept serving.', 'counter', () =>
-    [{ labels: {}, value: plugins.rejected.length }]);
+    [{ labels: {}, value: plugins.rejectedTotal }]);
   add('meltemi_plugin_reloads_total', 'Plugin builds that replaced a previous generation.', 'counter', () =>
     plugins.codecs().map((p) => ({ labels: { plugin: p.name }, value: p.reloads })));
   add('meltemi_plugin_generations_live', 'Plugin generations loaded: the current ones and older ones still used by connections.', 'gauge', () =>

@@ -21,6 +21,8 @@ export interface RejectedPlugin {
   readonly at: string;
 }
 
+const MAX_REJECTIONS_KEPT = 50;
+
 export interface PluginOptions {
   /** Guest memory above which an instance is treated as faulty and replaced. */
   readonly maxMemoryBytes?: number;
@@ -34,7 +36,9 @@ export class PluginRegistry {
   /** Every generation still in use by a connection, plus the current ones. */
   private readonly live = new Set<CodecPlugin>();
   private nextGeneration = 1;
+  /** The most recent rejections (a file rewritten broken again and again must not grow this). */
   readonly rejected: RejectedPlugin[] = [];
+  rejectedTotal = 0;
   reloads = 0;
   /** Called when a protocol gets a new current generation. */
   onSwap: ((protocol: string, plugin: CodecPlugin) => void) | undefined;
@@ -124,7 +128,9 @@ export class PluginRegistry {
   }
 
   private reject(file: string, err: PluginError): void {
+    this.rejectedTotal++;
     this.rejected.push({ file, code: err.code ?? 'MELTEMI_PLUGIN_INVALID', reason: err.message, at: new Date().toISOString() });
+    if (this.rejected.length > MAX_REJECTIONS_KEPT) this.rejected.shift();
     this.logger.log('error', `rejected plugin ${file}; the previous generation keeps serving`, { code: err.code, reason: err.message });
   }
 
