@@ -23,6 +23,8 @@ let streamsKeyAt: i32 = -1;
 let streamsKeyLen: i32 = 0;
 let sawStreams = false;
 let sawBlock = false;
+/** classify() of the command, computed once while framing (-1: not yet). */
+let commandFlags: i32 = -1;
 
 function fail(frame: Frame, status: i32, message: string): i32 {
   frame.fail(message);
@@ -63,6 +65,7 @@ class RedisCodec extends Codec {
     sawStreams = false;
     sawBlock = false;
     streamsKeyAt = -1;
+    commandFlags = -1;
     while (true) {
       if (start >= input.length) return start > MAX_LINE ? fail(frame, STATUS_PROTOCOL_ERROR, "too many empty commands") : 0;
       if (input.at(start) == 42 /* * */) {
@@ -118,7 +121,10 @@ class RedisCodec extends Codec {
       if (next > <i64>input.length) { frame.needBytes = <i32>next; return 0; }
       if (input.at(<i32>next - 2) != 13 || input.at(<i32>next - 1) != 10) return fail(frame, STATUS_PROTOCOL_ERROR, "bulk not terminated by CRLF");
       if (i < ARG_SLOTS || scanXread) this.noteArg(input, i, dataAt, <i32>len, scanXread);
-      if (i == 0) scanXread = (classify(input, dataAt, <i32>len) & XREAD) != 0;
+      if (i == 0) {
+        commandFlags = <i32>classify(input, dataAt, <i32>len);
+        scanXread = (commandFlags & XREAD) != 0;
+      }
       pos = <i32>next;
     }
     return pos;
@@ -131,7 +137,7 @@ class RedisCodec extends Codec {
     const cmdLen = unchecked(argLen[0]);
     if (isUpper(input, cmdAt, cmdLen)) frame.putRef(KEY_COMMAND, cmdAt, cmdLen);
     else frame.putRefUppercase(KEY_COMMAND, input, cmdAt, cmdLen);
-    const kind = classify(input, cmdAt, cmdLen);
+    const kind = <u8>(commandFlags >= 0 ? commandFlags : classify(input, cmdAt, cmdLen));
     if ((kind & CONNECTION_SCOPED) != 0 || ((kind & XREAD) != 0 && sawBlock)) frame.flags |= FRAME_CONNECTION_SCOPED;
     if (kind & QUIT) frame.flags |= FRAME_DRAIN_CLOSE;
     if (kind & KEYLESS) return;
