@@ -49,31 +49,27 @@ function mirrorPercent(f: Plain | undefined): number {
   return (Number(f.numerator ?? 0) * 100) / (DENOMINATORS[f.denominator ?? 'HUNDRED'] ?? 100);
 }
 
+/** Envoy's legacy HeaderMatcher fields that are meltemi matcher fields as they are. */
+const SAME_NAME = new Set(['exact_match', 'prefix_match', 'suffix_match', 'contains_match', 'present_match']);
+/** StringMatcher patterns and the meltemi field each becomes. */
+const STRING_PATTERNS: Record<string, string> = { exact: 'exact_match', prefix: 'prefix_match', suffix: 'suffix_match', contains: 'contains_match' };
+
 function matcherFromHeader(h: Plain, path: string): Plain {
   const m: Plain = { name: h.name };
   if (h.invert_match) m.invert_match = true;
-  switch (h.header_match_specifier) {
-    case 'exact_match': m.exact_match = h.exact_match; break;
-    case 'prefix_match': m.prefix_match = h.prefix_match; break;
-    case 'suffix_match': m.suffix_match = h.suffix_match; break;
-    case 'contains_match': m.contains_match = h.contains_match; break;
-    case 'safe_regex_match': m.safe_regex_match = { regex: h.safe_regex_match?.regex }; break;
-    case 'present_match': m.present_match = h.present_match; break;
-    case 'string_match': {
-      const s = h.string_match ?? {};
-      if (s.ignore_case) throw new ConfigError(`${path}.string_match.ignore_case`, 'is not supported');
-      switch (s.match_pattern) {
-        case 'exact': m.exact_match = s.exact; break;
-        case 'prefix': m.prefix_match = s.prefix; break;
-        case 'suffix': m.suffix_match = s.suffix; break;
-        case 'contains': m.contains_match = s.contains; break;
-        case 'safe_regex': m.safe_regex_match = { regex: s.safe_regex?.regex }; break;
-        default: throw new ConfigError(`${path}.string_match`, `match pattern ${s.match_pattern} is not supported`);
-      }
-      break;
-    }
-    case undefined: break; // name only: presence
-    default: throw new ConfigError(`${path}.${h.header_match_specifier}`, 'is not supported');
+  const spec: string | undefined = h.header_match_specifier;
+  if (spec === undefined) return m; // name only: presence
+  if (SAME_NAME.has(spec)) m[spec] = h[spec];
+  else if (spec === 'safe_regex_match') m.safe_regex_match = { regex: h.safe_regex_match?.regex };
+  else if (spec === 'string_match') {
+    const s = h.string_match ?? {};
+    if (s.ignore_case) throw new ConfigError(`${path}.string_match.ignore_case`, 'is not supported');
+    const pattern: string = s.match_pattern;
+    if (STRING_PATTERNS[pattern]) m[STRING_PATTERNS[pattern]] = s[pattern];
+    else if (pattern === 'safe_regex') m.safe_regex_match = { regex: s.safe_regex?.regex };
+    else throw new ConfigError(`${path}.string_match`, `match pattern ${pattern} is not supported`);
+  } else {
+    throw new ConfigError(`${path}.${spec}`, 'is not supported');
   }
   return m;
 }
