@@ -7,6 +7,7 @@ import { Meltemi } from './server';
 import { ConsoleLogger } from './core/logger';
 import { ControlPlane } from './control-plane/control-plane';
 import { DirectorySource } from './control-plane/resource-source';
+import { sharedPluginCompiler } from './plugin/plugin-compiler';
 
 async function controlPlane(values: { resources?: string; address?: string; port?: string; debounce?: string }): Promise<number> {
   if (!values.resources) {
@@ -85,11 +86,17 @@ export async function main(argv: string[]): Promise<number> {
       process.once('SIGTERM', () => resolve());
     });
     process.on('SIGHUP', () => { void proxy.reloadPlugins(); });
-    await proxy.start();
-    await stopped;
+    // A signal during start (a plugin still compiling) stops the proxy without waiting for it.
+    const starting = proxy.start();
+    const first = await Promise.race([starting.then(() => 'started' as const), stopped.then(() => 'stopped' as const)]);
+    if (first === 'started') await stopped;
+    // The compiler worker may be busy with a plugin: it is ended, not waited for.
+    await sharedPluginCompiler().close();
+    if (first === 'stopped') await starting.catch(() => undefined);
     await proxy.stop();
     return 0;
   } catch (err) {
+    await sharedPluginCompiler().close();
     process.stderr.write(`meltemi: ${isMeltemiError(err) ? `[${err.code}] ` : ''}${(err as Error).message}\n`);
     return 1;
   }

@@ -35,7 +35,8 @@ export class Meltemi {
 
   constructor(readonly config: Config, opts: StartOptions = {}) {
     this.logger = opts.logger ?? new ConsoleLogger(config.logLevel);
-    this.plugins = new PluginRegistry(this.logger, { maxMemoryBytes: config.plugins.maxMemoryBytes, fuelPerCall: config.plugins.fuelPerCall });
+    const { maxMemoryBytes, fuelPerCall, maxFileBytes, loadTimeoutMs } = config.plugins;
+    this.plugins = new PluginRegistry(this.logger, { maxMemoryBytes, fuelPerCall, maxFileBytes, loadTimeoutMs });
     this.plugins.onSwap = (protocol, plugin) => {
       for (const l of this.listeners) if (l.config.protocol === protocol) l.swap(plugin);
     };
@@ -45,16 +46,21 @@ export class Meltemi {
   /** Loads plugins, binds every listener and the admin port. Rejects if any listener cannot start. */
   async start(): Promise<void> {
     await this.plugins.loadDirectory(this.config.plugins.directory);
-    for (const lc of this.config.listeners) {
-      const plugin = this.plugins.codec(lc.protocol);
-      if (!plugin) {
-        const known = this.plugins.codecs().map((p) => p.descriptor.protocol).join(', ') || 'none';
-        throw new MeltemiError('MELTEMI_CONFIG_INVALID', `listeners[${this.config.listeners.indexOf(lc)}].protocol: no codec plugin for protocol "${lc.protocol}" in ${this.config.plugins.directory} (loaded: ${known})`);
-      }
-      this.listeners.push(new Listener(lc, plugin, this.clusters, this.stats, this.logger, (p) => this.plugins.forgetIfIdle(p)));
-    }
-    await this.startXds();
     try {
+      // Watching starts before the listeners open, so a file dropped once they accept is seen.
+      if (this.config.plugins.watch) {
+        this.watcher = new PluginWatcher(this.config.plugins.directory, () => { void this.reloadPlugins(); });
+        await this.watcher.start();
+      }
+      for (const lc of this.config.listeners) {
+        const plugin = this.plugins.codec(lc.protocol);
+        if (!plugin) {
+          const known = this.plugins.codecs().map((p) => p.descriptor.protocol).join(', ') || 'none';
+          throw new MeltemiError('MELTEMI_CONFIG_INVALID', `listeners[${this.config.listeners.indexOf(lc)}].protocol: no codec plugin for protocol "${lc.protocol}" in ${this.config.plugins.directory} (loaded: ${known})`);
+        }
+        this.listeners.push(new Listener(lc, plugin, this.clusters, this.stats, this.logger, (p) => this.plugins.forgetIfIdle(p)));
+      }
+      await this.startXds();
       for (const l of this.listeners) await l.listen();
       if (this.config.admin) {
         this.admin = new AdminServer(createMetricsRegistry(this.stats, this.plugins), {
@@ -68,10 +74,6 @@ export class Meltemi {
     } catch (err) {
       await this.stop();
       throw err;
-    }
-    if (this.config.plugins.watch) {
-      this.watcher = new PluginWatcher(this.config.plugins.directory, () => { void this.reloadPlugins(); });
-      await this.watcher.start();
     }
     this.started = true;
     for (const l of this.listeners) this.logger.log('info', `listener ${l.config.name} (${l.config.protocol}) on ${l.config.address}:${l.port}`);

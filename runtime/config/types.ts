@@ -36,6 +36,10 @@ export interface PluginsConfig {
   readonly maxMemoryBytes: number;
   /** Loop iterations and calls one plugin call may make before it counts as stuck (0: off). */
   readonly fuelPerCall: number;
+  /** Largest plugin file the loader reads. */
+  readonly maxFileBytes: number;
+  /** Time one plugin may take from read to passed self-test before its compile worker is stopped. */
+  readonly loadTimeoutMs: number;
 }
 
 /** `shared`: many clients multiplexed onto pooled upstream connections; `per_client`: each client owns its upstream connections. */

@@ -31,7 +31,8 @@ export function validateConfig(raw: unknown, baseDir: string): Config {
     if (l.rds && !xds) new Field(`listeners[${i}].rds`, l.rds).fail('needs a top-level xds server to fetch routes from');
   });
   const pluginsField = root.child('plugins');
-  if (pluginsField.present) pluginsField.only(['directory', 'watch', 'max_memory', 'fuel_per_call']);
+  if (pluginsField.present) pluginsField.only(['directory', 'watch', 'max_memory', 'fuel_per_call', 'max_file_size', 'load_timeout']);
+  const plugin = <T>(key: string, read: (f: Field) => T, fallback: T): T => (pluginsField.present ? pluginsField.child(key).or(read, fallback) : fallback);
   const directory = pluginsField.present ? pluginsField.child('directory').or((d) => d.string({ nonEmpty: true }), 'build/plugins') : 'build/plugins';
   return {
     admin: root.child('admin').or((f) => {
@@ -40,9 +41,12 @@ export function validateConfig(raw: unknown, baseDir: string): Config {
     }, undefined),
     plugins: {
       directory: isAbsolute(directory) ? directory : resolve(baseDir, directory),
-      watch: pluginsField.present ? pluginsField.child('watch').or((w) => w.boolean(), true) : true,
-      maxMemoryBytes: pluginsField.present ? pluginsField.child('max_memory').or((m) => m.integer(64 * 1024, 4 * 1024 ** 3), 512 * 1024 ** 2) : 512 * 1024 ** 2,
-      fuelPerCall: pluginsField.present ? pluginsField.child('fuel_per_call').or((m) => m.integer(0, 2 ** 31 - 1), DEFAULT_FUEL) : DEFAULT_FUEL,
+      watch: plugin('watch', (w) => w.boolean(), true),
+      // Wasm32 memory ends at 4 GiB; the cap is what the module's maximum is rewritten to.
+      maxMemoryBytes: plugin('max_memory', (m) => m.integer(64 * 1024, 4 * 1024 ** 3), 512 * 1024 ** 2),
+      fuelPerCall: plugin('fuel_per_call', (m) => m.integer(0, 2 ** 31 - 1), DEFAULT_FUEL),
+      maxFileBytes: plugin('max_file_size', (m) => m.integer(8, 1024 ** 3), 32 * 1024 ** 2),
+      loadTimeoutMs: plugin('load_timeout', (m) => m.durationMs(), 10_000),
     },
     listeners,
     clusters,

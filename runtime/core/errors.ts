@@ -8,7 +8,10 @@ export type MeltemiErrorCode =
   | 'MELTEMI_PLUGIN_TRAP'
   | 'MELTEMI_ABI_VIOLATION'
   | 'MELTEMI_CODEC_ERROR'
-  | 'MELTEMI_LISTEN_FAILED';
+  | 'MELTEMI_LISTEN_FAILED'
+  | 'MELTEMI_FILE_REJECTED'
+  | 'MELTEMI_PLUGIN_TIMEOUT'
+  | 'MELTEMI_RESOURCE_INVALID';
 
 export class MeltemiError extends Error {
   readonly code: MeltemiErrorCode;
@@ -34,11 +37,14 @@ export class ConfigError extends MeltemiError {
 export class PluginError extends MeltemiError {
   /** The plugin file the error is about. */
   readonly file: string;
+  /** sha256 of the file's bytes, when they were read: a rejected build is not retried until it changes. */
+  sha256: string | undefined;
 
-  constructor(code: MeltemiErrorCode, file: string, message: string, options?: { cause?: unknown }) {
+  constructor(code: MeltemiErrorCode, file: string, message: string, options?: { cause?: unknown; sha256?: string }) {
     super(code, `${file}: ${message}`, options);
     this.name = 'PluginError';
     this.file = file;
+    this.sha256 = options?.sha256;
   }
 }
 

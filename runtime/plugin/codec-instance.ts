@@ -65,7 +65,10 @@ export class CodecInstance {
     try {
       instance = new WebAssembly.Instance(module, imports);
     } catch (err) {
-      throw new PluginError('MELTEMI_PLUGIN_INVALID', file, `instantiation failed: ${(err as Error).message}`, { cause: err });
+      const metered = WebAssembly.Module.exports(module).some((e) => e.name === FUEL_EXPORT);
+      const hint = metered && err instanceof WebAssembly.RuntimeError
+        ? ' (a trap here comes from the module\'s start function; a metered one that runs past fuel_per_call traps as "unreachable")' : '';
+      throw new PluginError('MELTEMI_PLUGIN_INVALID', file, `instantiation failed: ${(err as Error).message}${hint}`, { cause: err });
     }
     self = this;
     this.ex = instance.exports as unknown as Exports;
@@ -83,7 +86,8 @@ export class CodecInstance {
     try {
       this.ex._initialize?.();
     } catch (err) {
-      throw new PluginError('MELTEMI_PLUGIN_INVALID', file, `_initialize trapped: ${this.trapMessage(err)}`, { cause: err });
+      const stuck = this.fuel && (this.fuel.value as number) < 0 ? ` (exceeded its budget of ${this.fuelPerCall} loop iterations and calls: stuck in a loop?)` : '';
+      throw new PluginError('MELTEMI_PLUGIN_INVALID', file, `_initialize trapped: ${this.trapMessage(err)}${stuck}`, { cause: err });
     }
     this.refresh();
     this.ctrl = this.call(() => this.ex.meltemi_ctrl());
@@ -277,7 +281,11 @@ export class CodecInstance {
       if (this.fuel && (this.fuel.value as number) < 0) {
         throw new PluginError('MELTEMI_PLUGIN_TRAP', this.file, `trap: exceeded its budget of ${this.fuelPerCall} loop iterations and calls in one call (stuck in a loop?)`, { cause: err });
       }
-      throw new PluginError('MELTEMI_PLUGIN_TRAP', this.file, `trap: ${this.trapMessage(err)}`, { cause: err });
+      // memory.grow past the rewritten maximum fails inside the guest, which then traps: say
+      // how close to the cap the guest was, so an allocation failure reads as one.
+      const why = Number.isFinite(this.maxMemoryBytes)
+        ? ` (guest memory ${this.ex.memory.buffer.byteLength} of its ${this.maxMemoryBytes}-byte cap, plugins.max_memory)` : '';
+      throw new PluginError('MELTEMI_PLUGIN_TRAP', this.file, `trap: ${this.trapMessage(err)}${why}`, { cause: err });
     }
     this.refresh();
     return (result as number) | 0;

@@ -16,13 +16,13 @@ let binaryen: Promise<Binaryen> | undefined;
 // output would turn import() into require(). A real dynamic import keeps it lazy too.
 const importEsm = new Function('specifier', 'return import(specifier)') as (s: string) => Promise<{ default: Binaryen }>;
 
-function loadBinaryen(): Promise<Binaryen> {
+export function loadBinaryen(): Promise<Binaryen> {
   binaryen ??= importEsm('binaryen').then((m) => m.default);
   return binaryen;
 }
 
-/** Returns `bytes` with fuel metering added (and the FUEL_EXPORT global exported). */
-export async function meterModule(bytes: Uint8Array): Promise<Uint8Array> {
+/** Returns `bytes` with fuel metering added (and the FUEL_EXPORT global exported, holding `initialFuel`). */
+export async function meterModule(bytes: Uint8Array, initialFuel = 0): Promise<Uint8Array> {
   const b = await loadBinaryen();
   const mod = b.readBinary(bytes);
   try {
@@ -35,7 +35,8 @@ export async function meterModule(bytes: Uint8Array): Promise<Uint8Array> {
     }
     if (!logger) throw new Error('log-execution pass added no import');
     mod.removeFunction(logger.name);
-    mod.addGlobal(FUEL_EXPORT, b.i32, true, mod.i32.const(0));
+    // The initial value is the budget of the start function, which runs before the host can set it.
+    mod.addGlobal(FUEL_EXPORT, b.i32, true, mod.i32.const(initialFuel));
     mod.addGlobalExport(FUEL_EXPORT, FUEL_EXPORT);
     const fuel = () => mod.global.get(FUEL_EXPORT, b.i32);
     mod.addFunction(logger.name, logger.params, b.none, [], mod.block(null, [

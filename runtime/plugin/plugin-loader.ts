@@ -1,9 +1,8 @@
-// Compiles a plugin file once and checks it against ABI v1 before anything runs it: first the
-// module's declared imports and exports (no instantiation), then a canary instance that runs
-// _initialize and meltemi_info. Errors name the file and the offending item (ABI.md §1).
+// Checks a plugin against ABI v1 before anything trusts it: first the module's declared imports
+// and exports (no instantiation), then a canary instance that runs _initialize and meltemi_info.
+// Errors name the file and the offending item (ABI.md §1).
 
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { PluginError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import { ABI_MARKER, CODEC_EXPORTS } from './abi';
@@ -21,37 +20,45 @@ export interface CompiledPlugin {
 const ALLOWED_IMPORTS = new Set(['meltemi.log', 'env.abort']);
 const OTHER_MARKER = /^meltemi_abi_v(\d+)$/;
 
-export async function loadPluginFile(file: string, logger: Logger): Promise<CompiledPlugin> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(file);
-  } catch (err) {
-    throw new PluginError('MELTEMI_PLUGIN_NOT_FOUND', file, `cannot read: ${(err as Error).message}`, { cause: err });
-  }
-  return compilePlugin(file, bytes, logger);
+/**
+ * Compiles and checks a plugin on the calling thread, running its code in a canary instance.
+ * For trusted contexts only (the SDK harness, fuzzing): the proxy accepts plugins off its event
+ * loop, through plugin-compiler.ts.
+ */
+export function compilePlugin(file: string, bytes: Uint8Array, logger: Logger): CompiledPlugin {
+  const module = compileModule(file, bytes);
+  const canary = new CodecInstance(module, file, logger);
+  return {
+    file,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+    module,
+    descriptor: checkCanary(file, module, canary),
+    loadedAt: new Date(),
+  };
 }
 
-export function compilePlugin(file: string, bytes: Uint8Array, logger: Logger): CompiledPlugin {
+/** Compiles `bytes` and checks the module's declared imports and exports (nothing runs). */
+export function compileModule(file: string, bytes: Uint8Array): WebAssembly.Module {
   let module: WebAssembly.Module;
   try {
     module = new WebAssembly.Module(bytes);
   } catch (err) {
-    throw new PluginError('MELTEMI_PLUGIN_INVALID', file, `not a valid WebAssembly module: ${(err as Error).message}`, { cause: err });
+    // V8's message can quote bytes of the file ("found 72 6f 6f 74"); they are not repeated.
+    const message = (err as Error).message.replace(/found(\s+[0-9a-f]{2})+/gi, 'found other bytes');
+    throw new PluginError('MELTEMI_PLUGIN_INVALID', file, `not a valid WebAssembly module: ${message}`, { cause: err });
   }
   checkDeclarations(file, module);
-  const canary = new CodecInstance(module, file, logger);
+  return module;
+}
+
+/** The descriptor of a canary instance, once it is a codec with every export ABI v1 asks for. */
+export function checkCanary(file: string, module: WebAssembly.Module, canary: CodecInstance): PluginDescriptor {
   const descriptor = canary.descriptor;
   if (descriptor.kind === 'filter') {
     throw new PluginError('MELTEMI_PLUGIN_UNSUPPORTED', file, 'filter plugins are declared by ABI 1.0 but this host does not run them yet');
   }
   checkCodecExports(file, module, canary);
-  return {
-    file,
-    sha256: createHash('sha256').update(bytes).digest('hex'),
-    module,
-    descriptor,
-    loadedAt: new Date(),
-  };
+  return descriptor;
 }
 
 function checkDeclarations(file: string, module: WebAssembly.Module): void {

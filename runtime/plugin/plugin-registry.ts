@@ -1,18 +1,17 @@
 // Loads the .wasm files of the plugin directory and keeps, per protocol, the current generation
 // of its codec. A reload compiles only files whose bytes changed; a new build is validated, runs
-// a self-test in a canary instance, and only then becomes current. A rejected build is logged
+// a self-test in a canary instance (all in the compiler worker, off the event loop), and only
+// then becomes current. A rejected build is logged
 // with its file and reason and counted, and the previous generation keeps serving. A removed
 // file leaves its last generation in use (marked removed).
 
-import { readdir, readFile } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PluginError } from '../core/errors';
 import type { Logger } from '../core/logger';
-import { ErrorKind } from './abi';
 import { CodecPlugin } from './codec-plugin';
-import { compilePlugin } from './plugin-loader';
-import { meterModule } from './fuel-metering';
+import type { AcceptResult } from './plugin-accept';
+import { PluginCompiler, sharedPluginCompiler } from './plugin-compiler';
 
 export interface RejectedPlugin {
   readonly file: string;
@@ -22,17 +21,26 @@ export interface RejectedPlugin {
 }
 
 const MAX_REJECTIONS_KEPT = 50;
+const DEFAULT_MAX_FILE_BYTES = 32 * 1024 ** 2;
+const DEFAULT_MAX_MEMORY_BYTES = 512 * 1024 ** 2;
+const DEFAULT_LOAD_TIMEOUT_MS = 10_000;
 
 export interface PluginOptions {
-  /** Guest memory above which an instance is treated as faulty and replaced. */
+  /** Guest memory a module may grow to: its declared maximum is rewritten to this at load. */
   readonly maxMemoryBytes?: number;
   /** Loop iterations and calls one ABI call may make (0: no metering). */
   readonly fuelPerCall?: number;
+  /** Largest plugin file read. */
+  readonly maxFileBytes?: number;
+  /** Time one file may take from read to passed self-test, in the compiler worker. */
+  readonly loadTimeoutMs?: number;
 }
 
 export class PluginRegistry {
   private readonly byProtocol = new Map<string, CodecPlugin>();
   private readonly fileSha = new Map<string, string>();
+  /** Files rejected before their bytes were hashed (timeouts, FIFOs): their stat signature. */
+  private readonly unreadable = new Map<string, string>();
   /** Every generation still in use by a connection, plus the current ones. */
   private readonly live = new Set<CodecPlugin>();
   private nextGeneration = 1;
@@ -43,7 +51,8 @@ export class PluginRegistry {
   /** Called when a protocol gets a new current generation. */
   onSwap: ((protocol: string, plugin: CodecPlugin) => void) | undefined;
 
-  constructor(private readonly logger: Logger, private readonly opts: PluginOptions = {}) {}
+  constructor(private readonly logger: Logger, private readonly opts: PluginOptions = {},
+    private readonly compiler: PluginCompiler = sharedPluginCompiler()) {}
 
   /** Loads every plugin file at start; a directory that cannot be read is an error. */
   async loadDirectory(dir: string): Promise<void> {
@@ -66,6 +75,7 @@ export class PluginRegistry {
     }
     const present = new Set(names.map((n) => join(dir, n)));
     for (const file of present) await this.loadFile(file);
+    for (const file of [...this.unreadable.keys()]) if (!present.has(file)) this.unreadable.delete(file);
     for (const [file] of this.fileSha) {
       if (present.has(file)) continue;
       this.fileSha.delete(file);
@@ -79,37 +89,46 @@ export class PluginRegistry {
   }
 
   async loadFile(file: string): Promise<CodecPlugin | undefined> {
-    let bytes: Buffer;
+    const opts = this.opts;
+    const sig = this.unreadable.has(file) ? await statSignature(file) : undefined;
+    if (sig && this.unreadable.get(file) === sig) return undefined;
+    this.unreadable.delete(file);
+    let result: AcceptResult;
     try {
-      bytes = await readFile(file);
+      result = await this.compiler.accept(file, {
+        maxFileBytes: opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES,
+        maxMemoryBytes: opts.maxMemoryBytes ?? DEFAULT_MAX_MEMORY_BYTES,
+        fuelPerCall: opts.fuelPerCall ?? 0,
+        knownSha256: this.fileSha.get(file),
+      }, opts.loadTimeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS);
     } catch (err) {
-      this.reject(file, new PluginError('MELTEMI_PLUGIN_NOT_FOUND', file, `cannot read: ${(err as Error).message}`));
+      const e = err as PluginError;
+      // A broken build is rejected once, not on every reload, until its bytes change (or, for
+      // one whose bytes were never hashed, until its size or mtime does).
+      if (e.sha256) {
+        if (this.fileSha.get(file) === e.sha256) return undefined;
+        this.fileSha.set(file, e.sha256);
+      } else {
+        const sig = await statSignature(file);
+        if (sig && this.unreadable.get(file) === sig) return undefined;
+        if (sig) this.unreadable.set(file, sig);
+      }
+      this.reject(file, e);
       return undefined;
     }
-    const sha = createHash('sha256').update(bytes).digest('hex');
-    if (this.fileSha.get(file) === sha) return undefined;
+    if (result.unchanged) return undefined;
+    const sha = result.sha256;
     this.fileSha.set(file, sha);
+    for (const line of result.guestLog) this.logger.log(line.level, line.message, { plugin: file, canary: true });
     try {
-      const fuel = this.opts.fuelPerCall ?? 0;
-      // The plugin's own bytes go through every loader rule first, so rejections name its
-      // items; then the metered module (what actually runs) is compiled. sha256 is the file's.
-      let compiled = compilePlugin(file, bytes, this.logger);
-      if (fuel > 0) {
-        let metered: Uint8Array;
-        try {
-          metered = await meterModule(bytes);
-        } catch (err) {
-          throw new PluginError('MELTEMI_PLUGIN_INVALID', file, `cannot add fuel metering: ${(err as Error).message}`, { cause: err });
-        }
-        compiled = { ...compilePlugin(file, metered, this.logger), sha256: sha };
-      }
-      const plugin = new CodecPlugin(compiled, this.logger, this.nextGeneration, this.opts.maxMemoryBytes, fuel);
-      selfTest(plugin);
-      const protocol = compiled.descriptor.protocol;
+      const protocol = result.descriptor.protocol;
       const existing = this.byProtocol.get(protocol);
       if (existing && existing.compiled.file !== file && !existing.removed) {
         throw new PluginError('MELTEMI_PLUGIN_INVALID', file, `protocol "${protocol}" is already provided by ${existing.compiled.file}`);
       }
+      // Trusted now: the canary ran this exact module through every call, metered, off the loop.
+      const compiled = { file, sha256: sha, module: result.module, descriptor: result.descriptor, loadedAt: new Date() };
+      const plugin = new CodecPlugin(compiled, this.logger, this.nextGeneration, opts.maxMemoryBytes, opts.fuelPerCall ?? 0);
       this.nextGeneration++;
       this.byProtocol.set(protocol, plugin);
       this.live.add(plugin);
@@ -154,17 +173,11 @@ export class PluginRegistry {
   }
 }
 
-/** A build must survive the calls every connection makes before it replaces a working one. */
-function selfTest(plugin: CodecPlugin): void {
-  for (const upstream of [false, true]) {
-    const ctx = plugin.open(upstream, Buffer.alloc(0));
-    try {
-      ctx.decode(Buffer.alloc(0), upstream ? 1 : 0);
-      ctx.localReply(null, ErrorKind.PROTOCOL_ERROR, 'meltemi self-test');
-    } catch (err) {
-      throw new PluginError('MELTEMI_PLUGIN_INVALID', plugin.compiled.file, `self-test failed: ${(err as Error).message}`, { cause: err });
-    } finally {
-      ctx.close();
-    }
+async function statSignature(file: string): Promise<string | undefined> {
+  try {
+    const st = await stat(file);
+    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.mode}`;
+  } catch {
+    return undefined;
   }
 }
