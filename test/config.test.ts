@@ -70,7 +70,7 @@ describe('config', () => {
     ['both cluster and weighted_clusters', (d) => { d.listeners[0].route_config.routes[0].route.weighted_clusters = { clusters: [{ name: 'main', weight: 1 }] }; }, 'listeners[0].route_config.routes[0].route', /exactly one of/],
     ['all weights zero', (d) => { d.listeners[0].route_config.routes[0].route = { weighted_clusters: { clusters: [{ name: 'main', weight: 0 }] } }; }, 'listeners[0].route_config.routes[0].route.weighted_clusters.clusters', /not all be 0/],
     ['two matches in one matcher', (d) => { d.listeners[0].route_config.routes[0].match = { metadata: [{ name: 'k', exact_match: 'a', prefix_match: 'b' }] }; }, 'listeners[0].route_config.routes[0].match.metadata[0]', /give one match/],
-    ['bad regex', (d) => { d.listeners[0].route_config.routes[0].match = { metadata: [{ name: 'k', safe_regex_match: { regex: '(' } }] }; }, 'listeners[0].route_config.routes[0].match.metadata[0].safe_regex_match.regex', /invalid regular expression/],
+    ['bad regex', (d) => { d.listeners[0].route_config.routes[0].match = { metadata: [{ name: 'k', safe_regex_match: { regex: '(' } }] }; }, 'listeners[0].route_config.routes[0].match.metadata[0].safe_regex_match.regex', /invalid RE2 regular expression/],
     ['duplicate cluster', (d) => { d.clusters.push(d.clusters[0]); }, 'clusters[1].name', /duplicate name "main"/],
     ['duplicate listener port', (d) => { d.listeners.push({ ...d.listeners[0], name: 'other' }); }, 'listeners[1].port', /duplicate address\/port/],
     ['cluster without endpoints', (d) => { d.clusters[0].endpoints = []; }, 'clusters[0].endpoints', /at least one endpoint/],

@@ -70,7 +70,7 @@ describe('RDS route tunnel', () => {
     ['two virtual hosts', { name: 'x', virtual_hosts: [{}, {}] }, /virtual_hosts: expected exactly one virtual host, got 2/],
     ['a route without an action', { name: 'x', virtual_hosts: [{ routes: [{ name: 'r', match: {} }] }] }, /virtual_hosts\[0\]\.routes\[0\]\.route: a route action is required/],
     ['a redirect', { name: 'x', virtual_hosts: [{ routes: [{ redirect: {}, action: 'redirect' }] }] }, /routes\[0\]\.redirect: only route actions/],
-    ['a bad regex', { name: 'x', virtual_hosts: [{ routes: [{ match: { headers: [{ name: 'k', safe_regex_match: { regex: '(' }, header_match_specifier: 'safe_regex_match' }] }, route: { cluster: 'c' } }] }] }, /route_config\.routes\[0\]\.match\.metadata\[0\]\.safe_regex_match\.regex: invalid regular expression/],
+    ['a bad regex', { name: 'x', virtual_hosts: [{ routes: [{ match: { headers: [{ name: 'k', safe_regex_match: { regex: '(' }, header_match_specifier: 'safe_regex_match' }] }, route: { cluster: 'c' } }] }] }, /route_config\.routes\[0\]\.match\.metadata\[0\]\.safe_regex_match\.regex: invalid RE2 regular expression/],
   ];
   for (const [what, rc, message] of bad) {
     it(`rejects ${what}, naming the field`, () => assert.throws(() => decodeTunnel(rc), message));
@@ -162,13 +162,13 @@ clusters:
     }
     assert.ok(nack, 'a NACK arrived');
     assert.equal(nack.version_info, '2', 'the NACK carries the version still in use');
-    assert.match((nack.error_detail as { message: string }).message, /safe_regex_match\.regex: invalid regular expression/);
+    assert.match((nack.error_detail as { message: string }).message, /safe_regex_match\.regex: invalid RE2 regular expression/);
     await landsOn(b, 'still-v2');
     const dump = JSON.parse((await adminGet(proxy.admin!.port, '/config_dump')).body);
     const status = dump.dynamic_route_configs[0];
     assert.equal(status.versionInfo, '2');
     assert.equal(status.errorState.versionInfo, '3');
-    assert.match(status.errorState.details, /invalid regular expression/);
+    assert.match(status.errorState.details, /invalid RE2 regular expression/);
   });
 
   it('keeps serving while the control plane is down, and resyncs when it comes back', async () => {

@@ -7,6 +7,7 @@ import type {
   RouteConfig, RouteConfiguration, StringMatch,
 } from './types';
 import { LOG_LEVELS, LogLevel } from '../core/logger';
+import { regexProblem } from '../core/safe-regex';
 
 const NAME = /^[A-Za-z0-9_.|:-]+$/;
 const MAX_PORT = 65535;
@@ -144,11 +145,8 @@ function readMatcher(f: Field): MetadataMatcherConfig {
       const r = f.child('safe_regex_match');
       r.only(['regex', 'google_re2']);
       const regex = r.child('regex').string({ nonEmpty: true });
-      try {
-        new RegExp(regex);
-      } catch (err) {
-        r.child('regex').fail(`invalid regular expression: ${(err as Error).message}`);
-      }
+      const problem = regexProblem(regex);
+      if (problem) r.child('regex').fail(problem);
       match = { kind: 'regex', value: regex };
       break;
     }

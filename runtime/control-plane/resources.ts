@@ -1,6 +1,7 @@
 // The Aeraki and Istio resources the control plane reads, validated field by field. A resource
 // that fails validation is reported (file, document, field) and skipped; the others are served.
 
+import { regexProblem } from '../core/safe-regex';
 import { Field } from '../config/field';
 
 export interface StringMatch { kind: 'exact' | 'prefix' | 'regex' | 'present'; value: string }
@@ -119,6 +120,8 @@ function readMatch(f: Field): StringMatch | undefined {
   if (key !== 'exact' && key !== 'prefix' && key !== 'regex') f.child(key).fail('unknown match (exact, prefix or regex)');
   const value = f.child(key).string(key === 'regex' ? { nonEmpty: true } : {});
   if (key === 'regex' && value === '*') return { kind: 'present', value: '' };
+  const problem = key === 'regex' ? regexProblem(value) : undefined;
+  if (problem) f.child(key).fail(problem);
   return { kind: key as 'exact' | 'prefix' | 'regex', value };
 }
 

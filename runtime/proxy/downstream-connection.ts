@@ -22,6 +22,12 @@ const EMPTY = Buffer.alloc(0);
 const ERROR_KIND_NAMES = Object.fromEntries(Object.entries(ErrorKind).map(([k, v]) => [v, k.toLowerCase()])) as Record<number, string>;
 /** How long a closing connection waits for in-flight responses before it is cut. */
 const CLOSE_GRACE_MS = 5_000;
+/**
+ * Time one connection may spend on its input before it yields the event loop to the others.
+ * libuv reads up to 32 chunks from a busy socket in one go; a client sending megabytes of
+ * expensive requests (long keys under a regex route) would otherwise hold every client that long.
+ */
+const TURN_BUDGET_MS = 2;
 
 export class DownstreamConnection implements Flushable, ResponseSink {
   flushQueued = false;
@@ -36,6 +42,9 @@ export class DownstreamConnection implements Flushable, ResponseSink {
   private closing = false;
   private paused = false;
   private writeBlocked = false;
+  /** Time spent on this connection's input since it last yielded. */
+  private busyMs = 0;
+  private yielding = false;
   private pinned: Map<string, UpstreamConnection> | null = null;
   private noRouteStats: RequestStats | undefined;
   /** The codec generation and upstream pool this connection keeps until it closes. */
@@ -67,6 +76,7 @@ export class DownstreamConnection implements Flushable, ResponseSink {
 
   private onData(chunk: Buffer): void {
     if (this.closing) return;
+    const started = performance.now();
     let result;
     try {
       result = this.reader.push(chunk);
@@ -74,12 +84,48 @@ export class DownstreamConnection implements Flushable, ResponseSink {
       this.protocolError(`codec failure: ${(err as Error).message}`, isMeltemiError(err, 'MELTEMI_PLUGIN_TRAP'));
       return;
     }
-    if (!result) return;
-    const now = performance.now();
-    const frames = result.frames;
-    for (let i = 0; i < frames.length && !this.closing; i++) this.dispatch(frames[i], now);
-    if (result.status < 0) this.protocolError(result.error ?? 'malformed frame', false);
+    if (result) this.dispatchFrom(result.frames, 0, result.status < 0 ? result.error ?? 'malformed frame' : undefined, started);
     this.updateFlow();
+  }
+
+  /**
+   * Dispatches `frames` from `at`. When this connection has used its turn budget, the rest waits
+   * for the next turn (reading paused meanwhile), so one client's batch cannot hold the others.
+   */
+  private dispatchFrom(frames: Metadata[], at: number, error: string | undefined, started: number): void {
+    let i = at;
+    for (; i < frames.length && !this.closing; i++) {
+      this.dispatch(frames[i], started);
+      if ((i & 15) === 15 && this.overBudget(started)) {
+        i++;
+        break;
+      }
+    }
+    if (i < frames.length && !this.closing) {
+      this.yieldTurn(() => this.dispatchFrom(frames, i, error, performance.now()));
+      return;
+    }
+    if (error !== undefined) this.protocolError(error, false);
+    if (this.overBudget(started)) this.yieldTurn(undefined);
+  }
+
+  private overBudget(started: number): boolean {
+    const now = performance.now();
+    this.busyMs += now - started;
+    return this.busyMs >= TURN_BUDGET_MS;
+  }
+
+  /** Stops reading until the next turn, then runs `then` (the rest of a batch) and reads again. */
+  private yieldTurn(then: (() => void) | undefined): void {
+    if (this.yielding) return;
+    this.yielding = true;
+    this.updateFlow();
+    setImmediate(() => {
+      this.yielding = false;
+      this.busyMs = 0;
+      if (!this.closed) then?.();
+      this.updateFlow();
+    });
   }
 
   private dispatch(meta: Metadata, now: number): void {
@@ -238,10 +284,10 @@ export class DownstreamConnection implements Flushable, ResponseSink {
   private updateFlow(): void {
     if (this.closed) return;
     const limit = this.listener.config.maxInflightPerConnection;
-    if (!this.paused && (this.writeBlocked || this.closing || this.inflight >= limit)) {
+    if (!this.paused && (this.writeBlocked || this.closing || this.yielding || this.inflight >= limit)) {
       this.paused = true;
       this.socket.pause();
-    } else if (this.paused && !this.writeBlocked && !this.closing && this.inflight <= limit >> 1) {
+    } else if (this.paused && !this.writeBlocked && !this.closing && !this.yielding && this.inflight <= limit >> 1) {
       this.paused = false;
       this.socket.resume();
     }

@@ -5,6 +5,7 @@
 import type { MetadataMatcherConfig, RouteActionConfig, RouteConfig, RouteConfiguration } from '../config/types';
 import type { Metadata } from '../plugin/metadata';
 import { Mutation } from '../plugin/mutation';
+import { compileSafeRegex } from '../core/safe-regex';
 import type { RequestStats, StatsStore } from './stats';
 
 type Predicate = (meta: Metadata) => boolean;
@@ -26,9 +27,9 @@ export function compileMatcher(m: MetadataMatcherConfig): Predicate {
     case 'suffix': { const x = asBytes(match.value); test = (v) => v.endsWith(x); break; }
     case 'contains': { const x = asBytes(match.value); test = (v) => v.includes(x); break; }
     case 'regex': {
-      // Envoy's safe_regex_match must match the whole value.
-      const re = new RegExp(`^(?:${match.value})$`, 'u');
-      test = (v) => re.test(asText(v));
+      // Envoy's safe_regex_match must match the whole value; RE2, so linear in its length.
+      const re = compileSafeRegex(match.value);
+      test = (v) => re.fullMatch(asText(v));
       break;
     }
   }

@@ -3,7 +3,8 @@
 // and the proxy's resident memory, sampled from /proc.
 
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 
 export interface LatencySummary {
   readonly count: number;
@@ -14,69 +15,31 @@ export interface LatencySummary {
   readonly lost: number;
 }
 
+/**
+ * A closed-loop Redis PING client in its own worker thread, so that what the test's own thread
+ * does (writing megabytes of attack traffic) does not show up as proxy latency.
+ */
 export class LatencyProbe {
-  private readonly samples: number[] = [];
-  private stopped = false;
-  private lost = 0;
-  private socket!: net.Socket;
-  private sentAt = 0;
-  private received = '';
-  private done: (() => void) | undefined;
+  private constructor(private readonly worker: Worker) {}
 
-  private constructor(private readonly port: number, private readonly request: string, private readonly reply: string) {}
-
-  /** Redis PING through `port`, answered with +PONG. */
   static async redis(port: number): Promise<LatencyProbe> {
-    const p = new LatencyProbe(port, 'PING\r\n', '+PONG\r\n');
-    await p.connect();
-    p.send();
-    return p;
-  }
-
-  private connect(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.socket = net.connect(this.port, '127.0.0.1', () => resolve());
-      this.socket.setNoDelay(true);
-      this.socket.once('error', (err) => { this.lost++; reject(err); });
-      this.socket.on('close', () => { if (!this.stopped) this.lost++; this.stopped = true; this.done?.(); });
-      this.socket.on('data', (d) => this.onData(d));
+    const worker = new Worker(join(__dirname, 'probe-worker.js'), { workerData: { port, request: 'PING\r\n', reply: '+PONG\r\n' } });
+    await new Promise<void>((resolve, reject) => {
+      worker.once('message', (m: { started?: boolean; error?: string }) => (m.started ? resolve() : reject(new Error(m.error))));
+      worker.once('error', reject);
     });
-  }
-
-  private send(): void {
-    this.received = '';
-    this.sentAt = performance.now();
-    this.socket.write(this.request);
-  }
-
-  private onData(d: Buffer): void {
-    this.received += d.toString('latin1');
-    if (this.received.length < this.reply.length) return;
-    if (this.received !== this.reply) {
-      this.lost++;
-      this.stopped = true;
-    }
-    this.samples.push(performance.now() - this.sentAt);
-    if (this.stopped) {
-      this.done?.();
-      return;
-    }
-    this.send();
+    return new LatencyProbe(worker);
   }
 
   /** Stops after the request in flight is answered (or 2 s) and summarises. */
   async stop(): Promise<LatencySummary> {
-    if (!this.stopped) {
-      await new Promise<void>((resolve) => {
-        this.done = resolve;
-        this.stopped = true;
-        setTimeout(() => { this.lost++; resolve(); }, 2000).unref();
-      });
-    }
-    this.socket.destroy();
-    const s = [...this.samples].sort((a, b) => a - b);
-    const at = (q: number) => (s.length ? s[Math.min(s.length - 1, Math.floor(q * s.length))] : Number.NaN);
-    return { count: s.length, p50: at(0.5), p99: at(0.99), max: s.length ? s[s.length - 1] : Number.NaN, lost: this.lost };
+    const summary = await new Promise<LatencySummary>((resolve, reject) => {
+      this.worker.once('message', resolve);
+      this.worker.once('error', reject);
+      this.worker.postMessage('stop');
+    });
+    await this.worker.terminate();
+    return summary;
   }
 }
 

@@ -19,7 +19,9 @@ export class MeltemiProcess {
     const dir = mkdtempSync(join(tmpdir(), 'meltemi-'));
     const file = join(dir, 'meltemi.yaml');
     writeFileSync(file, yaml);
-    const proc = spawn(process.execPath, [MELTEMI_BIN, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // MELTEMI_NODE_ARGS passes flags to the proxy's node (for example --cpu-prof to profile a test).
+    const nodeArgs = process.env.MELTEMI_NODE_ARGS ? process.env.MELTEMI_NODE_ARGS.split(' ') : [];
+    const proc = spawn(process.execPath, [...nodeArgs, MELTEMI_BIN, 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
     const output = { text: '' };
     const m = new MeltemiProcess(proc, output);
     const onData = (d: Buffer) => { output.text += d.toString(); };
