@@ -58,7 +58,7 @@ export class DownstreamConnection implements Flushable, ResponseSink {
     this.pool.users++;
     plugin.connections++;
     this.ctx = plugin.open(false, codecConfig);
-    this.reader = new FrameReader(this.ctx, 0, config.maxFrameSize);
+    this.reader = new FrameReader(this.ctx, 0, config.maxFrameSize, () => this.onData(EMPTY, true));
     this.ordered = plugin.descriptor.correlation === 'order';
     if (config.upstreamConnection === 'per_client') this.pinned = new Map();
     stats.connectionsTotal++;
@@ -68,18 +68,21 @@ export class DownstreamConnection implements Flushable, ResponseSink {
     socket.on('drain', () => { this.writeBlocked = false; this.updateFlow(); });
     socket.on('error', () => { /* 'close' follows and cleans up */ });
     // The client half-closed: answer what it sent, then close our side (allowHalfOpen).
-    socket.on('end', () => this.startClosing());
+    socket.on('end', () => {
+      this.onData(EMPTY, true); // a frame still being reassembled is complete now or never
+      this.startClosing();
+    });
     socket.on('close', () => this.onClose());
   }
 
   // ---- requests ----------------------------------------------------------------------------
 
-  private onData(chunk: Buffer): void {
+  private onData(chunk: Buffer, force = false): void {
     if (this.closing) return;
     const started = performance.now();
     let result;
     try {
-      result = this.reader.push(chunk);
+      result = this.reader.push(chunk, force);
     } catch (err) {
       this.protocolError(`codec failure: ${(err as Error).message}`, isMeltemiError(err, 'MELTEMI_PLUGIN_TRAP'));
       return;
@@ -326,6 +329,7 @@ export class DownstreamConnection implements Flushable, ResponseSink {
     if (this.closed) return;
     this.closed = true;
     this.listener.stats.connectionsActive--;
+    this.reader.close();
     this.ctx.close();
     if (this.pinned) for (const c of this.pinned.values()) c.close();
     this.out = [];

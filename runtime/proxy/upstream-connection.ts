@@ -16,6 +16,7 @@ import { Flushable, scheduleFlush } from './flush-scheduler';
 import { FrameReader } from './frame-reader';
 
 const EMPTY_MUTATION = new Mutation().encode();
+const EMPTY = Buffer.alloc(0);
 
 export interface UpstreamOptions {
   readonly plugin: CodecPlugin;
@@ -47,7 +48,7 @@ export class UpstreamConnection implements Flushable {
     this.ctx = opts.plugin.open(true, opts.codecConfig);
     this.byId = opts.plugin.descriptor.correlation === 'request_id' ? new Map() : null;
     this.passthrough = opts.plugin.descriptor.passthroughEncode;
-    this.reader = new FrameReader(this.ctx, CallFlag.SIDE_UPSTREAM, opts.maxFrameSize);
+    this.reader = new FrameReader(this.ctx, CallFlag.SIDE_UPSTREAM, opts.maxFrameSize, () => this.onData(EMPTY, true));
     cluster.stats.connectionsTotal++;
     cluster.stats.connectionsActive++;
     this.socket = net.connect({ host: endpoint.address, port: endpoint.port });
@@ -55,6 +56,8 @@ export class UpstreamConnection implements Flushable {
     this.connectTimer = setTimeout(() => this.destroy(`connect timeout after ${cluster.config.connectTimeoutMs} ms`), cluster.config.connectTimeoutMs);
     this.socket.on('connect', () => this.onConnect());
     this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    // Responses still being reassembled are decoded before the close fails what is left.
+    this.socket.on('end', () => this.onData(EMPTY, true));
     this.socket.on('error', (err: NodeJS.ErrnoException) => { this.failure ??= err.code ?? err.message; });
     this.socket.on('close', () => this.onClose());
   }
@@ -112,10 +115,11 @@ export class UpstreamConnection implements Flushable {
     if (this.outBytes > 0) scheduleFlush(this);
   }
 
-  private onData(chunk: Buffer): void {
+  private onData(chunk: Buffer, force = false): void {
+    if (this.state === 'closed') return;
     let result;
     try {
-      result = this.reader.push(chunk);
+      result = this.reader.push(chunk, force);
     } catch (err) {
       this.destroy(`codec failed on a response: ${(err as Error).message}`);
       return;
@@ -168,6 +172,7 @@ export class UpstreamConnection implements Flushable {
     const wasOpen = this.state === 'open';
     this.state = 'closed';
     this.cluster.stats.connectionsActive--;
+    this.reader.close();
     this.ctx.close();
     if (!wasOpen) {
       this.cluster.stats.connectFailures++;

@@ -77,7 +77,7 @@ describe('containment: a backtracking pattern on hostile keys', function () {
       listeners: (p) => `  - name: regex
     port: ${p.regex}
     protocol: redis
-    route_config: { routes: [ { match: { metadata: [ { name: key, safe_regex_match: { regex: "(a+)+$" } } ] }, route: { cluster: healthy } }, { route: { cluster: healthy } } ] }`,
+    route_config: { routes: [ { match: { metadata: [ { name: key, safe_regex_match: { regex: "(a+)+$" } } ] }, route: { cluster: target } }, { route: { cluster: target } } ] }`,
     });
   });
 
