@@ -70,6 +70,8 @@ export function createMetricsRegistry(stats: StatsStore, plugins: PluginRegistry
     [...stats.clusters.values()].map((s) => ({ labels: { cluster: s.cluster }, value: s.connectionsActive })));
   add('meltemi_upstream_connect_failures_total', 'Failed upstream connection attempts.', 'counter', () =>
     [...stats.clusters.values()].map((s) => ({ labels: { cluster: s.cluster }, value: s.connectFailures })));
+  add('meltemi_upstream_rq_pending_overflow_total', 'Requests answered over-limit because an upstream connection held max_pending_requests_per_connection or max_queued_bytes_per_connection.', 'counter', () =>
+    [...stats.clusters.values()].map((s) => ({ labels: { cluster: s.cluster }, value: s.pendingOverflow })));
   // Summed over every live generation of a plugin, so a reload does not reset them.
   const perPlugin = (f: (p: CodecPlugin) => number) => () => {
     const sums = new Map<string, number>();

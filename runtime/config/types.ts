@@ -118,6 +118,9 @@ export interface EndpointConfig {
   readonly port: number;
 }
 
+/** Defaults of the per-connection containment limits (validate.ts, CDS, the control plane). */
+export const UPSTREAM_LIMIT_DEFAULTS = { maxPendingRequestsPerConnection: 65_536, maxQueuedBytesPerConnection: 64 * 1024 * 1024 } as const;
+
 export interface ClusterConfig {
   readonly name: string;
   readonly endpoints: readonly EndpointConfig[];
@@ -125,4 +128,8 @@ export interface ClusterConfig {
   readonly connectTimeoutMs: number;
   /** Shared connections per endpoint (`shared` listeners). */
   readonly connectionsPerEndpoint: number;
+  /** Requests sent or queued on one upstream connection and not yet answered; past it, over-limit replies. */
+  readonly maxPendingRequestsPerConnection: number;
+  /** Bytes queued for one upstream connection that is not reading; past it, over-limit replies. */
+  readonly maxQueuedBytesPerConnection: number;
 }

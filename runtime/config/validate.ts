@@ -2,6 +2,7 @@
 
 import { isAbsolute, resolve } from 'node:path';
 import { Field } from './field';
+import { UPSTREAM_LIMIT_DEFAULTS } from './types';
 import type {
   ClusterConfig, Config, EndpointConfig, KeyValue, ListenerConfig, MetadataMatcherConfig, RouteActionConfig,
   RouteConfig, RouteConfiguration, StringMatch,
@@ -195,7 +196,7 @@ function readKeyValue(f: Field): KeyValue {
 }
 
 function readCluster(f: Field): ClusterConfig {
-  f.only(['name', 'endpoints', 'lb_policy', 'connect_timeout', 'connections_per_endpoint']);
+  f.only(['name', 'endpoints', 'lb_policy', 'connect_timeout', 'connections_per_endpoint', 'max_pending_requests_per_connection', 'max_queued_bytes_per_connection']);
   const endpoints = f.child('endpoints').items().map(readEndpoint);
   if (endpoints.length === 0) f.child('endpoints').fail('must have at least one endpoint');
   return {
@@ -204,6 +205,8 @@ function readCluster(f: Field): ClusterConfig {
     lbPolicy: f.child('lb_policy').or((p) => p.oneOf(['round_robin', 'ROUND_ROBIN'] as const), 'round_robin') && 'round_robin',
     connectTimeoutMs: f.child('connect_timeout').or((t) => t.durationMs(), 1000),
     connectionsPerEndpoint: f.child('connections_per_endpoint').or((n) => n.integer(1, 1024), 1),
+    maxPendingRequestsPerConnection: f.child('max_pending_requests_per_connection').or((n) => n.integer(1, 10_000_000), UPSTREAM_LIMIT_DEFAULTS.maxPendingRequestsPerConnection),
+    maxQueuedBytesPerConnection: f.child('max_queued_bytes_per_connection').or((n) => n.integer(1024, 2 ** 31 - 1), UPSTREAM_LIMIT_DEFAULTS.maxQueuedBytesPerConnection),
   };
 }
 

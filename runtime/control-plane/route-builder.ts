@@ -3,6 +3,7 @@
 // <host>_<port> (the MetaRouter's routes, or one default route), and the clusters routes point
 // at — outbound|<port>|<subset>|<host>, endpoints selected by the DestinationRule's subset labels.
 
+import { UPSTREAM_LIMIT_DEFAULTS } from '../config/types';
 import type { ClusterConfig, MetadataMatcherConfig, RouteConfig, RouteConfiguration } from '../config/types';
 import type { DestinationRule, MetaRouter, Resource, ServiceEntry } from './resources';
 
@@ -54,6 +55,7 @@ function clustersFor(se: ServiceEntry, port: ServiceEntry['ports'][number], dr: 
     lbPolicy: 'round_robin',
     connectTimeoutMs: 1000,
     connectionsPerEndpoint: 1,
+    ...UPSTREAM_LIMIT_DEFAULTS,
   });
   return [cluster('', {}), ...(dr?.subsets ?? []).map((s) => cluster(s.name, s.labels))];
 }

@@ -14,12 +14,22 @@ export class ActiveRequest {
   /** Response bytes once known (ordered delivery waits for earlier requests). */
   response: Buffer | null = null;
   done = false;
+  /** Its client has gone: an upstream drops it unsent, or its response when it comes. */
+  abandoned = false;
 
   constructor(
     readonly sink: ResponseSink,
-    readonly meta: Metadata | null,
+    /** Released (null) once the request is abandoned, so a silent upstream holds no frames. */
+    public meta: Metadata | null,
     readonly stats: RequestStats | null,
     /** performance.now() when the request was read. */
     readonly start: number,
   ) {}
+
+  /** The client closed before the response: keep only what the upstream's bookkeeping needs. */
+  abandon(): void {
+    this.abandoned = true;
+    this.meta = null;
+    this.response = null;
+  }
 }

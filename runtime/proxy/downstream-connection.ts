@@ -16,7 +16,7 @@ import { Flushable, scheduleFlush } from './flush-scheduler';
 import { FrameReader } from './frame-reader';
 import type { ListenerContext } from './listener-context';
 import type { RequestStats } from './stats';
-import type { UpstreamConnection } from './upstream-connection';
+import { UpstreamConnection, UpstreamOverflow } from './upstream-connection';
 
 const EMPTY = Buffer.alloc(0);
 const ERROR_KIND_NAMES = Object.fromEntries(Object.entries(ErrorKind).map(([k, v]) => [v, k.toLowerCase()])) as Record<number, string>;
@@ -35,6 +35,8 @@ export class DownstreamConnection implements Flushable, ResponseSink {
   private readonly reader: FrameReader;
   private readonly ordered: boolean;
   private readonly slots = new Fifo<ActiveRequest>();
+  /** Requests in flight when responses may come in any order (ordered ones are in `slots`). */
+  private readonly unordered = new Set<ActiveRequest>();
   private out: Buffer[] = [];
   private outBytes = 0;
   private inflight = 0;
@@ -169,6 +171,11 @@ export class DownstreamConnection implements Flushable, ResponseSink {
     try {
       conn.send(oneway ? null : req, meta, route.requestMutation);
     } catch (err) {
+      if (err instanceof UpstreamOverflow) {
+        cluster.stats.pendingOverflow++;
+        this.fail(req, ErrorKind.OVER_LIMIT, `meltemi: upstream over limit: ${err.message}`);
+        return;
+      }
       this.fail(req, ErrorKind.UNSPECIFIED, `meltemi: the codec could not encode the request: ${(err as Error).message}`);
       this.startClosing();
       return;
@@ -180,6 +187,7 @@ export class DownstreamConnection implements Flushable, ResponseSink {
   private track(req: ActiveRequest): ActiveRequest {
     this.inflight++;
     if (this.ordered) this.slots.push(req);
+    else this.unordered.add(req);
     return req;
   }
 
@@ -195,7 +203,7 @@ export class DownstreamConnection implements Flushable, ResponseSink {
     const ep = cluster.pick(now);
     if (!ep) return undefined;
     const conn = this.pool.dedicated(cluster, ep);
-    this.pinned.set(cluster.name, conn);
+    if (conn) this.pinned.set(cluster.name, conn);
     return conn;
   }
 
@@ -221,6 +229,7 @@ export class DownstreamConnection implements Flushable, ResponseSink {
       st.observe((now - req.start) / 1000);
     }
     this.inflight--;
+    if (!this.ordered) this.unordered.delete(req);
     if (this.closed) return;
     if (silent) {
       req.response = null;
@@ -320,8 +329,9 @@ export class DownstreamConnection implements Flushable, ResponseSink {
     this.socket.destroy();
   }
 
-  /** Closes the connection now (listener shutdown). */
+  /** Closes the connection now (listener shutdown): nothing more is dispatched from it. */
   destroy(): void {
+    this.closing = true;
     this.socket.destroy();
   }
 
@@ -333,7 +343,10 @@ export class DownstreamConnection implements Flushable, ResponseSink {
     this.ctx.close();
     if (this.pinned) for (const c of this.pinned.values()) c.close();
     this.out = [];
-    this.slots.drain();
+    // Requests still out are dropped by their upstream if unsent, and hold no frames meanwhile.
+    for (const r of this.slots.drain()) r.abandon();
+    for (const r of this.unordered) r.abandon();
+    this.unordered.clear();
     this.plugin.connections--;
     this.pool.users--;
     this.listener.released(this.plugin, this.pool);

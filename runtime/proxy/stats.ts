@@ -42,6 +42,8 @@ export class ClusterStats {
   connectionsTotal = 0;
   connectionsActive = 0;
   connectFailures = 0;
+  /** Requests refused because an upstream connection was at its limits (Envoy: upstream_rq_pending_overflow). */
+  pendingOverflow = 0;
 
   constructor(readonly cluster: string) {}
 }

@@ -1,6 +1,9 @@
 // One connection to an upstream endpoint. Requests from any number of downstream connections are
 // queued, written once per event-loop turn, and matched to responses in order (ABI correlation
-// "order"). When the connection fails, every request still waiting gets a local error reply.
+// "order") or by id. When the connection fails, every request still waiting gets a local error
+// reply. What it holds is bounded: a request is written only while the socket drains (so one
+// whose client hangs up first is dropped, never sent), and past max_pending_requests or
+// max_queued_bytes a new request is refused (the caller answers it with an over-limit reply).
 
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -25,6 +28,16 @@ export interface UpstreamOptions {
   readonly logger: Logger;
 }
 
+/** The connection holds as much as its limits allow; the request was not taken. */
+export class UpstreamOverflow extends Error {}
+
+interface Queued {
+  readonly req: ActiveRequest | null;
+  readonly bytes: Buffer;
+  /** Request-id correlation: the id this connection gave the request. */
+  readonly id: number;
+}
+
 export class UpstreamConnection implements Flushable {
   flushQueued = false;
   /** Called once when the connection is gone (pool bookkeeping). */
@@ -38,8 +51,11 @@ export class UpstreamConnection implements Flushable {
   private readonly passthrough: boolean;
   private readonly ctx;
   private readonly reader: FrameReader;
-  private out: Buffer[] = [];
-  private outBytes = 0;
+  /** Encoded requests not yet handed to the socket. */
+  private readonly queue = new Fifo<Queued>();
+  private queuedBytes = 0;
+  private writeBlocked = false;
+  private refusedSinceCompact = 0;
   private state: 'connecting' | 'open' | 'closed' = 'connecting';
   private connectTimer: NodeJS.Timeout | undefined;
   private failure: string | undefined;
@@ -59,6 +75,10 @@ export class UpstreamConnection implements Flushable {
     // Responses still being reassembled are decoded before the close fails what is left.
     this.socket.on('end', () => this.onData(EMPTY, true));
     this.socket.on('error', (err: NodeJS.ErrnoException) => { this.failure ??= err.code ?? err.message; });
+    this.socket.on('drain', () => {
+      this.writeBlocked = false;
+      if (this.queue.length > 0) scheduleFlush(this);
+    });
     this.socket.on('close', () => this.onClose());
   }
 
@@ -66,37 +86,75 @@ export class UpstreamConnection implements Flushable {
     return this.state === 'closed';
   }
 
+  /** Requests sent or queued, not yet answered. */
   get pending(): number {
-    return this.byId ? this.byId.size : this.inflight.length;
+    return (this.byId ? this.byId.size : this.inflight.length) + this.queue.length;
   }
 
   /**
    * Encodes and queues one request; `req` (null for one-way messages) then waits for its response.
    * With request-id correlation the request is renumbered so that ids of different clients
-   * sharing this connection cannot collide. Throws if the codec fails to encode.
+   * sharing this connection cannot collide. Throws UpstreamOverflow past the connection's limits,
+   * or the codec's error if it fails to encode.
    */
   send(req: ActiveRequest | null, meta: Metadata, mutation: Buffer | null): void {
+    const limits = this.cluster.config;
+    if (this.pending >= limits.maxPendingRequestsPerConnection || this.queuedBytes + meta.frame.length > limits.maxQueuedBytesPerConnection) {
+      // Compacting costs the queue's length: at most once per that many refused sends.
+      if (++this.refusedSinceCompact > this.queue.length) {
+        this.refusedSinceCompact = 0;
+        this.dropAbandoned();
+      }
+      if (this.pending >= limits.maxPendingRequestsPerConnection) {
+        throw new UpstreamOverflow(`${this.pending} requests pending on one connection to ${this.endpoint.label} (max_pending_requests_per_connection ${limits.maxPendingRequestsPerConnection})`);
+      }
+      // One frame larger than the byte limit still passes alone (max_frame_size bounds it).
+      if (this.queuedBytes > 0 && this.queuedBytes + meta.frame.length > limits.maxQueuedBytesPerConnection) {
+        throw new UpstreamOverflow(`${this.queuedBytes} bytes queued for ${this.endpoint.label}, which is not reading (max_queued_bytes_per_connection ${limits.maxQueuedBytesPerConnection})`);
+      }
+    }
     let bytes: Buffer = meta.frame;
+    let id = 0;
     if (this.byId) {
-      const id = this.nextId;
+      id = this.nextId;
       this.nextId = this.nextId >= 0xffff_ffff ? 1 : this.nextId + 1;
       bytes = this.ctx.encode(meta.frame, withRequestId(mutation, id, 0), meta.messageType, false) ?? meta.frame;
-      if (req) this.byId.set(id, req);
-    } else {
-      if (mutation || !this.passthrough) bytes = this.ctx.encode(meta.frame, mutation ?? EMPTY_MUTATION, meta.messageType, false) ?? meta.frame;
-      if (req) this.inflight.push(req);
+    } else if (mutation || !this.passthrough) {
+      bytes = this.ctx.encode(meta.frame, mutation ?? EMPTY_MUTATION, meta.messageType, false) ?? meta.frame;
     }
-    this.out.push(bytes);
-    this.outBytes += bytes.length;
-    if (this.state === 'open') scheduleFlush(this);
+    this.queue.push({ req, bytes, id });
+    this.queuedBytes += bytes.length;
+    if (this.state === 'open' && !this.writeBlocked) scheduleFlush(this);
   }
 
+  /** Hands queued requests to the socket; a request whose client has gone is dropped unsent. */
   flush(): void {
-    if (this.state !== 'open' || this.outBytes === 0) return;
-    const data = this.out.length === 1 ? this.out[0] : Buffer.concat(this.out, this.outBytes);
-    this.out = [];
-    this.outBytes = 0;
-    this.socket.write(data);
+    if (this.state !== 'open' || this.writeBlocked || this.queue.length === 0) return;
+    const parts: Buffer[] = [];
+    let size = 0;
+    for (let q = this.queue.shift(); q; q = this.queue.shift()) {
+      this.queuedBytes -= q.bytes.length;
+      const req = q.req;
+      if (req) {
+        if (req.abandoned) continue;
+        if (this.byId) this.byId.set(q.id, req);
+        else this.inflight.push(req);
+      }
+      parts.push(q.bytes);
+      size += q.bytes.length;
+    }
+    if (size === 0) return;
+    if (!this.socket.write(parts.length === 1 ? parts[0] : Buffer.concat(parts, size))) this.writeBlocked = true;
+  }
+
+  /** Removes queued requests whose clients have gone (when a limit is near). */
+  private dropAbandoned(): void {
+    const kept = this.queue.drain().filter((q) => !q.req?.abandoned);
+    this.queuedBytes = 0;
+    for (const q of kept) {
+      this.queue.push(q);
+      this.queuedBytes += q.bytes.length;
+    }
   }
 
   close(): void {
@@ -112,7 +170,7 @@ export class UpstreamConnection implements Flushable {
     clearTimeout(this.connectTimer);
     this.state = 'open';
     this.endpoint.connected();
-    if (this.outBytes > 0) scheduleFlush(this);
+    if (this.queue.length > 0) scheduleFlush(this);
   }
 
   private onData(chunk: Buffer, force = false): void {
@@ -151,8 +209,8 @@ export class UpstreamConnection implements Flushable {
       if (meta.messageType === MessageType.HEARTBEAT) {
         const reply = this.ctx.heartbeatReply(meta.frame);
         if (reply) {
-          this.out.push(reply);
-          this.outBytes += reply.length;
+          this.queue.push({ req: null, bytes: reply, id: 0 });
+          this.queuedBytes += reply.length;
           scheduleFlush(this);
         }
         return true;
@@ -161,7 +219,8 @@ export class UpstreamConnection implements Flushable {
       return false;
     }
     this.byId!.delete(id);
-    const original = req.meta!;
+    const original = req.meta;
+    if (!original) return true; // its client is gone: nothing to restore, nobody to answer
     const restored = this.ctx.encode(meta.frame, withRequestId(null, original.requestIdLo, original.requestIdHi), meta.messageType, true) ?? meta.frame;
     req.sink.complete(req, restored, meta.status === ResponseStatus.ERROR || meta.messageType === MessageType.ERROR, now);
     return true;
@@ -183,16 +242,16 @@ export class UpstreamConnection implements Flushable {
       waiting.push(...this.byId.values());
       this.byId.clear();
     }
+    for (const q of this.queue.drain()) if (q.req) waiting.push(q.req);
+    this.queuedBytes = 0;
     if (waiting.length > 0) {
       const kind = wasOpen ? ErrorKind.UPSTREAM_CLOSED : ErrorKind.CONNECT_FAILURE;
       const why = this.failure ? ` (${this.failure})` : '';
       const message = wasOpen
         ? `meltemi: upstream ${this.endpoint.label} of cluster ${this.cluster.name} closed before responding${why}`
         : `meltemi: cannot connect to upstream ${this.endpoint.label} of cluster ${this.cluster.name}${why}`;
-      for (const req of waiting) req.sink.fail(req, kind, message);
+      for (const req of waiting) if (!req.abandoned) req.sink.fail(req, kind, message);
     }
-    this.out = [];
-    this.outBytes = 0;
     this.onClosed?.(this);
   }
 }

@@ -9,14 +9,17 @@ export class UpstreamPool {
   private next = 0;
   /** Downstream connections that send through this pool. */
   users = 0;
+  /** Closed pools open no connections: a client still finishing a batch gets no upstream. */
+  private closed = false;
 
   constructor(private readonly opts: UpstreamOptions) {}
 
-  acquire(cluster: Cluster, ep: Endpoint): UpstreamConnection {
+  acquire(cluster: Cluster, ep: Endpoint): UpstreamConnection | undefined {
+    if (this.closed) return undefined;
     let conns = this.byEndpoint.get(ep);
     if (!conns) this.byEndpoint.set(ep, (conns = []));
     if (conns.length < cluster.config.connectionsPerEndpoint) {
-      const conn = this.dedicated(cluster, ep);
+      const conn = new UpstreamConnection(cluster, ep, this.opts);
       const list = conns;
       conn.onClosed = (c) => {
         const i = list.indexOf(c);
@@ -30,11 +33,13 @@ export class UpstreamPool {
   }
 
   /** A connection outside the pool, owned by the caller (per-client and pinned use). */
-  dedicated(cluster: Cluster, ep: Endpoint): UpstreamConnection {
+  dedicated(cluster: Cluster, ep: Endpoint): UpstreamConnection | undefined {
+    if (this.closed) return undefined;
     return new UpstreamConnection(cluster, ep, this.opts);
   }
 
   close(): void {
+    this.closed = true;
     for (const conns of this.byEndpoint.values()) for (const c of [...conns]) c.close();
     this.byEndpoint.clear();
   }

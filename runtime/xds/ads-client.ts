@@ -4,6 +4,7 @@
 // what was last accepted keeps serving. Clusters are named as Istio names them
 // (outbound|port|subset|host), which is what MetaProtocol routes refer to.
 
+import { UPSTREAM_LIMIT_DEFAULTS } from '../config/types';
 import * as grpc from '@grpc/grpc-js';
 import type { ClusterConfig, EndpointConfig, XdsConfig } from '../config/types';
 import type { Logger } from '../core/logger';
@@ -138,6 +139,7 @@ function parseCluster(c: Plain, i: number): { config: ClusterConfig; fromEds: bo
       lbPolicy: 'round_robin',
       connectTimeoutMs: timeout > 0 ? timeout : 1000,
       connectionsPerEndpoint: 1,
+      ...UPSTREAM_LIMIT_DEFAULTS,
     },
   };
 }
