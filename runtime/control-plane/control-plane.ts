@@ -23,6 +23,11 @@ export class ControlPlane {
   }
 
   private apply(snapshot: ResourceSnapshot): void {
+    if (snapshot.unreadable && this.lastSnapshot) {
+      // A directory that vanished or cannot be read says nothing about the resources: keep serving.
+      for (const e of snapshot.errors) this.logger.log('error', `${e.message}; the last good resources keep serving`, { dir: e.file });
+      return;
+    }
     this.lastSnapshot = snapshot;
     for (const e of snapshot.errors) this.logger.log('error', `skipped resource in ${e.file}: ${e.message}`);
     const built = buildConfig(snapshot.resources);

@@ -2,9 +2,10 @@
 // and watches the folder; a Kubernetes watch can implement the same interface later.
 
 import { watch, FSWatcher } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { readRegularFile } from '../core/bounded-file';
 import { readResource, Resource } from './resources';
 
 export interface ResourceError {
@@ -15,6 +16,8 @@ export interface ResourceError {
 export interface ResourceSnapshot {
   readonly resources: Resource[];
   readonly errors: ResourceError[];
+  /** The directory itself could not be read: the snapshot says nothing about resources. */
+  readonly unreadable?: boolean;
 }
 
 export interface ResourceSource {
@@ -23,51 +26,107 @@ export interface ResourceSource {
   stop(): void;
 }
 
+/** Largest resource file read; a bigger one is reported and skipped. */
+export const MAX_RESOURCE_FILE_BYTES = 4 * 1024 * 1024;
+/** YAML aliases expanded per document at most (an alias bomb is an error, not a hang). */
+const MAX_ALIAS_COUNT = 1000;
+/** How often a directory that went away is looked for again. */
+const REWATCH_MS = 1000;
+
 export class DirectorySource implements ResourceSource {
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private rewatch: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private started = false;
 
   constructor(readonly dir: string, private readonly debounceMs = 100) {}
 
   async start(onChange: (snapshot: ResourceSnapshot) => void): Promise<void> {
     onChange(await this.read());
-    // Editors and atomic renames produce bursts of events: wait for quiet, then re-read all.
-    this.watcher = watch(this.dir, () => {
+    this.watch(onChange);
+    this.started = true;
+  }
+
+  /**
+   * Editors and atomic renames produce bursts of events: wait for quiet, then re-read all. If
+   * the directory goes away the watcher errors: that is reported as a snapshot error (the last
+   * good resources keep serving) and the directory is looked for until it is back.
+   */
+  private watch(onChange: (snapshot: ResourceSnapshot) => void): void {
+    if (this.stopped) return;
+    const lost = () => {
+      // The directory is gone (a watcher on it sees nothing more): look for it again later.
+      this.watcher?.close();
+      this.watcher = undefined;
+      clearTimeout(this.rewatch);
+      this.rewatch = setTimeout(() => this.watch(onChange), REWATCH_MS);
+    };
+    const reread = () => {
       clearTimeout(this.timer);
-      this.timer = setTimeout(() => { void this.read().then(onChange); }, this.debounceMs);
-    });
+      this.timer = setTimeout(() => {
+        void this.read().then((snapshot) => {
+          if (snapshot.unreadable) lost();
+          onChange(snapshot);
+        });
+      }, this.debounceMs);
+    };
+    try {
+      this.watcher = watch(this.dir, reread);
+    } catch {
+      lost();
+      return;
+    }
+    this.watcher.on('error', () => { lost(); reread(); });
+    // After a re-watch, changes made while nothing watched are picked up now.
+    if (this.started) reread();
   }
 
   stop(): void {
+    this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.rewatch);
     this.watcher?.close();
   }
 
+  /** Never throws: whatever is wrong with the directory or a file is in `errors`. */
   async read(): Promise<ResourceSnapshot> {
     const resources: Resource[] = [];
     const errors: ResourceError[] = [];
-    const files = (await readdir(this.dir)).filter((f) => /\.ya?ml$/.test(f)).sort();
+    let files: string[];
+    try {
+      files = (await readdir(this.dir)).filter((f) => /\.ya?ml$/.test(f)).sort();
+    } catch (err) {
+      return { resources, errors: [{ file: this.dir, message: `cannot read the resource directory: ${(err as Error).message}` }], unreadable: true };
+    }
     for (const name of files) {
       const file = join(this.dir, name);
       let text: string;
       try {
-        text = await readFile(file, 'utf8');
+        text = (await readRegularFile(file, MAX_RESOURCE_FILE_BYTES)).toString('utf8');
+      } catch (err) {
+        errors.push({ file, message: (err as Error).message.replace(`${file}: `, '') });
+        continue;
+      }
+      let docs;
+      try {
+        docs = parseAllDocuments(text);
       } catch (err) {
         errors.push({ file, message: (err as Error).message });
         continue;
       }
-      parseAllDocuments(text).forEach((doc, i) => {
+      (Array.isArray(docs) ? docs : [docs]).forEach((doc, i) => {
         if (doc.errors.length > 0) {
           errors.push({ file, message: `document ${i}: ${doc.errors[0].message}` });
           return;
         }
-        const value = doc.toJSON();
-        if (value === null || value === undefined) return;
         try {
+          const value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+          if (value === null || value === undefined) return;
           const r = readResource(value, `document ${i}`);
           if (r) resources.push(r);
         } catch (err) {
-          errors.push({ file, message: (err as Error).message });
+          errors.push({ file, message: `document ${i}: ${(err as Error).message}` });
         }
       });
     }

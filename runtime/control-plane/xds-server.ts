@@ -1,10 +1,11 @@
 // The control plane's xDS server: RouteDiscoveryService/StreamRoutes (Aeraki-compatible: one
 // RouteConfiguration per response, tunnelled MetaProtocol routes) and
 // AggregatedDiscoveryService/StreamAggregatedResources for clusters and endpoints. Each
-// resource has its own version, bumped only when its content changes, so an update reaches only
-// the proxies that use it. ACKs are kept per node; a NACKed version is logged with the proxy's
+// resource has its own version, a hash of its content, so an update reaches only the proxies
+// that use it and versions stay unique across restarts. ACKs are kept per node; a NACKed version is logged with the proxy's
 // reason and not sent again (no resend loop); the next change supersedes it.
 
+import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { ClusterConfig, RouteConfiguration } from '../config/types';
 import type { Logger } from '../core/logger';
@@ -36,7 +37,6 @@ export interface NodeStatus {
 export class XdsServer {
   private readonly routes = new Map<string, Versioned<RouteConfiguration>>();
   private clusters: Versioned<ClusterConfig[]> = { version: '0', json: '[]', value: [] };
-  private counter = 0;
   private readonly streams = new Set<Stream>();
   private readonly nodes = new Map<string, NodeStatus>();
   private server: grpc.Server | undefined;
@@ -51,14 +51,14 @@ export class XdsServer {
     for (const [name, rc] of built.routes) {
       const json = JSON.stringify(rc);
       if (this.routes.get(name)?.json !== json) {
-        this.routes.set(name, { version: String(++this.counter), json, value: rc });
+        this.routes.set(name, { version: contentVersion(json), json, value: rc });
         changedRoutes.push(name);
       }
     }
     for (const name of [...this.routes.keys()]) if (!built.routes.has(name)) this.routes.delete(name);
     const json = JSON.stringify(built.clusters);
     const clustersChanged = json !== this.clusters.json;
-    if (clustersChanged) this.clusters = { version: String(++this.counter), json, value: built.clusters };
+    if (clustersChanged) this.clusters = { version: contentVersion(json), json, value: built.clusters };
     for (const s of this.streams) {
       for (const name of changedRoutes) if (s.names.get(TYPE_ROUTE_CONFIGURATION)?.includes(name)) this.sendRoute(s, name);
       if (clustersChanged && s.names.has(TYPE_CLUSTER)) this.sendClusters(s);
@@ -87,6 +87,11 @@ export class XdsServer {
   stop(): void {
     this.streams.clear();
     this.server?.forceShutdown();
+  }
+
+  /** The version of every resource now served (tests and /debug). */
+  versions(): { clusters: string; routes: Record<string, string> } {
+    return { clusters: this.clusters.version, routes: Object.fromEntries([...this.routes].map(([n, v]) => [n, v.version])) };
   }
 
   nodeStatuses(): NodeStatus[] {
@@ -174,4 +179,13 @@ export class XdsServer {
       value: { cluster_name: c.name, endpoints: [{ lb_endpoints: c.endpoints.map((e) => ({ endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } } })) }] },
     })));
   }
+}
+
+/**
+ * A resource's version is a hash of its content, not a counter: a restarted control plane with
+ * changed content can never repeat a version a proxy already holds (and keep it stale), and one
+ * with the same content serves the same versions, so proxies have nothing to re-apply.
+ */
+function contentVersion(json: string): string {
+  return createHash('sha256').update(json).digest('hex').slice(0, 16);
 }
