@@ -35,8 +35,7 @@ export class Meltemi {
 
   constructor(readonly config: Config, opts: StartOptions = {}) {
     this.logger = opts.logger ?? new ConsoleLogger(config.logLevel);
-    const { maxMemoryBytes, fuelPerCall, maxFileBytes, loadTimeoutMs } = config.plugins;
-    this.plugins = new PluginRegistry(this.logger, { maxMemoryBytes, fuelPerCall, maxFileBytes, loadTimeoutMs });
+    this.plugins = new PluginRegistry(this.logger, config.plugins);
     this.plugins.onSwap = (protocol, plugin) => {
       for (const l of this.listeners) if (l.config.protocol === protocol) l.swap(plugin);
     };

@@ -115,7 +115,7 @@ export class DirectorySource implements ResourceSource {
         errors.push({ file, message: (err as Error).message });
         continue;
       }
-      (Array.isArray(docs) ? docs : [docs]).forEach((doc, i) => {
+      docs.forEach((doc, i) => {
         if (doc.errors.length > 0) {
           errors.push({ file, message: `document ${i}: ${doc.errors[0].message}` });
           return;

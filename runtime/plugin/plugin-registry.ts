@@ -1,14 +1,14 @@
 // Loads the .wasm files of the plugin directory and keeps, per protocol, the current generation
 // of its codec. A reload compiles only files whose bytes changed; a new build is validated, runs
 // a self-test in a canary instance (all in the compiler worker, off the event loop), and only
-// then becomes current. A rejected build is logged
-// with its file and reason and counted, and the previous generation keeps serving. A removed
-// file leaves its last generation in use (marked removed).
+// then becomes current. A rejected build is logged with its file and reason and counted, and
+// the previous generation keeps serving. A removed file leaves its last generation in use.
 
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PluginError } from '../core/errors';
 import type { Logger } from '../core/logger';
+import type { PluginsConfig } from '../config/types';
 import { CodecPlugin } from './codec-plugin';
 import type { AcceptResult } from './plugin-accept';
 import { PluginCompiler, sharedPluginCompiler } from './plugin-compiler';
@@ -21,20 +21,9 @@ export interface RejectedPlugin {
 }
 
 const MAX_REJECTIONS_KEPT = 50;
-const DEFAULT_MAX_FILE_BYTES = 32 * 1024 ** 2;
-const DEFAULT_MAX_MEMORY_BYTES = 512 * 1024 ** 2;
-const DEFAULT_LOAD_TIMEOUT_MS = 10_000;
 
-export interface PluginOptions {
-  /** Guest memory a module may grow to: its declared maximum is rewritten to this at load. */
-  readonly maxMemoryBytes?: number;
-  /** Loop iterations and calls one ABI call may make (0: no metering). */
-  readonly fuelPerCall?: number;
-  /** Largest plugin file read. */
-  readonly maxFileBytes?: number;
-  /** Time one file may take from read to passed self-test, in the compiler worker. */
-  readonly loadTimeoutMs?: number;
-}
+/** The `plugins` section of the config (defaults are validate.ts's). */
+export type PluginOptions = Pick<PluginsConfig, 'maxMemoryBytes' | 'fuelPerCall' | 'maxFileBytes' | 'loadTimeoutMs'>;
 
 export class PluginRegistry {
   private readonly byProtocol = new Map<string, CodecPlugin>();
@@ -51,7 +40,7 @@ export class PluginRegistry {
   /** Called when a protocol gets a new current generation. */
   onSwap: ((protocol: string, plugin: CodecPlugin) => void) | undefined;
 
-  constructor(private readonly logger: Logger, private readonly opts: PluginOptions = {},
+  constructor(private readonly logger: Logger, private readonly opts: PluginOptions,
     private readonly compiler: PluginCompiler = sharedPluginCompiler()) {}
 
   /** Loads every plugin file at start; a directory that cannot be read is an error. */
@@ -95,12 +84,8 @@ export class PluginRegistry {
     this.unreadable.delete(file);
     let result: AcceptResult;
     try {
-      result = await this.compiler.accept(file, {
-        maxFileBytes: opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES,
-        maxMemoryBytes: opts.maxMemoryBytes ?? DEFAULT_MAX_MEMORY_BYTES,
-        fuelPerCall: opts.fuelPerCall ?? 0,
-        knownSha256: this.fileSha.get(file),
-      }, opts.loadTimeoutMs ?? DEFAULT_LOAD_TIMEOUT_MS);
+      const { maxFileBytes, maxMemoryBytes, fuelPerCall } = opts;
+      result = await this.compiler.accept(file, { maxFileBytes, maxMemoryBytes, fuelPerCall, knownSha256: this.fileSha.get(file) }, opts.loadTimeoutMs);
     } catch (err) {
       const e = err as PluginError;
       // A broken build is rejected once, not on every reload, until its bytes change (or, for
@@ -128,7 +113,7 @@ export class PluginRegistry {
       }
       // Trusted now: the canary ran this exact module through every call, metered, off the loop.
       const compiled = { file, sha256: sha, module: result.module, descriptor: result.descriptor, loadedAt: new Date() };
-      const plugin = new CodecPlugin(compiled, this.logger, this.nextGeneration, opts.maxMemoryBytes, opts.fuelPerCall ?? 0);
+      const plugin = new CodecPlugin(compiled, this.logger, this.nextGeneration, opts.maxMemoryBytes, opts.fuelPerCall);
       this.nextGeneration++;
       this.byProtocol.set(protocol, plugin);
       this.live.add(plugin);

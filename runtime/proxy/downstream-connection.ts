@@ -16,7 +16,7 @@ import { Flushable, scheduleFlush } from './flush-scheduler';
 import { FrameReader } from './frame-reader';
 import type { ListenerContext } from './listener-context';
 import type { RequestStats } from './stats';
-import { UpstreamConnection, UpstreamOverflow } from './upstream-connection';
+import { type UpstreamConnection, UpstreamOverflow } from './upstream-connection';
 
 const EMPTY = Buffer.alloc(0);
 const ERROR_KIND_NAMES = Object.fromEntries(Object.entries(ErrorKind).map(([k, v]) => [v, k.toLowerCase()])) as Record<number, string>;
@@ -101,7 +101,7 @@ export class DownstreamConnection implements Flushable, ResponseSink {
     let i = at;
     for (; i < frames.length && !this.closing; i++) {
       this.dispatch(frames[i], started);
-      if ((i & 15) === 15 && this.overBudget(started)) {
+      if ((i & 15) === 15 && this.spentMs(started) >= TURN_BUDGET_MS) {
         i++;
         break;
       }
@@ -111,13 +111,13 @@ export class DownstreamConnection implements Flushable, ResponseSink {
       return;
     }
     if (error !== undefined) this.protocolError(error, false);
-    if (this.overBudget(started)) this.yieldTurn(undefined);
+    this.busyMs = this.spentMs(started);
+    if (this.busyMs >= TURN_BUDGET_MS) this.yieldTurn(undefined);
   }
 
-  private overBudget(started: number): boolean {
-    const now = performance.now();
-    this.busyMs += now - started;
-    return this.busyMs >= TURN_BUDGET_MS;
+  /** Time used since the last yield, counting the work begun at `started`. */
+  private spentMs(started: number): number {
+    return this.busyMs + performance.now() - started;
   }
 
   /** Stops reading until the next turn, then runs `then` (the rest of a batch) and reads again. */
