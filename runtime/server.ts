@@ -11,12 +11,15 @@ import { ClusterManager } from './proxy/cluster';
 import { Listener } from './proxy/listener';
 import { StatsStore } from './proxy/stats';
 import { RouteTable } from './proxy/route-table';
+import { OverloadManager } from './proxy/overload-manager';
 import * as grpc from '@grpc/grpc-js';
 import { RdsAgent } from './xds/rds-agent';
 import { AdsClient } from './xds/ads-client';
 
 export interface StartOptions {
   logger?: Logger;
+  /** Where the overload manager reads resident memory (process RSS unless given). */
+  rss?: () => number;
 }
 
 export class Meltemi {
@@ -24,6 +27,7 @@ export class Meltemi {
   readonly plugins: PluginRegistry;
   readonly clusters: ClusterManager;
   readonly listeners: Listener[] = [];
+  readonly overload: OverloadManager;
   admin: AdminServer | undefined;
   private watcher: PluginWatcher | undefined;
   private reloading: Promise<void> = Promise.resolve();
@@ -40,11 +44,13 @@ export class Meltemi {
       for (const l of this.listeners) if (l.config.protocol === protocol) l.swap(plugin);
     };
     this.clusters = new ClusterManager(config.clusters, this.stats);
+    this.overload = new OverloadManager(config.overload, this.logger, opts.rss);
   }
 
   /** Loads plugins, binds every listener and the admin port. Rejects if any listener cannot start. */
   async start(): Promise<void> {
     await this.plugins.loadDirectory(this.config.plugins.directory);
+    this.overload.start();
     try {
       // Watching starts before the listeners open, so a file dropped once they accept is seen.
       if (this.config.plugins.watch) {
@@ -57,12 +63,12 @@ export class Meltemi {
           const known = this.plugins.codecs().map((p) => p.descriptor.protocol).join(', ') || 'none';
           throw new MeltemiError('MELTEMI_CONFIG_INVALID', `listeners[${this.config.listeners.indexOf(lc)}].protocol: no codec plugin for protocol "${lc.protocol}" in ${this.config.plugins.directory} (loaded: ${known})`);
         }
-        this.listeners.push(new Listener(lc, plugin, this.clusters, this.stats, this.logger, (p) => this.plugins.forgetIfIdle(p)));
+        this.listeners.push(new Listener(lc, plugin, this.clusters, this.stats, this.logger, this.overload, (p) => this.plugins.forgetIfIdle(p)));
       }
       await this.startXds();
       for (const l of this.listeners) await l.listen();
       if (this.config.admin) {
-        this.admin = new AdminServer(createMetricsRegistry(this.stats, this.plugins), {
+        this.admin = new AdminServer(createMetricsRegistry(this.stats, this.plugins, this.overload), {
           ready: () => this.started,
           configDump: () => this.configDump(),
           plugins: () => this.pluginsDump(),
@@ -173,6 +179,7 @@ export class Meltemi {
 
   async stop(): Promise<void> {
     this.started = false;
+    this.overload.stop();
     await this.watcher?.stop();
     this.rds?.stop();
     this.ads?.stop();

@@ -4,6 +4,8 @@ import http from 'node:http';
 import type { Registry } from 'prom-client';
 import { boundPort, listenOn } from '../core/listen';
 
+const MAX_ADMIN_CONNECTIONS = 64;
+
 export interface AdminSource {
   ready(): boolean;
   configDump(): unknown;
@@ -21,6 +23,8 @@ export class AdminServer {
         res.end(`${(err as Error).message}\n`);
       });
     });
+    // The admin port must stay reachable when listeners are flooded, and must not be the flood.
+    this.server.maxConnections = MAX_ADMIN_CONNECTIONS;
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

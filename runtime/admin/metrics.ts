@@ -5,6 +5,7 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import { DURATION_BUCKETS, StatsStore } from '../proxy/stats';
 import type { PluginRegistry } from '../plugin/plugin-registry';
 import type { CodecPlugin } from '../plugin/codec-plugin';
+import type { OverloadManager } from '../proxy/overload-manager';
 
 type Labels = Record<string, string>;
 interface Sample { labels: Labels; value: number; metricName?: string }
@@ -27,7 +28,7 @@ class ScrapedMetric {
   reset(): void {}
 }
 
-export function createMetricsRegistry(stats: StatsStore, plugins: PluginRegistry): Registry {
+export function createMetricsRegistry(stats: StatsStore, plugins: PluginRegistry, overload: OverloadManager): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'meltemi_process_' });
   const requestLabels = (s: { listener: string; route: string; cluster: string }) => ({ listener: s.listener, route: s.route, cluster: s.cluster });
@@ -72,6 +73,19 @@ export function createMetricsRegistry(stats: StatsStore, plugins: PluginRegistry
     [...stats.clusters.values()].map((s) => ({ labels: { cluster: s.cluster }, value: s.connectFailures })));
   add('meltemi_upstream_rq_pending_overflow_total', 'Requests answered over-limit because an upstream connection held max_pending_requests_per_connection or max_queued_bytes_per_connection.', 'counter', () =>
     [...stats.clusters.values()].map((s) => ({ labels: { cluster: s.cluster }, value: s.pendingOverflow })));
+  add('meltemi_downstream_cx_idle_timeout_total', 'Downstream connections closed after idle_timeout with nothing in flight.', 'counter', () =>
+    [...stats.listeners.values()].map((s) => ({ labels: { listener: s.listener }, value: s.idleTimeouts })));
+  add('meltemi_downstream_cx_overflow_total', 'Downstream connections closed on arrival: the listener\'s max_connections, overload.max_downstream_connections, or memory overload.', 'counter', () =>
+    [...overload.refused].map(([key, value]) => {
+      const [listener, reason] = key.split('\u0000');
+      return { labels: { listener, reason }, value };
+    }));
+  add('meltemi_overload_active', 'Overload actions in force (1) or not (0): stop_accepting, shed_requests.', 'gauge', () => [
+    { labels: { action: 'stop_accepting' }, value: overload.stopAccepting ? 1 : 0 },
+    { labels: { action: 'shed_requests' }, value: overload.shedding ? 1 : 0 },
+  ]);
+  add('meltemi_overload_shed_requests_total', 'Requests answered over-limit because memory was over overload.shed_requests_at.', 'counter', () =>
+    [{ labels: {}, value: overload.shedRequests }]);
   // Summed over every live generation of a plugin, so a reload does not reset them.
   const perPlugin = (f: (p: CodecPlugin) => number) => () => {
     const sums = new Map<string, number>();

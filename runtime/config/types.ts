@@ -1,6 +1,8 @@
 // The validated configuration. Field names follow the MetaProtocol proxy protos (route.proto,
 // Envoy's HeaderMatcher/WeightedCluster) in snake_case, so static config and RDS share one model.
 
+import type { OverloadConfig } from '../proxy/overload-manager';
+
 export interface Config {
   readonly admin: AdminConfig | undefined;
   readonly plugins: PluginsConfig;
@@ -9,6 +11,7 @@ export interface Config {
   readonly logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
   /** The xDS server that listeners with `rds` fetch their routes from. */
   readonly xds: XdsConfig | undefined;
+  readonly overload: OverloadConfig;
 }
 
 export interface XdsConfig {
@@ -56,6 +59,10 @@ export interface ListenerConfig {
   readonly upstreamConnection: UpstreamConnectionMode;
   /** In-flight requests per downstream connection above which the proxy stops reading it. */
   readonly maxInflightPerConnection: number;
+  /** Open connections above which new ones are closed at once. */
+  readonly maxConnections: number;
+  /** A connection with nothing in flight and no bytes either way for this long is closed (0: never). */
+  readonly idleTimeoutMs: number;
   /** Static routes; empty when the listener uses `rds`. */
   readonly routeConfig: RouteConfiguration;
   /** Routes fetched over RDS under this name (Aeraki: `<service host>_<port>`). */

@@ -9,6 +9,7 @@ import type {
 } from './types';
 import { LOG_LEVELS, LogLevel } from '../core/logger';
 import { regexProblem } from '../core/safe-regex';
+import { cgroupMemoryLimit, defaultMaxDownstreamConnections, type OverloadConfig } from '../proxy/overload-manager';
 
 const NAME = /^[A-Za-z0-9_.|:-]+$/;
 const MAX_PORT = 65535;
@@ -19,7 +20,7 @@ const DEFAULT_FUEL = 200_000_000;
 /** `baseDir` resolves relative paths (the config file's directory). */
 export function validateConfig(raw: unknown, baseDir: string): Config {
   const root = new Field('', raw ?? {});
-  root.only(['admin', 'plugins', 'listeners', 'clusters', 'log_level', 'xds']);
+  root.only(['admin', 'plugins', 'listeners', 'clusters', 'log_level', 'xds', 'overload']);
   const clusters = root.child('clusters').or((f) => f.items().map(readCluster), []);
   unique(clusters.map((c) => c.name), root.child('clusters'), 'name');
   const clusterNames = new Set(clusters.map((c) => c.name));
@@ -54,6 +55,7 @@ export function validateConfig(raw: unknown, baseDir: string): Config {
     clusters,
     logLevel: root.child('log_level').or((f) => f.oneOf(LOG_LEVELS as readonly LogLevel[]), 'info'),
     xds,
+    overload: readOverload(root.child('overload')),
   };
 }
 
@@ -66,7 +68,7 @@ function unique(values: string[], field: Field, what: string): void {
 }
 
 function readListener(f: Field, clusters: ReadonlySet<string>): ListenerConfig {
-  f.only(['name', 'address', 'port', 'protocol', 'codec_config', 'max_frame_size', 'upstream_connection', 'max_inflight_per_connection', 'route_config', 'rds']);
+  f.only(['name', 'address', 'port', 'protocol', 'codec_config', 'max_frame_size', 'upstream_connection', 'max_inflight_per_connection', 'max_connections', 'idle_timeout', 'route_config', 'rds']);
   const name = f.child('name').string({ nonEmpty: true, pattern: NAME });
   const address = f.child('address').or((a) => a.string({ nonEmpty: true }), '127.0.0.1');
   const port = f.child('port').integer(0, MAX_PORT);
@@ -83,8 +85,30 @@ function readListener(f: Field, clusters: ReadonlySet<string>): ListenerConfig {
     maxFrameSize: f.child('max_frame_size').or((c) => c.integer(64, 2 ** 31 - 1), DEFAULT_MAX_FRAME),
     upstreamConnection: f.child('upstream_connection').or((c) => c.oneOf(['shared', 'per_client'] as const), 'shared'),
     maxInflightPerConnection: f.child('max_inflight_per_connection').or((c) => c.integer(1, 1_000_000), 4096),
+    maxConnections: f.child('max_connections').or((c) => c.integer(1, 10_000_000), 10_000_000),
+    // Envoy's HTTP connection manager default; Aeraki's MetaProtocolProxy idle_timeout.
+    idleTimeoutMs: f.child('idle_timeout').or((c) => c.durationMs(), 3_600_000),
     routeConfig: rds ? { name: rds.routeConfigName, routes: [] } : readRouteConfiguration(f.child('route_config'), clusters),
     rds,
+  };
+}
+
+function readOverload(f: Field): OverloadConfig {
+  if (f.present) f.only(['max_downstream_connections', 'memory_limit', 'stop_accepting_at', 'shed_requests_at', 'refresh_interval']);
+  const get = <T>(key: string, read: (c: Field) => T, fallback: () => T): T => (f.present ? f.child(key).or(read, fallback()) : fallback());
+  const fraction = (c: Field) => {
+    if (typeof c.value !== 'number' || !(c.value > 0 && c.value <= 1)) c.fail('must be a fraction above 0 and at most 1');
+    return c.value as number;
+  };
+  const stopAcceptingAt = get('stop_accepting_at', fraction, () => 0.9);
+  const shedRequestsAt = get('shed_requests_at', fraction, () => 0.95);
+  if (shedRequestsAt < stopAcceptingAt) f.child('shed_requests_at').fail('must not be below stop_accepting_at (connections stop before requests are shed)');
+  return {
+    maxDownstreamConnections: get('max_downstream_connections', (c) => c.integer(1, 10_000_000), defaultMaxDownstreamConnections),
+    memoryLimitBytes: get('memory_limit', (c) => c.integer(0, 2 ** 53), cgroupMemoryLimit),
+    stopAcceptingAt,
+    shedRequestsAt,
+    refreshIntervalMs: get('refresh_interval', (c) => c.durationMs(), () => 250),
   };
 }
 

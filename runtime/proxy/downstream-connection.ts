@@ -75,6 +75,15 @@ export class DownstreamConnection implements Flushable, ResponseSink {
       this.startClosing();
     });
     socket.on('close', () => this.onClose());
+    if (config.idleTimeoutMs > 0) {
+      // Node refreshes this timer on every read and write; it fires after that long of silence.
+      socket.setTimeout(config.idleTimeoutMs);
+      socket.on('timeout', () => {
+        if (this.inflight > 0) return; // waiting on an upstream is not idle (request timeouts come later)
+        listener.stats.idleTimeouts++;
+        this.abort(`idle for ${config.idleTimeoutMs} ms`);
+      });
+    }
   }
 
   // ---- requests ----------------------------------------------------------------------------
@@ -144,6 +153,11 @@ export class DownstreamConnection implements Flushable, ResponseSink {
       }
     }
     const l = this.listener;
+    if (l.overload.shedding) {
+      l.overload.shedRequests++;
+      this.fail(this.track(new ActiveRequest(this, meta, null, now)), ErrorKind.OVER_LIMIT, 'meltemi: overloaded: the proxy is shedding new requests (overload.shed_requests_at)');
+      return;
+    }
     const route = l.routes.match(meta);
     if (!route) {
       this.noRouteStats ??= l.store.request(l.config.name, '', '');

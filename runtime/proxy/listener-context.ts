@@ -8,6 +8,7 @@ import type { ClusterManager } from './cluster';
 import type { RouteTable } from './route-table';
 import type { ListenerStats, StatsStore } from './stats';
 import type { UpstreamPool } from './upstream-pool';
+import type { OverloadManager } from './overload-manager';
 
 export interface ListenerContext {
   readonly config: ListenerConfig;
@@ -22,6 +23,8 @@ export interface ListenerContext {
   /** Called by a downstream connection when it closes (generation bookkeeping). */
   readonly released: (plugin: CodecPlugin, pool: UpstreamPool) => void;
   readonly stats: ListenerStats;
+  /** Global admission and memory state (request shedding is read per request). */
+  readonly overload: OverloadManager;
   readonly store: StatsStore;
   readonly logger: Logger;
 }

@@ -11,6 +11,7 @@ import type { ListenerContext } from './listener-context';
 import { RouteTable } from './route-table';
 import type { StatsStore } from './stats';
 import { UpstreamPool } from './upstream-pool';
+import type { OverloadManager } from './overload-manager';
 
 export class Listener {
   readonly context: ListenerContext;
@@ -21,7 +22,7 @@ export class Listener {
   private readonly childLogger: Logger;
 
   constructor(readonly config: ListenerConfig, plugin: CodecPlugin, clusters: ClusterManager, store: StatsStore, logger: Logger,
-    private readonly onIdleGeneration: (plugin: CodecPlugin) => void = () => {}) {
+    overload: OverloadManager, private readonly onIdleGeneration: (plugin: CodecPlugin) => void = () => {}) {
     this.codecConfig = Buffer.from(Object.keys(config.codecConfig).length ? JSON.stringify(config.codecConfig) : '', 'utf8');
     this.childLogger = logger.child({ listener: config.name });
     this.context = {
@@ -34,13 +35,23 @@ export class Listener {
       stats: store.listener(config.name),
       store,
       logger: this.childLogger,
+      overload,
       released: (p, pool) => this.released(p, pool),
     };
     // allowHalfOpen: a client may send its requests and half-close; it still gets its replies.
     this.server = net.createServer({ allowHalfOpen: true }, (socket) => {
+      // Refused connections are closed at once: past the caps a descriptor is held for
+      // microseconds, and the admin port and upstreams keep theirs.
+      if (overload.admit(config.name, this.connections.size, config.maxConnections)) {
+        socket.destroy();
+        return;
+      }
       const conn = new DownstreamConnection(socket, this.context);
       this.connections.add(conn);
-      socket.once('close', () => this.connections.delete(conn));
+      socket.once('close', () => {
+        this.connections.delete(conn);
+        overload.released();
+      });
     });
   }
 

@@ -27,6 +27,7 @@ export class RequestStats {
 
 export class ListenerStats {
   decodingErrors = 0;
+  idleTimeouts = 0;
   connectionsTotal = 0;
   connectionsActive = 0;
   readonly localReplies = new Map<string, number>();

@@ -45,6 +45,8 @@ export class AttackBench {
     clusters?: (ports: Record<string, number>) => string;
     top?: string;
     plugins?: string;
+    /** Command the proxy's node runs under (e.g. prlimit). */
+    prefix?: string[];
   } = {}): Promise<AttackBench> {
     const redis = await RedisServer.start();
     const target = await RedisServer.start();
@@ -67,7 +69,7 @@ clusters:
   - { name: target, endpoints: [ { address: 127.0.0.1, port: ${target.port} } ] }
 ${opts.clusters?.(ports) ?? ''}
 `;
-    const proxy = await MeltemiProcess.start(yaml, healthyPort);
+    const proxy = await MeltemiProcess.start(yaml, healthyPort, { prefix: opts.prefix });
     return new AttackBench(proxy, redis, target, pluginDir, healthyPort, adminPort, ports);
   }
 
