@@ -4,6 +4,8 @@ import type { Config } from './config/types';
 import { MeltemiError } from './core/errors';
 import { ConsoleLogger, Logger } from './core/logger';
 import { AdminServer } from './admin/admin-server';
+import { isLoopbackAddress } from './admin/admin-access';
+import { readRegularFile } from './core/bounded-file';
 import { createMetricsRegistry } from './admin/metrics';
 import { PluginRegistry } from './plugin/plugin-registry';
 import { PluginWatcher } from './plugin/plugin-watcher';
@@ -15,6 +17,9 @@ import { OverloadManager } from './proxy/overload-manager';
 import * as grpc from '@grpc/grpc-js';
 import { RdsAgent } from './xds/rds-agent';
 import { AdsClient } from './xds/ads-client';
+
+/** Least time between the starts of two plugin-directory reloads. */
+const RELOAD_INTERVAL_MS = 100;
 
 export interface StartOptions {
   logger?: Logger;
@@ -31,6 +36,11 @@ export class Meltemi {
   admin: AdminServer | undefined;
   private watcher: PluginWatcher | undefined;
   private reloading: Promise<void> = Promise.resolve();
+  /** The reload queued behind the running one: every request made meanwhile shares it. */
+  private queuedReload: Promise<void> | undefined;
+  /** Directory reloads run so far (500 concurrent requests must not mean 500 reloads). */
+  reloadRuns = 0;
+  private lastReloadAt = Number.NEGATIVE_INFINITY;
   rds: RdsAgent | undefined;
   ads: AdsClient | undefined;
   private xdsChannel: grpc.Client | undefined;
@@ -67,14 +77,19 @@ export class Meltemi {
       }
       await this.startXds();
       for (const l of this.listeners) await l.listen();
-      if (this.config.admin) {
+      const admin = this.config.admin;
+      if (admin) {
         this.admin = new AdminServer(createMetricsRegistry(this.stats, this.plugins, this.overload), {
           ready: () => this.started,
           configDump: () => this.configDump(),
           plugins: () => this.pluginsDump(),
           reloadPlugins: async () => { await this.reloadPlugins(); return this.pluginsDump(); },
-        });
-        await this.admin.listen(this.config.admin.address, this.config.admin.port);
+        }, { token: admin.tokenFile ? await readAdminToken(admin.tokenFile) : undefined, allowedHosts: admin.allowedHosts });
+        await this.admin.listen(admin.address, admin.port);
+        if (admin.socket) await this.admin.listenSocket(admin.socket);
+        if (!isLoopbackAddress(admin.address)) {
+          this.logger.log('warn', `admin listens on ${admin.address}, beyond this machine: anyone who reaches it can read the config and metrics`);
+        }
       }
     } catch (err) {
       await this.stop();
@@ -122,10 +137,25 @@ export class Meltemi {
     if (timedOut) this.logger.log('warn', `xDS: nothing complete from ${xds.address}:${xds.port} within ${xds.initialFetchTimeoutMs} ms; opening listeners anyway`);
   }
 
-  /** Re-reads the plugin directory (file watcher, SIGHUP, POST /plugins/reload); never overlaps itself. */
+  /**
+   * Re-reads the plugin directory (file watcher, SIGHUP, POST /plugins/reload); never overlaps
+   * itself, and requests that arrive while one waits to start share it.
+   */
   reloadPlugins(): Promise<void> {
-    this.reloading = this.reloading.then(() => this.plugins.reload(this.config.plugins.directory));
-    return this.reloading;
+    // A request is served by a reload that starts after it: the queued one, if there is one.
+    if (this.queuedReload) return this.queuedReload;
+    const next = this.reloading.then(async () => {
+      // Rate limit: reloads start at least RELOAD_INTERVAL_MS apart; requests meanwhile join this one.
+      const wait = this.lastReloadAt + RELOAD_INTERVAL_MS - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      this.queuedReload = undefined;
+      this.reloadRuns++;
+      this.lastReloadAt = performance.now();
+      return this.plugins.reload(this.config.plugins.directory);
+    });
+    this.queuedReload = next;
+    this.reloading = next;
+    return next;
   }
 
   pluginsDump(): unknown {
@@ -187,4 +217,16 @@ export class Meltemi {
     await Promise.all(this.listeners.map((l) => l.close()));
     await this.admin?.close();
   }
+}
+
+/** The admin token: a regular file of at most 4 KiB, trimmed, at least 16 characters. */
+async function readAdminToken(file: string): Promise<string> {
+  let token: string;
+  try {
+    token = (await readRegularFile(file, 4096)).toString('utf8').trim();
+  } catch (err) {
+    throw new MeltemiError('MELTEMI_CONFIG_INVALID', `admin.token_file: ${(err as Error).message}`);
+  }
+  if (token.length < 16) throw new MeltemiError('MELTEMI_CONFIG_INVALID', `admin.token_file: ${file} holds ${token.length} characters; a token needs at least 16`);
+  return token;
 }

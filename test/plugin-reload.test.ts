@@ -19,6 +19,8 @@ import { startThriftServer, thriftClient, ThriftServer } from './helpers/thrift-
 
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
 
+const ADMIN_TOKEN = 'plugin-reload-test-token-0123456789';
+
 describe('plugin hot reload under load', function () {
   this.timeout(180_000);
   let dir: string;
@@ -49,8 +51,10 @@ describe('plugin hot reload under load', function () {
     dir = mkdtempSync(join(tmpdir(), 'meltemi-plugins-'));
     writeFileSync(join(dir, 'redis.wasm'), variants.a);
     copyFileSync(join(PLUGIN_DIR, 'thrift.wasm'), join(dir, 'thrift.wasm'));
+    const tokenFile = join(mkdtempSync(join(tmpdir(), 'meltemi-token-')), 'token');
+    writeFileSync(tokenFile, ADMIN_TOKEN);
     proxy = await startProxy(`
-admin: { port: 0 }
+admin: { port: 0, token_file: ${JSON.stringify(tokenFile)} }
 plugins: { directory: ${JSON.stringify(dir)}, watch: true }
 listeners:
   - name: redis
@@ -173,7 +177,7 @@ clusters:
     writeFileSync(join(dir, 'redis.wasm'), variants.a);
     const before = proxy.plugins.codec('redis')!.generation;
     const reloaded = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = require('node:http').request({ host: '127.0.0.1', port: proxy.admin!.port, path: '/plugins/reload', method: 'POST' }, (res: import('node:http').IncomingMessage) => {
+      const req = require('node:http').request({ host: '127.0.0.1', port: proxy.admin!.port, path: '/plugins/reload', method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }, (res: import('node:http').IncomingMessage) => {
         let body = '';
         res.on('data', (d) => (body += d));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));

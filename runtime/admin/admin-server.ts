@@ -1,8 +1,12 @@
-// The admin HTTP endpoint: /metrics (Prometheus), /ready, /config_dump, /plugins, POST /plugins/reload.
+// The admin HTTP endpoint: /metrics (Prometheus), /ready, /config_dump, /plugins, POST /plugins/reload,
+// on a TCP port and optionally on a Unix socket (see admin-access.ts for who may do what).
 
 import http from 'node:http';
 import type { Registry } from 'prom-client';
+import { chmod, rm } from 'node:fs/promises';
+import { MeltemiError } from '../core/errors';
 import { boundPort, listenOn } from '../core/listen';
+import { bearerMatches, hostAllowed } from './admin-access';
 
 const MAX_ADMIN_CONNECTIONS = 64;
 
@@ -13,23 +17,45 @@ export interface AdminSource {
   reloadPlugins(): Promise<unknown>;
 }
 
+export interface AdminAccess {
+  /** Bearer token that authorises changes over TCP (from admin.token_file). */
+  readonly token: string | undefined;
+  /** Host names (besides loopback names and IP literals) requests may address. */
+  readonly allowedHosts: readonly string[];
+}
+
 export class AdminServer {
   private readonly server: http.Server;
+  private socketServer: http.Server | undefined;
 
-  constructor(private readonly registry: Registry, private readonly source: AdminSource) {
-    this.server = http.createServer((req, res) => {
-      this.handle(req, res).catch((err) => {
+  constructor(private readonly registry: Registry, private readonly source: AdminSource, private readonly access: AdminAccess) {
+    this.server = this.createServer(false);
+  }
+
+  private createServer(overSocket: boolean): http.Server {
+    const server = http.createServer((req, res) => {
+      this.handle(req, res, overSocket).catch((err) => {
         res.writeHead(500, { 'content-type': 'text/plain' });
         res.end(`${(err as Error).message}\n`);
       });
     });
     // The admin port must stay reachable when listeners are flooded, and must not be the flood.
-    this.server.maxConnections = MAX_ADMIN_CONNECTIONS;
+    server.maxConnections = MAX_ADMIN_CONNECTIONS;
+    return server;
   }
 
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse, overSocket: boolean): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
+    if (!overSocket && !hostAllowed(req.headers.host, this.access.allowedHosts)) {
+      res.writeHead(403, { 'content-type': 'text/plain' }).end(`Host "${req.headers.host}" is not allowed: use a loopback name, an IP address, or list it in admin.allowed_hosts\n`);
+      return;
+    }
     if (req.method === 'POST' && path === '/plugins/reload') {
+      const denied = this.changeDenied(req, overSocket);
+      if (denied) {
+        res.writeHead(denied.status, { 'content-type': 'text/plain', ...(denied.status === 401 ? { 'www-authenticate': 'Bearer' } : {}) }).end(`${denied.message}\n`);
+        return;
+      }
       const body = await this.source.reloadPlugins();
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body, null, 2) + '\n');
       return;
@@ -60,8 +86,31 @@ export class AdminServer {
     }
   }
 
+  /** Why a change request is refused, or undefined when it may go ahead. */
+  private changeDenied(req: http.IncomingMessage, overSocket: boolean): { status: number; message: string } | undefined {
+    if (overSocket) return undefined;
+    const token = this.access.token;
+    if (token === undefined) {
+      return { status: 403, message: 'changes over the admin port need admin.token_file (then send Authorization: Bearer <token>), or use admin.socket; SIGHUP also reloads plugins' };
+    }
+    if (!bearerMatches(req.headers.authorization, token)) return { status: 401, message: 'missing or wrong bearer token (admin.token_file)' };
+    return undefined;
+  }
+
   async listen(address: string, port: number): Promise<void> {
     await listenOn(this.server, port, address, 'admin');
+  }
+
+  /** Also serves on a Unix socket, readable and writable by this user only; changes need no token there. */
+  async listenSocket(path: string): Promise<void> {
+    await rm(path, { force: true });
+    const server = this.createServer(true);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err) => reject(new MeltemiError('MELTEMI_LISTEN_FAILED', `admin socket cannot listen on ${path}: ${err.message}`, { cause: err })));
+      server.listen(path, () => resolve());
+    });
+    await chmod(path, 0o600);
+    this.socketServer = server;
   }
 
   get port(): number {
@@ -69,7 +118,10 @@ export class AdminServer {
   }
 
   async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const server of [this.server, this.socketServer]) {
+      if (!server) continue;
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   }
 }

@@ -29,6 +29,12 @@ export interface XdsConfig {
 export interface AdminConfig {
   readonly address: string;
   readonly port: number;
+  /** A Unix socket also served (mode 0600); changes over it need no token. */
+  readonly socket: string | undefined;
+  /** File holding the bearer token that authorises changes over the TCP port. */
+  readonly tokenFile: string | undefined;
+  /** Host names requests may address besides loopback names and IP literals. */
+  readonly allowedHosts: readonly string[];
 }
 
 export interface PluginsConfig {

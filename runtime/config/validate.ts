@@ -4,7 +4,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { Field } from './field';
 import { UPSTREAM_LIMIT_DEFAULTS } from './types';
 import type {
-  ClusterConfig, Config, EndpointConfig, KeyValue, ListenerConfig, MetadataMatcherConfig, RouteActionConfig,
+  AdminConfig, ClusterConfig, Config, EndpointConfig, KeyValue, ListenerConfig, MetadataMatcherConfig, RouteActionConfig,
   RouteConfig, RouteConfiguration, StringMatch,
 } from './types';
 import { LOG_LEVELS, LogLevel } from '../core/logger';
@@ -38,10 +38,7 @@ export function validateConfig(raw: unknown, baseDir: string): Config {
   const plugin = <T>(key: string, read: (f: Field) => T, fallback: T): T => (pluginsField.present ? pluginsField.child(key).or(read, fallback) : fallback);
   const directory = pluginsField.present ? pluginsField.child('directory').or((d) => d.string({ nonEmpty: true }), 'build/plugins') : 'build/plugins';
   return {
-    admin: root.child('admin').or((f) => {
-      f.only(['address', 'port']);
-      return { address: f.child('address').or((a) => a.string({ nonEmpty: true }), '127.0.0.1'), port: f.child('port').integer(0, MAX_PORT) };
-    }, undefined),
+    admin: root.child('admin').or((f) => readAdmin(f, baseDir), undefined),
     plugins: {
       directory: isAbsolute(directory) ? directory : resolve(baseDir, directory),
       watch: plugin('watch', (w) => w.boolean(), true),
@@ -90,6 +87,21 @@ function readListener(f: Field, clusters: ReadonlySet<string>): ListenerConfig {
     idleTimeoutMs: f.child('idle_timeout').or((c) => c.durationMs(), 3_600_000),
     routeConfig: rds ? { name: rds.routeConfigName, routes: [] } : readRouteConfiguration(f.child('route_config'), clusters),
     rds,
+  };
+}
+
+function readAdmin(f: Field, baseDir: string): AdminConfig {
+  f.only(['address', 'port', 'socket', 'token_file', 'allowed_hosts']);
+  const path = (c: Field) => {
+    const p = c.string({ nonEmpty: true });
+    return isAbsolute(p) ? p : resolve(baseDir, p);
+  };
+  return {
+    address: f.child('address').or((a) => a.string({ nonEmpty: true }), '127.0.0.1'),
+    port: f.child('port').integer(0, MAX_PORT),
+    socket: f.child('socket').or(path, undefined),
+    tokenFile: f.child('token_file').or(path, undefined),
+    allowedHosts: f.child('allowed_hosts').or((h) => h.items().map((i) => i.string({ nonEmpty: true })), [] as string[]),
   };
 }
 

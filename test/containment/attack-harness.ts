@@ -70,6 +70,14 @@ clusters:
 ${opts.clusters?.(ports) ?? ''}
 `;
     const proxy = await MeltemiProcess.start(yaml, healthyPort, { prefix: opts.prefix });
+    // Listeners accept before the admin port is bound: wait for /ready as well.
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const ready = await adminGet(adminPort, '/ready').then((r) => r.status === 200, () => false);
+      if (ready) break;
+      if (Date.now() > deadline) throw new Error(`admin not ready:\n${proxy.output.text}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
     return new AttackBench(proxy, redis, target, pluginDir, healthyPort, adminPort, ports);
   }
 
