@@ -16,7 +16,7 @@ import { Flushable, scheduleFlush } from './flush-scheduler';
 import { FrameReader } from './frame-reader';
 import type { ListenerContext } from './listener-context';
 import type { RequestStats } from './stats';
-import { type UpstreamConnection, UpstreamOverflow } from './upstream-connection';
+import type { UpstreamConnection } from './upstream-connection';
 
 const EMPTY = Buffer.alloc(0);
 const ERROR_KIND_NAMES = Object.fromEntries(Object.entries(ErrorKind).map(([k, v]) => [v, k.toLowerCase()])) as Record<number, string>;
@@ -182,14 +182,15 @@ export class DownstreamConnection implements Flushable, ResponseSink {
       this.fail(req, ErrorKind.NO_HEALTHY_UPSTREAM, `meltemi: no healthy upstream in cluster "${cluster.name}"`);
       return;
     }
+    const refused = conn.refusal(meta.frame.length);
+    if (refused !== undefined) {
+      cluster.stats.pendingOverflow++;
+      this.fail(req, ErrorKind.OVER_LIMIT, `meltemi: upstream over limit: ${refused}`);
+      return;
+    }
     try {
       conn.send(oneway ? null : req, meta, route.requestMutation);
     } catch (err) {
-      if (err instanceof UpstreamOverflow) {
-        cluster.stats.pendingOverflow++;
-        this.fail(req, ErrorKind.OVER_LIMIT, `meltemi: upstream over limit: ${err.message}`);
-        return;
-      }
       this.fail(req, ErrorKind.UNSPECIFIED, `meltemi: the codec could not encode the request: ${(err as Error).message}`);
       this.startClosing();
       return;

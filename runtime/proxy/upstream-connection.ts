@@ -28,9 +28,6 @@ export interface UpstreamOptions {
   readonly logger: Logger;
 }
 
-/** The connection holds as much as its limits allow; the request was not taken. */
-export class UpstreamOverflow extends Error {}
-
 interface Queued {
   readonly req: ActiveRequest | null;
   readonly bytes: Buffer;
@@ -92,27 +89,35 @@ export class UpstreamConnection implements Flushable {
   }
 
   /**
-   * Encodes and queues one request; `req` (null for one-way messages) then waits for its response.
-   * With request-id correlation the request is renumbered so that ids of different clients
-   * sharing this connection cannot collide. Throws UpstreamOverflow past the connection's limits,
-   * or the codec's error if it fails to encode.
+   * Why this connection cannot take a request of `frameLength` bytes now (its limits), or
+   * undefined when it can. A string, not an exception: under a flood every refused request
+   * asks, and building an Error (its stack) per request cost more than the rest of the path.
+   */
+  refusal(frameLength: number): string | undefined {
+    const limits = this.cluster.config;
+    if (this.pending < limits.maxPendingRequestsPerConnection && this.queuedBytes + frameLength <= limits.maxQueuedBytesPerConnection) return undefined;
+    // Compacting costs the queue's length: at most once per that many refused requests.
+    if (++this.refusedSinceCompact > this.queue.length) {
+      this.refusedSinceCompact = 0;
+      this.dropAbandoned();
+    }
+    if (this.pending >= limits.maxPendingRequestsPerConnection) {
+      return `${this.pending} requests pending on one connection to ${this.endpoint.label} (max_pending_requests_per_connection ${limits.maxPendingRequestsPerConnection})`;
+    }
+    // One frame larger than the byte limit still passes alone (max_frame_size bounds it).
+    if (this.queuedBytes > 0 && this.queuedBytes + frameLength > limits.maxQueuedBytesPerConnection) {
+      return `${this.queuedBytes} bytes queued for ${this.endpoint.label}, which is not reading (max_queued_bytes_per_connection ${limits.maxQueuedBytesPerConnection})`;
+    }
+    return undefined;
+  }
+
+  /**
+   * Encodes and queues one request (after `refusal` said yes); `req` (null for one-way
+   * messages) then waits for its response. With request-id correlation the request is
+   * renumbered so that ids of different clients sharing this connection cannot collide. Throws
+   * the codec's error if it fails to encode.
    */
   send(req: ActiveRequest | null, meta: Metadata, mutation: Buffer | null): void {
-    const limits = this.cluster.config;
-    if (this.pending >= limits.maxPendingRequestsPerConnection || this.queuedBytes + meta.frame.length > limits.maxQueuedBytesPerConnection) {
-      // Compacting costs the queue's length: at most once per that many refused sends.
-      if (++this.refusedSinceCompact > this.queue.length) {
-        this.refusedSinceCompact = 0;
-        this.dropAbandoned();
-      }
-      if (this.pending >= limits.maxPendingRequestsPerConnection) {
-        throw new UpstreamOverflow(`${this.pending} requests pending on one connection to ${this.endpoint.label} (max_pending_requests_per_connection ${limits.maxPendingRequestsPerConnection})`);
-      }
-      // One frame larger than the byte limit still passes alone (max_frame_size bounds it).
-      if (this.queuedBytes > 0 && this.queuedBytes + meta.frame.length > limits.maxQueuedBytesPerConnection) {
-        throw new UpstreamOverflow(`${this.queuedBytes} bytes queued for ${this.endpoint.label}, which is not reading (max_queued_bytes_per_connection ${limits.maxQueuedBytesPerConnection})`);
-      }
-    }
     let bytes: Buffer = meta.frame;
     let id = 0;
     if (this.byId) {
