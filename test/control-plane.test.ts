@@ -85,7 +85,7 @@ spec:
     writeFileSync(join(dir, '30-broken.yml'), 'kind: [unclosed\n');
     writeFileSync(join(dir, 'notes.txt'), 'not a resource');
     const snap = await new DirectorySource(dir).read();
-    assert.deepEqual(snap.resources.map((r) => r.kind), ['ServiceEntry']);
+    assert.deepEqual(snap.resources.map((r) => r.resource.kind), ['ServiceEntry']);
     assert.equal(snap.errors.length, 2);
     assert.match(snap.errors[0].file, /20-bad\.yaml$/);
     assert.match(snap.errors[0].message, /document 0\.spec\.hosts: must name exactly one host/);

@@ -2,6 +2,7 @@
 // field it is about (`listeners[0].route_config.routes[2].match.metadata[0].prefix_match`).
 
 import { ConfigError } from '../core/errors';
+import { suggest } from '../core/suggest';
 
 export class Field {
   constructor(readonly path: string, readonly value: unknown) {}
@@ -28,7 +29,8 @@ export class Field {
   only(allowed: readonly string[]): this {
     for (const key of Object.keys(this.object())) {
       if (!allowed.includes(key)) {
-        new Field(this.path ? `${this.path}.${key}` : key, undefined).fail(`unknown field (expected one of: ${allowed.join(', ')})`);
+        const guess = suggest(key, allowed);
+        new Field(this.path ? `${this.path}.${key}` : key, undefined).fail(`unknown field${guess ? ` (did you mean ${guess}?)` : ''} (expected one of: ${allowed.join(', ')})`);
       }
     }
     return this;

@@ -3,12 +3,16 @@
 
 import type { Logger } from '../core/logger';
 import { buildConfig } from './route-builder';
-import type { ResourceSnapshot, ResourceSource } from './resource-source';
+import { mergeLastGood } from './last-good';
+import type { Located, ResourceSnapshot, ResourceSource } from './resource-source';
 import { XdsServer } from './xds-server';
 
 export class ControlPlane {
   readonly server: XdsServer;
   lastSnapshot: ResourceSnapshot | undefined;
+  /** What is served: valid resources, and the last good versions of invalid ones. */
+  served: Located[] = [];
+  private loggedNotes = new Set<string>();
   port = 0;
 
   constructor(private readonly source: ResourceSource, private readonly logger: Logger) {
@@ -29,8 +33,21 @@ export class ControlPlane {
       return;
     }
     this.lastSnapshot = snapshot;
-    for (const e of snapshot.errors) this.logger.log('error', `skipped resource in ${e.file}: ${e.message}`);
-    const built = buildConfig(snapshot.resources);
+    const merged = mergeLastGood(snapshot.resources, snapshot.errors, this.served);
+    this.served = merged.resources;
+    const keptBy = new Map(merged.kept.map((k) => [k.error, k.key]));
+    for (const e of snapshot.errors) {
+      const kept = keptBy.get(e);
+      const outcome = kept ? `; the last good ${kept} keeps serving`
+        : e.host !== undefined && merged.withheldHosts.has(e.host) ? `; routes for ${e.host} are withheld until it is valid`
+          : '; skipped';
+      this.logger.log('error', `invalid resource in ${e.file}: ${e.message}${outcome}`);
+    }
+    // Notes repeat on every re-read of the directory: log each once while it stands.
+    const notes = new Set(snapshot.notes.map((n) => `${n.file}: ${n.message}`));
+    for (const n of notes) if (!this.loggedNotes.has(n)) this.logger.log('warn', n);
+    this.loggedNotes = notes;
+    const built = buildConfig(merged.resources.map((l) => l.resource), merged.withheldHosts);
     const { changedRoutes, clustersChanged } = this.server.setConfig(built);
     if (changedRoutes.length || clustersChanged) {
       this.logger.log('info', `config updated: ${changedRoutes.length} route configs changed${clustersChanged ? ', clusters changed' : ''}`, { routes: changedRoutes });

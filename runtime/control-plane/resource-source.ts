@@ -6,16 +6,32 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { readRegularFile } from '../core/bounded-file';
-import { readResource, Resource } from './resources';
+import { readResource, Resource, resourceIdentity } from './resources';
 
 export interface ResourceError {
   readonly file: string;
   readonly message: string;
+  /** The document in the file, when the file itself was read and parsed. */
+  readonly document?: number;
+  /** `Kind/namespace/name` of the failing resource, when that much could be read. */
+  readonly key?: string;
+  /** The host a failing MetaRouter routes for, when that much could be read. */
+  readonly host?: string;
+  readonly kind?: string;
+}
+
+/** A resource and where it was read from (`file`, document index). */
+export interface Located {
+  readonly resource: Resource;
+  readonly file: string;
+  readonly document: number;
 }
 
 export interface ResourceSnapshot {
-  readonly resources: Resource[];
+  readonly resources: Located[];
   readonly errors: ResourceError[];
+  /** Valid fields that have no effect in meltemi, by file (`document 0.spec.exportTo: …`). */
+  readonly notes: ResourceError[];
   /** The directory itself could not be read: the snapshot says nothing about resources. */
   readonly unreadable?: boolean;
 }
@@ -91,13 +107,14 @@ export class DirectorySource implements ResourceSource {
 
   /** Never throws: whatever is wrong with the directory or a file is in `errors`. */
   async read(): Promise<ResourceSnapshot> {
-    const resources: Resource[] = [];
+    const resources: Located[] = [];
     const errors: ResourceError[] = [];
+    const notes: ResourceError[] = [];
     let files: string[];
     try {
       files = (await readdir(this.dir)).filter((f) => /\.ya?ml$/.test(f)).sort();
     } catch (err) {
-      return { resources, errors: [{ file: this.dir, message: `cannot read the resource directory: ${(err as Error).message}` }], unreadable: true };
+      return { resources, notes, errors: [{ file: this.dir, message: `cannot read the resource directory: ${(err as Error).message}` }], unreadable: true };
     }
     for (const name of files) {
       const file = join(this.dir, name);
@@ -117,19 +134,23 @@ export class DirectorySource implements ResourceSource {
       }
       docs.forEach((doc, i) => {
         if (doc.errors.length > 0) {
-          errors.push({ file, message: `document ${i}: ${doc.errors[0].message}` });
+          errors.push({ file, document: i, message: `document ${i}: ${doc.errors[0].message}` });
           return;
         }
+        let value: unknown;
         try {
-          const value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+          value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
           if (value === null || value === undefined) return;
-          const r = readResource(value, `document ${i}`);
-          if (r) resources.push(r);
+          const found: string[] = [];
+          const r = readResource(value, `document ${i}`, found);
+          if (r) resources.push({ resource: r, file, document: i });
+          for (const message of found) notes.push({ file, document: i, message });
         } catch (err) {
-          errors.push({ file, message: `document ${i}: ${(err as Error).message}` });
+          const { key, host, kind } = resourceIdentity(value);
+          errors.push({ file, document: i, key, host, kind, message: (err as Error).message.startsWith('document ') ? (err as Error).message : `document ${i}: ${(err as Error).message}` });
         }
       });
     }
-    return { resources, errors };
+    return { resources, errors, notes };
   }
 }

@@ -1,14 +1,18 @@
 // The Aeraki and Istio resources the control plane reads, validated field by field. A resource
-// that fails validation is reported (file, document, field) and skipped; the others are served.
+// that fails validation is reported (file, document, field); the control plane keeps serving its
+// last good version (control-plane.ts).
 
 import { regexProblem } from '../core/safe-regex';
+import { suggest } from '../core/suggest';
 import { Field } from '../config/field';
+import { GROUPS, OBJECT_FIELDS, READ_KINDS, ReadKind, SPEC_FIELDS, type FieldSet } from './resource-kinds';
 
 export interface StringMatch { kind: 'exact' | 'prefix' | 'regex' | 'present'; value: string }
 
 export interface MetaRouter {
   kind: 'MetaRouter';
   name: string;
+  namespace: string;
   host: string;
   routes: Array<{
     name: string;
@@ -24,6 +28,7 @@ export interface MetaRouter {
 export interface ServiceEntry {
   kind: 'ServiceEntry';
   name: string;
+  namespace: string;
   host: string;
   ports: Array<{ number: number; name: string; targetPort: number | undefined }>;
   endpoints: Array<{ address: string; ports: Record<string, number>; labels: Record<string, string> }>;
@@ -32,6 +37,7 @@ export interface ServiceEntry {
 export interface DestinationRule {
   kind: 'DestinationRule';
   name: string;
+  namespace: string;
   host: string;
   hashKey: string | undefined;
   subsets: Array<{ name: string; labels: Record<string, string>; hashKey: string | undefined }>;
@@ -40,18 +46,28 @@ export interface DestinationRule {
 export interface ApplicationProtocol {
   kind: 'ApplicationProtocol';
   name: string;
+  namespace: string;
   protocol: string;
   codec: string;
 }
 
 export type Resource = MetaRouter | ServiceEntry | DestinationRule | ApplicationProtocol;
 
-const KINDS: Record<string, string> = {
-  MetaRouter: 'metaprotocol.aeraki.io/',
-  ApplicationProtocol: 'metaprotocol.aeraki.io/',
-  ServiceEntry: 'networking.istio.io/',
-  DestinationRule: 'networking.istio.io/',
-};
+/** Where notes about valid fields without effect are collected (`document 0.spec.exportTo: …`). */
+export type Notes = string[];
+
+/** `f`, after its keys were checked against `set`. */
+function checked(f: Field, set: FieldSet, notes: Notes): Field {
+  const known = [...set.read, ...set.ignored];
+  for (const key of Object.keys(f.object())) {
+    if (set.ignored.includes(key)) notes.push(`${f.path}.${key}: not acted on by meltemi; ignored`);
+    else if (!set.read.includes(key)) {
+      const guess = suggest(key, known);
+      f.child(key).fail(`unknown field${guess ? ` (did you mean ${guess}?)` : ''} (expected one of: ${known.join(', ')})`);
+    }
+  }
+  return f;
+}
 
 function stringMap(f: Field): Record<string, string> {
   if (!f.present) return {};
@@ -60,44 +76,87 @@ function stringMap(f: Field): Record<string, string> {
   return o as Record<string, string>;
 }
 
-function hashKeyOf(policy: Field): string | undefined {
+function hashKeyOf(policy: Field, notes: Notes): string | undefined {
   if (!policy.present) return undefined;
-  const ch = policy.object().loadBalancer as Record<string, unknown> | undefined;
-  const hash = ch?.consistentHash as Record<string, unknown> | undefined;
-  return typeof hash?.httpHeaderName === 'string' ? hash.httpHeaderName : undefined;
+  checked(policy, SPEC_FIELDS['DestinationRule.trafficPolicy'], notes);
+  const lb = policy.child('loadBalancer');
+  if (!lb.present) return undefined;
+  checked(lb, SPEC_FIELDS['DestinationRule.loadBalancer'], notes);
+  const hash = lb.child('consistentHash');
+  if (!hash.present) return undefined;
+  checked(hash, SPEC_FIELDS['DestinationRule.consistentHash'], notes);
+  return hash.child('httpHeaderName').or((h) => h.string({ nonEmpty: true }), undefined);
 }
 
-/** Validates one YAML document; returns undefined for kinds the control plane does not use. */
-export function readResource(doc: unknown, where: string): Resource | undefined {
+/** What names a resource across edits (`MetaRouter/ns/name`), read without validating. */
+export interface ResourceIdentity { key: string | undefined; host: string | undefined; kind: string | undefined }
+
+export function resourceIdentity(doc: unknown): ResourceIdentity {
+  const o = (typeof doc === 'object' && doc !== null ? doc : {}) as Record<string, unknown>;
+  const meta = (typeof o.metadata === 'object' && o.metadata !== null ? o.metadata : {}) as Record<string, unknown>;
+  const spec = (typeof o.spec === 'object' && o.spec !== null ? o.spec : {}) as Record<string, unknown>;
+  const kind = typeof o.kind === 'string' ? o.kind : undefined;
+  const name = typeof meta.name === 'string' ? meta.name : undefined;
+  const host = Array.isArray(spec.hosts) && typeof spec.hosts[0] === 'string' ? spec.hosts[0] : typeof spec.host === 'string' ? spec.host : undefined;
+  const known = kind !== undefined && (READ_KINDS as readonly string[]).includes(kind);
+  return { key: known && name ? keyOf(kind, typeof meta.namespace === 'string' ? meta.namespace : '', name) : undefined, host, kind };
+}
+
+export const keyOf = (kind: string, namespace: string, name: string) => `${kind}/${namespace}/${name}`;
+
+/**
+ * Validates one YAML document. Returns undefined for a kind the control plane recognises and
+ * does not use (a VirtualService, a Deployment); throws a ConfigError for a misspelled kind or
+ * field. Valid fields that have no effect in meltemi are added to `notes`.
+ */
+export function readResource(doc: unknown, where: string, notes: Notes = []): Resource | undefined {
   const root = new Field(where, doc);
-  const o = root.object();
+  root.object();
   const kind = root.child('kind').string({ nonEmpty: true });
-  const group = KINDS[kind];
-  if (!group) return undefined;
   const apiVersion = root.child('apiVersion').string({ nonEmpty: true });
-  if (!apiVersion.startsWith(group)) root.child('apiVersion').fail(`must be ${group}… for ${kind}`);
-  const name = root.child('metadata').child('name').string({ nonEmpty: true });
+  const [group, version] = apiVersion.includes('/') ? apiVersion.split('/', 2) : ['', apiVersion];
+  const known = GROUPS[group];
+  const own = Object.entries(GROUPS).find(([, g]) => g.kinds.includes(kind));
+  if (!known) {
+    const guess = suggest(group, Object.keys(GROUPS));
+    if (guess) root.child('apiVersion').fail(`unknown API group "${group}" (did you mean ${guess}?)`);
+    if (own) root.child('apiVersion').fail(`must be ${own[0]}/${own[1].versions.at(-1)} for ${kind}`);
+    return undefined; // a kind of another API (a Deployment, a Service): not the control plane's
+  }
+  if (own && own[1] !== known) root.child('apiVersion').fail(`must be ${own[0]}/${own[1].versions.at(-1)} for ${kind}`);
+  if (!known.kinds.includes(kind)) {
+    const guess = suggest(kind, known.kinds);
+    root.child('kind').fail(`unknown kind "${kind}" in ${group}${guess ? ` (did you mean ${guess}?)` : ''} (expected one of: ${known.kinds.join(', ')})`);
+  }
+  if (!known.versions.includes(version)) root.child('apiVersion').fail(`unknown version "${version}" of ${group} (expected one of: ${known.versions.join(', ')})`);
+  if (!(READ_KINDS as readonly string[]).includes(kind)) return undefined;
+  checked(root, OBJECT_FIELDS, notes);
+  const metadata = root.child('metadata');
+  const name = metadata.child('name').string({ nonEmpty: true });
+  const namespace = metadata.child('namespace').or((n) => n.string(), '');
   const spec = root.child('spec');
   spec.object();
-  void o;
-  switch (kind) {
-    case 'MetaRouter': return readMetaRouter(spec, name);
-    case 'ServiceEntry': return readServiceEntry(spec, name);
-    case 'DestinationRule': {
-      const trafficPolicy = spec.child('trafficPolicy');
+  checked(spec, SPEC_FIELDS[kind], notes);
+  const id = { name, namespace };
+  switch (kind as ReadKind) {
+    case 'MetaRouter': return readMetaRouter(spec, id, notes);
+    case 'ServiceEntry': return readServiceEntry(spec, id, notes);
+    case 'DestinationRule':
       return {
-        kind, name,
+        kind: 'DestinationRule', ...id,
         host: spec.child('host').string({ nonEmpty: true }),
-        hashKey: hashKeyOf(trafficPolicy),
-        subsets: spec.child('subsets').or((s) => s.items().map((sub) => ({
-          name: sub.child('name').string({ nonEmpty: true, pattern: /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/ }),
-          labels: stringMap(sub.child('labels')),
-          hashKey: hashKeyOf(sub.child('trafficPolicy')),
-        })), []),
+        hashKey: hashKeyOf(spec.child('trafficPolicy'), notes),
+        subsets: spec.child('subsets').or((s) => s.items().map((sub) => {
+          checked(sub, SPEC_FIELDS['DestinationRule.subset'], notes);
+          return {
+            name: sub.child('name').string({ nonEmpty: true, pattern: /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/ }),
+            labels: stringMap(sub.child('labels')),
+            hashKey: hashKeyOf(sub.child('trafficPolicy'), notes),
+          };
+        }), []),
       };
-    }
-    default:
-      return { kind: 'ApplicationProtocol', name, protocol: spec.child('protocol').string({ nonEmpty: true }), codec: spec.child('codec').string({ nonEmpty: true }) };
+    case 'ApplicationProtocol':
+      return { kind: 'ApplicationProtocol', ...id, protocol: spec.child('protocol').string({ nonEmpty: true }), codec: spec.child('codec').string({ nonEmpty: true }) };
   }
 }
 
@@ -125,17 +184,21 @@ function readMatch(f: Field): StringMatch | undefined {
   return { kind: key as 'exact' | 'prefix' | 'regex', value };
 }
 
-function readMetaRouter(spec: Field, name: string): MetaRouter {
+function readMetaRouter(spec: Field, id: { name: string; namespace: string }, notes: Notes): MetaRouter {
   const hosts = spec.child('hosts').items();
   if (hosts.length !== 1) spec.child('hosts').fail('must name exactly one host');
+  const o = spec.object();
+  if (o.routes === undefined && o.localRateLimit === undefined && o.globalRateLimit === undefined) spec.fail('needs routes (or a rate limit)');
   const routes = spec.child('routes').or((r) => r.items().map((route) => {
+    checked(route, SPEC_FIELDS['MetaRouter.route'], notes);
     const destinations = route.child('route').items();
     if (destinations.length === 0) route.child('route').fail('needs at least one destination');
     const dests = destinations.map((d) => ({
-      ...readDestination(d.child('destination')),
+      ...readDestination(checked(d, SPEC_FIELDS['MetaRouter.destination'], notes).child('destination')),
       weight: destinations.length > 1 ? d.child('weight').integer(0, 100) : 100,
     }));
     if (dests.length > 1 && dests.reduce((t, d) => t + d.weight, 0) !== 100) route.child('route').fail('weights must add up to 100');
+    if (route.child('match').present) checked(route.child('match'), SPEC_FIELDS['MetaRouter.match'], notes);
     const attributes = route.child('match').present ? route.child('match').child('attributes') : undefined;
     const match = attributes?.present
       ? Object.keys(attributes.object()).sort().flatMap((k) => {
@@ -149,7 +212,7 @@ function readMetaRouter(spec: Field, name: string): MetaRouter {
     let mirrorPercentage: number | undefined;
     if (pct.present) {
       if (!mirror) pct.fail('needs mirror');
-      const v = pct.child('value').value;
+      const v = pct.only(['value']).child('value').value;
       if (typeof v !== 'number' || v <= 0 || v > 100) pct.child('value').fail('must be a number in (0, 100]');
       mirrorPercentage = v as number;
     }
@@ -159,26 +222,27 @@ function readMetaRouter(spec: Field, name: string): MetaRouter {
       route: dests,
       mirror,
       mirrorPercentage,
-      requestMutation: route.child('requestMutation').or((m) => m.items().map((kv) => ({
+      requestMutation: route.child('requestMutation').or((m) => m.items().map((kv) => kv.only(['key', 'value'])).map((kv) => ({
         key: kv.child('key').string({ nonEmpty: true }), value: kv.child('value').string({ nonEmpty: true }),
       })), []),
     };
   }), []);
-  return { kind: 'MetaRouter', name, host: hosts[0].string({ nonEmpty: true }), routes };
+  return { kind: 'MetaRouter', ...id, host: hosts[0].string({ nonEmpty: true }), routes };
 }
 
-function readServiceEntry(spec: Field, name: string): ServiceEntry {
+function readServiceEntry(spec: Field, id: { name: string; namespace: string }, notes: Notes): ServiceEntry {
   const hosts = spec.child('hosts').items();
   if (hosts.length === 0) spec.child('hosts').fail('must name a host');
+  if (hosts.length > 1) notes.push(`${spec.path}.hosts: only the first host (${String(hosts[0].value)}) is served, as Aeraki does`);
   return {
-    kind: 'ServiceEntry', name,
+    kind: 'ServiceEntry', ...id,
     host: hosts[0].string({ nonEmpty: true }),
-    ports: spec.child('ports').items().map((p) => ({
+    ports: spec.child('ports').items().map((p) => checked(p, SPEC_FIELDS['ServiceEntry.port'], notes)).map((p) => ({
       number: p.child('number').integer(1, 65535),
       name: p.child('name').string({ nonEmpty: true }),
       targetPort: p.child('targetPort').or((t) => t.integer(1, 65535), undefined),
     })),
-    endpoints: spec.child('endpoints').or((e) => e.items().map((ep) => ({
+    endpoints: spec.child('endpoints').or((e) => e.items().map((ep) => checked(ep, SPEC_FIELDS['ServiceEntry.endpoint'], notes)).map((ep) => ({
       address: ep.child('address').string({ nonEmpty: true }),
       ports: (() => {
         const ports = ep.child('ports');

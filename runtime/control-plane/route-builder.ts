@@ -20,7 +20,8 @@ export function metaProtocolOf(portName: string): string | undefined {
   return parts.length >= 3 && parts[1] === 'metaprotocol' && parts[2] ? parts[2] : undefined;
 }
 
-export function buildConfig(resources: readonly Resource[]): BuiltConfig {
+/** `withheldHosts`: services whose routes are not served (their MetaRouter never validated). */
+export function buildConfig(resources: readonly Resource[], withheldHosts: ReadonlySet<string> = new Set()): BuiltConfig {
   const entries = resources.filter((r): r is ServiceEntry => r.kind === 'ServiceEntry');
   const routers = resources.filter((r): r is MetaRouter => r.kind === 'MetaRouter');
   const rules = resources.filter((r): r is DestinationRule => r.kind === 'DestinationRule');
@@ -30,7 +31,7 @@ export function buildConfig(resources: readonly Resource[]): BuiltConfig {
     const dr = rules.find((r) => r.host === se.host);
     for (const port of se.ports) {
       clusters.push(...clustersFor(se, port, dr));
-      if (!metaProtocolOf(port.name)) continue;
+      if (!metaProtocolOf(port.name) || withheldHosts.has(se.host)) continue;
       const name = `${se.host}_${port.number}`;
       const router = routers.find((r) => r.host === se.host && r.routes.length > 0);
       routes.set(name, {

@@ -94,6 +94,11 @@ export class XdsServer {
     return { clusters: this.clusters.version, routes: Object.fromEntries([...this.routes].map(([n, v]) => [n, v.version])) };
   }
 
+  /** The route configuration now served under `name`. */
+  routeConfiguration(name: string): RouteConfiguration | undefined {
+    return this.routes.get(name)?.value;
+  }
+
   nodeStatuses(): NodeStatus[] {
     return [...this.nodes.values()];
   }
