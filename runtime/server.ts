@@ -1,7 +1,7 @@
 // Assembles a running proxy from a validated config: plugins, clusters, listeners, admin.
 
 import type { Config } from './config/types';
-import { MeltemiError } from './core/errors';
+import { ConfigError, MeltemiError } from './core/errors';
 import { ConsoleLogger, Logger } from './core/logger';
 import { AdminServer } from './admin/admin-server';
 import { isLoopbackAddress } from './admin/admin-access';
@@ -16,6 +16,7 @@ import { RouteTable } from './proxy/route-table';
 import { OverloadManager } from './proxy/overload-manager';
 import * as grpc from '@grpc/grpc-js';
 import { RdsAgent } from './xds/rds-agent';
+import { clusterReferences } from './xds/route-tunnel';
 import { AdsClient } from './xds/ads-client';
 
 /** Least time between the starts of two plugin-directory reloads. */
@@ -116,7 +117,16 @@ export class Meltemi {
       for (const l of dynamic) {
         // A route update applies to the next request on every connection; requests already
         // dispatched keep the cluster they were given.
-        this.rds.subscribe(l.config.rds!.routeConfigName, (routes) => {
+        const rds = l.config.rds!;
+        this.rds.subscribe(rds.routeConfigName, ({ routes, validateClusters }) => {
+          const unknown = clusterReferences(routes).filter((ref) => !this.clusters.get(ref.cluster));
+          if (unknown.length > 0 && (validateClusters || rds.validateClusters)) {
+            // Thrown: the update is NACKed with this reason and the last accepted routes keep serving.
+            throw new ConfigError(unknown[0].path, `unknown cluster "${unknown[0].cluster}"${unknown.length > 1 ? ` (and ${unknown.length - 1} more unknown)` : ''}`);
+          }
+          if (unknown.length > 0) {
+            this.logger.log('warn', `RDS ${rds.routeConfigName}: routes name unknown clusters; matching requests get an error reply until they arrive (set rds.validate_clusters to reject such updates)`, { clusters: [...new Set(unknown.map((u) => u.cluster))] });
+          }
           l.context.routes = new RouteTable(routes, l.config.name, this.stats);
         });
       }

@@ -40,7 +40,7 @@ clusters:
   - { name: "outbound|20880|v2|demo", endpoints: [ { address: 127.0.0.1, port: 2 } ] }
 `;
 
-const roundTrip = (rc: RouteConfiguration) => decodeTunnel(toPlain(envoyType('RouteConfiguration'), fromPlain(envoyType('RouteConfiguration'), encodeTunnel(rc))));
+const roundTrip = (rc: RouteConfiguration) => decodeTunnel(toPlain(envoyType('RouteConfiguration'), fromPlain(envoyType('RouteConfiguration'), encodeTunnel(rc)))).routes;
 const defaultTo = (name: string, cluster: string) => encodeTunnel({ name, routes: [{ name: 'default', match: { metadata: [] }, route: { kind: 'cluster', cluster }, requestMutation: [] }] });
 
 describe('RDS route tunnel', () => {
@@ -50,7 +50,7 @@ describe('RDS route tunnel', () => {
   });
 
   it('reads what Aeraki sends: string_match, google_re2 regexes, weights as wrappers, prefix "/"', () => {
-    const rc = decodeTunnel({
+    const { routes: rc } = decodeTunnel({
       name: 'svc_9090',
       virtual_hosts: [{ name: 'dummy', domains: ['*'], routes: [{
         name: 'r',
@@ -70,10 +70,17 @@ describe('RDS route tunnel', () => {
     ['two virtual hosts', { name: 'x', virtual_hosts: [{}, {}] }, /virtual_hosts: expected exactly one virtual host, got 2/],
     ['a route without an action', { name: 'x', virtual_hosts: [{ routes: [{ name: 'r', match: {} }] }] }, /virtual_hosts\[0\]\.routes\[0\]\.route: a route action is required/],
     ['a redirect', { name: 'x', virtual_hosts: [{ routes: [{ redirect: {}, action: 'redirect' }] }] }, /routes\[0\]\.redirect: only route actions/],
-    ['a bad regex', { name: 'x', virtual_hosts: [{ routes: [{ match: { headers: [{ name: 'k', safe_regex_match: { regex: '(' }, header_match_specifier: 'safe_regex_match' }] }, route: { cluster: 'c' } }] }] }, /route_config\.routes\[0\]\.match\.metadata\[0\]\.safe_regex_match\.regex: invalid RE2 regular expression/],
+    // NACK reasons name the field of the message the control plane sent, not meltemi's model.
+    ['a bad regex', { name: 'x', virtual_hosts: [{ routes: [{ match: { headers: [{ name: 'k', safe_regex_match: { regex: '(' }, header_match_specifier: 'safe_regex_match' }] }, route: { cluster: 'c' } }] }] }, /^ConfigError: virtual_hosts\[0\]\.routes\[0\]\.match\.headers\[0\]\.safe_regex_match\.regex: invalid RE2 regular expression/],
+    ['a bad string_match regex', { name: 'x', virtual_hosts: [{ routes: [{}, { match: { headers: [{ name: 'k' }, { name: 'k', string_match: { safe_regex: { regex: '(' }, match_pattern: 'safe_regex' }, header_match_specifier: 'string_match' }] }, route: { cluster: 'c' } }].map((r) => ({ route: { cluster: 'c' }, ...r })) }] }, /^ConfigError: virtual_hosts\[0\]\.routes\[1\]\.match\.headers\[1\]\.string_match\.safe_regex\.regex: invalid RE2/],
+    ['an empty string_match prefix', { name: 'x', virtual_hosts: [{ routes: [{ match: { headers: [{ name: 'k', string_match: { prefix: '', match_pattern: 'prefix' }, header_match_specifier: 'string_match' }] }, route: { cluster: 'c' } }] }] }, /^ConfigError: virtual_hosts\[0\]\.routes\[0\]\.match\.headers\[0\]\.string_match\.prefix: must not be empty/],
+    ['a header without a name', { name: 'x', virtual_hosts: [{ routes: [{ match: { headers: [{ exact_match: 'v', header_match_specifier: 'exact_match' }] }, route: { cluster: 'c' } }] }] }, /^ConfigError: virtual_hosts\[0\]\.routes\[0\]\.match\.headers\[0\]\.name: must be a string/],
+    ['a mutation without a key', { name: 'x', virtual_hosts: [{ routes: [{ route: { cluster: 'c' }, request_headers_to_add: [{ header: { value: 'v' } }] }] }] }, /^ConfigError: virtual_hosts\[0\]\.routes\[0\]\.request_headers_to_add\[0\]\.header\.key: must be a string/],
+    ['all weights 0', { name: 'x', virtual_hosts: [{ routes: [{ route: { weighted_clusters: { clusters: [{ name: 'a', weight: { value: 0 } }] } } }] }] }, /^ConfigError: virtual_hosts\[0\]\.routes\[0\]\.route\.weighted_clusters\.clusters: weights must not all be 0/],
+    ['a hash policy without a header', { name: 'x', virtual_hosts: [{ routes: [{ route: { cluster: 'c', hash_policy: [{ header: { header_name: '' } }] } }] }] }, /^ConfigError: virtual_hosts\[0\]\.routes\[0\]\.route\.hash_policy\[0\]\.header\.header_name: must not be empty/],
   ];
   for (const [what, rc, message] of bad) {
-    it(`rejects ${what}, naming the field`, () => assert.throws(() => decodeTunnel(rc), message));
+    it(`rejects ${what}, naming the Envoy field`, () => assert.throws(() => decodeTunnel(rc), (err: Error) => { assert.match(String(err), message); return true; }));
   }
 });
 
@@ -171,6 +178,33 @@ clusters:
     assert.match(status.errorState.details, /invalid RE2 regular expression/);
   });
 
+  async function until<T>(what: string, find: () => T | undefined): Promise<T> {
+    const deadline = Date.now() + 2000;
+    for (;;) {
+      const found = find();
+      if (found !== undefined) return found;
+      if (Date.now() > deadline) throw new Error(`not within 2 s: ${what}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  it('a route to an unknown cluster is ACKed (Envoy\'s RDS default): matching requests get an error reply at once', async () => {
+    rds.push(NAME, '3a', defaultTo(NAME, 'nowhere'));
+    await until('version 3a ACKed', () => acksFor('3a')[0]);
+    await assert.rejects(client.get('k'), /unknown cluster "nowhere"/);
+    rds.push(NAME, '3b', defaultTo(NAME, 'b'));
+    await until('version 3b ACKed', () => acksFor('3b')[0]);
+    await landsOn(b, 'v3b');
+  });
+
+  it('with validate_clusters set by the control plane, the same update is NACKed naming the Envoy field', async () => {
+    rds.push(NAME, '3c', { ...defaultTo(NAME, 'nowhere'), validate_clusters: { value: true } });
+    const nack = await until('a NACK of 3c', () => rds.requests.find((r) => r.error_detail && /nowhere/.test((r.error_detail as { message: string }).message)));
+    assert.match((nack.error_detail as { message: string }).message, /virtual_hosts\[0\]\.routes\[0\]\.route\.cluster: unknown cluster "nowhere"/);
+    assert.equal(nack.version_info, '3b', 'the NACK carries the version still in use');
+    await landsOn(b, 'still-v3b');
+  });
+
   it('keeps serving while the control plane is down, and resyncs when it comes back', async () => {
     const port = rds.port;
     await rds.stop();
@@ -179,6 +213,6 @@ clusters:
     rds.push(NAME, '4', defaultTo(NAME, 'a'));
     await rds.start(port);
     await landsOn(a, 'resynced', 5000);
-    assert.equal(rds.requests.find((r) => !r.response_nonce)?.version_info, '2', 'the reconnecting agent reported the version it kept');
+    assert.equal(rds.requests.find((r) => !r.response_nonce)?.version_info, '3b', 'the reconnecting agent reported the version it kept');
   });
 });

@@ -72,7 +72,12 @@ export interface ListenerConfig {
   /** Static routes; empty when the listener uses `rds`. */
   readonly routeConfig: RouteConfiguration;
   /** Routes fetched over RDS under this name (Aeraki: `<service host>_<port>`). */
-  readonly rds: { readonly routeConfigName: string } | undefined;
+  /**
+   * Routes from RDS. `validateClusters` (Envoy's validate_clusters, false by default for RDS):
+   * NACK an update that names a cluster this proxy does not have, instead of accepting it and
+   * answering matching requests with an error.
+   */
+  readonly rds: { readonly routeConfigName: string; readonly validateClusters: boolean } | undefined;
 }
 
 export interface RouteConfiguration {

@@ -72,7 +72,10 @@ function readListener(f: Field, clusters: ReadonlySet<string>): ListenerConfig {
   const protocol = f.child('protocol').string({ nonEmpty: true });
   const rdsField = f.child('rds');
   if (rdsField.present === f.child('route_config').present) f.fail('needs exactly one of route_config or rds');
-  const rds = rdsField.present ? { routeConfigName: rdsField.only(['route_config_name']).child('route_config_name').string({ nonEmpty: true }) } : undefined;
+  const rds = rdsField.present ? {
+    routeConfigName: rdsField.only(['route_config_name', 'validate_clusters']).child('route_config_name').string({ nonEmpty: true }),
+    validateClusters: rdsField.child('validate_clusters').or((v) => v.boolean(), false),
+  } : undefined;
   return {
     name,
     address,

@@ -2,7 +2,8 @@
 // agent's gRPC channel.
 
 import * as grpc from '@grpc/grpc-js';
-import type { RouteConfiguration, XdsConfig } from '../config/types';
+import type { XdsConfig } from '../config/types';
+import type { DecodedRoutes } from './route-tunnel';
 import type { Logger } from '../core/logger';
 import { RdsStatus, RdsSubscription } from './rds-subscription';
 
@@ -11,7 +12,7 @@ export class RdsAgent {
 
   constructor(private readonly client: grpc.Client, private readonly xds: XdsConfig, private readonly logger: Logger) {}
 
-  subscribe(routeConfigName: string, apply: (routes: RouteConfiguration, version: string) => void): void {
+  subscribe(routeConfigName: string, apply: (decoded: DecodedRoutes, version: string) => void): void {
     this.subscriptions.push(new RdsSubscription(this.client, this.xds, routeConfigName, apply, this.logger));
   }
 

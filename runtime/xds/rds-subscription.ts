@@ -1,15 +1,15 @@
 // One RDS subscription: a SotW stream on RouteDiscoveryService/StreamRoutes for one
 // route_config_name, as Envoy and MetaProtocol Proxy open it. Each response is decoded from the
-// Aeraki route tunnel and validated; a good one is applied and ACKed, a bad one NACKed with the
-// reason (the last accepted routes keep serving). The stream reconnects with back-off and the
+// Aeraki route tunnel and validated; a good one is applied and ACKed, a bad one (or one that
+// `apply` throws for) NACKed with the reason (the last accepted routes keep serving). The stream reconnects with back-off and the
 // last accepted routes keep serving while it is down.
 
 import * as grpc from '@grpc/grpc-js';
-import type { RouteConfiguration, XdsConfig } from '../config/types';
+import type { XdsConfig } from '../config/types';
 import type { Logger } from '../core/logger';
 import { envoyType, RDS_METHOD, toPlain, TYPE_ROUTE_CONFIGURATION } from './envoy-protos';
 import { INVALID_ARGUMENT, newUpdateStatus, Plain, recordAccepted, recordRejected, UpdateStatus, XdsStream } from './xds-stream';
-import { decodeTunnel } from './route-tunnel';
+import { decodeTunnel, DecodedRoutes } from './route-tunnel';
 import { nodeOf } from './node';
 
 export interface RdsStatus extends UpdateStatus {
@@ -27,7 +27,7 @@ export class RdsSubscription extends XdsStream {
     client: grpc.Client,
     xds: XdsConfig,
     readonly routeConfigName: string,
-    private readonly apply: (routes: RouteConfiguration, version: string) => void,
+    private readonly apply: (decoded: DecodedRoutes, version: string) => void,
     logger: Logger,
   ) {
     super(client, RDS_METHOD, xds, logger, `RDS ${routeConfigName}`);
@@ -49,8 +49,9 @@ export class RdsSubscription extends XdsStream {
     const version = String(resp.version_info ?? '');
     let error: string | undefined;
     try {
-      const routes = this.decode(resp);
-      this.apply(routes, version);
+      const decoded = this.decode(resp);
+      const routes = decoded.routes;
+      this.apply(decoded, version);
       recordAccepted(this.status, version);
       this.firstUpdate?.();
       this.logger.log('info', `RDS ${this.routeConfigName}: applied version ${version} (${routes.routes.length} routes)`);
@@ -68,7 +69,7 @@ export class RdsSubscription extends XdsStream {
     });
   }
 
-  private decode(resp: Plain): RouteConfiguration {
+  private decode(resp: Plain): DecodedRoutes {
     if (resp.type_url !== TYPE_ROUTE_CONFIGURATION) throw new Error(`type_url ${String(resp.type_url)}: expected ${TYPE_ROUTE_CONFIGURATION}`);
     const resources = (resp.resources ?? []) as Array<{ type_url?: string; value?: Uint8Array }>;
     if (resources.length !== 1) throw new Error(`resources: expected exactly one RouteConfiguration, got ${resources.length}`);

@@ -11,11 +11,23 @@ import { ConfigError } from '../core/errors';
 
 type Plain = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-/** A decoded Envoy RouteConfiguration (protobufjs plain object) to meltemi routes. */
-export function decodeTunnel(message: Record<string, unknown>): RouteConfiguration {
+/** A RouteConfiguration received over RDS, as meltemi routes. */
+export interface DecodedRoutes {
+  readonly routes: RouteConfiguration;
+  /** Envoy's RouteConfiguration.validate_clusters: reject routes that name an unknown cluster. */
+  readonly validateClusters: boolean;
+}
+
+/**
+ * A decoded Envoy RouteConfiguration (protobufjs plain object) to meltemi routes. Errors name the
+ * field in the message the control plane sent (`virtual_hosts[0].routes[2].match.headers[0]
+ * .string_match.safe_regex.regex`), so its operator can find it.
+ */
+export function decodeTunnel(message: Record<string, unknown>): DecodedRoutes {
   const rc = message as Plain;
   const hosts: Plain[] = rc.virtual_hosts ?? [];
   if (hosts.length !== 1) throw new ConfigError('virtual_hosts', `expected exactly one virtual host, got ${hosts.length}`);
+  const stringMatchers = new Set<string>();
   const routes = (hosts[0].routes ?? []).map((r: Plain, i: number) => {
     const path = `virtual_hosts[0].routes[${i}]`;
     if (r.action !== undefined && r.action !== 'route') throw new ConfigError(`${path}.${r.action}`, 'only route actions are supported');
@@ -31,14 +43,62 @@ export function decodeTunnel(message: Record<string, unknown>): RouteConfigurati
     if (r.route.request_mirror_policies?.length) {
       route.request_mirror_policies = r.route.request_mirror_policies.map((m: Plain) => ({ cluster: m.cluster, percentage: mirrorPercent(m.runtime_fraction?.default_value) }));
     }
+    const headers: Plain[] = r.match?.headers ?? [];
+    headers.forEach((h, j) => { if (h.header_match_specifier === 'string_match') stringMatchers.add(`${i}/${j}`); });
     return {
       name: r.name ?? '',
-      match: { metadata: (r.match?.headers ?? []).map((h: Plain, j: number) => matcherFromHeader(h, `${path}.match.headers[${j}]`)) },
+      match: { metadata: headers.map((h: Plain, j: number) => matcherFromHeader(h, `${path}.match.headers[${j}]`)) },
       route,
       request_mutation: (r.request_headers_to_add ?? []).map((o: Plain) => ({ key: o.header?.key, value: o.header?.value ?? '' })),
     };
   });
-  return readRouteConfiguration(new Field('route_config', { name: rc.name ?? '', routes }), undefined);
+  try {
+    return {
+      routes: readRouteConfiguration(new Field('route_config', { name: rc.name ?? '', routes }), undefined),
+      validateClusters: rc.validate_clusters?.value === true,
+    };
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    throw new ConfigError(envoyPath(err.field, stringMatchers), err.message.slice(err.field.length + 2));
+  }
+}
+
+/** Field renames from meltemi's route model back to the Envoy message it was decoded from. */
+const ENVOY_PATHS: Array<[RegExp, string]> = [
+  [/\.request_mutation\[(\d+)\]\.(key|value)/, '.request_headers_to_add[$1].header.$2'],
+  [/\.request_mutation\[/, '.request_headers_to_add['],
+  [/\.route\.hash_policy\[(\d+)\]/, '.route.hash_policy[$1].header.header_name'],
+  [/\.route\.request_mirror_policies\[(\d+)\]\.percentage/, '.route.request_mirror_policies[$1].runtime_fraction.default_value'],
+  [/\.match\.metadata/, '.match.headers'],
+  [/^route_config\.routes/, 'virtual_hosts[0].routes'],
+  [/^route_config\./, ''],
+];
+
+/** A legacy HeaderMatcher field and its StringMatcher equivalent under string_match. */
+const STRING_MATCH_FIELDS: Record<string, string> = {
+  exact_match: 'exact', prefix_match: 'prefix', suffix_match: 'suffix', contains_match: 'contains', safe_regex_match: 'safe_regex',
+};
+
+function envoyPath(field: string, stringMatchers: ReadonlySet<string>): string {
+  let path = field;
+  const m = /^route_config\.routes\[(\d+)\]\.match\.metadata\[(\d+)\]\.([a-z_]+)/.exec(path);
+  if (m && stringMatchers.has(`${m[1]}/${m[2]}`) && STRING_MATCH_FIELDS[m[3]]) {
+    path = path.replace(`.${m[3]}`, `.string_match.${STRING_MATCH_FIELDS[m[3]]}`);
+  }
+  for (const [from, to] of ENVOY_PATHS) path = path.replace(from, to);
+  return path || '(root)';
+}
+
+/** Every cluster the routes name, with the field of the Envoy RouteConfiguration that names it. */
+export function clusterReferences(rc: RouteConfiguration): Array<{ path: string; cluster: string }> {
+  return rc.routes.flatMap((r, i) => {
+    const path = `virtual_hosts[0].routes[${i}].route`;
+    const targets = r.route.kind === 'cluster'
+      ? [{ path: `${path}.cluster`, cluster: r.route.cluster }]
+      : r.route.clusters.map((c, k) => ({ path: `${path}.weighted_clusters.clusters[${k}].name`, cluster: c.name }));
+    const mirrors = (r.route.mirrors ?? []).map((m, k) => ({ path: `${path}.request_mirror_policies[${k}].cluster`, cluster: m.cluster }));
+    return [...targets, ...mirrors];
+  });
 }
 
 const DENOMINATORS: Record<string, number> = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_000_000 };

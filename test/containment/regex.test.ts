@@ -53,7 +53,7 @@ describe('containment: regular expressions are RE2, linear in the data', () => {
     it(`${valid ? 'accepts' : 'rejects'} ${label} in static config, RDS and MetaRouter alike`, () => {
       const attempts: Array<[string, () => unknown, RegExp]> = [
         ['static', () => parseConfig(configWith(pattern), '/'), /listeners\[0\]\.route_config\.routes\[0\]\.match\.metadata\[0\]\.safe_regex_match\.regex: /],
-        ['rds', () => decodeTunnel(rdsWith(pattern)), /safe_regex_match\.regex: /],
+        ['rds', () => decodeTunnel(rdsWith(pattern)), /virtual_hosts\[0\]\.routes\[0\]\.match\.headers\[0\]\.string_match\.safe_regex\.regex: /],
         ['control plane', () => readResource(parseAllDocuments(metaRouter(pattern))[0].toJSON(), 'document 0'), /routes\[0\]\.match\.attributes\.method\.regex: /],
       ];
       for (const [where, run, field] of attempts) {
