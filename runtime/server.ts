@@ -43,6 +43,8 @@ export class Meltemi {
   reloadRuns = 0;
   private lastReloadAt = Number.NEGATIVE_INFINITY;
   rds: RdsAgent | undefined;
+  /** ADS delivered its first clusters: from then on a route to a cluster not here is to an unknown one. */
+  private adsSynced = false;
   ads: AdsClient | undefined;
   private xdsChannel: grpc.Client | undefined;
   private started = false;
@@ -119,7 +121,8 @@ export class Meltemi {
         // dispatched keep the cluster they were given.
         const rds = l.config.rds!;
         this.rds.subscribe(rds.routeConfigName, ({ routes, validateClusters }) => {
-          const unknown = clusterReferences(routes).filter((ref) => !this.clusters.get(ref.cluster));
+          // Until ADS delivered its first clusters, a cluster that is not here yet is not unknown.
+          const unknown = this.config.xds?.ads && !this.adsSynced ? [] : clusterReferences(routes).filter((ref) => !this.clusters.get(ref.cluster));
           if (unknown.length > 0 && (validateClusters || rds.validateClusters)) {
             // Thrown: the update is NACKed with this reason and the last accepted routes keep serving.
             throw new ConfigError(unknown[0].path, `unknown cluster "${unknown[0].cluster}"${unknown.length > 1 ? ` (and ${unknown.length - 1} more unknown)` : ''}`);
@@ -136,6 +139,7 @@ export class Meltemi {
     if (xds.ads) {
       this.ads = new AdsClient(this.xdsChannel, xds, this.clusters, this.logger);
       this.ads.start();
+      void this.ads.ready.then(() => { this.adsSynced = true; });
       waits.push(this.ads.ready);
     }
     let timer: NodeJS.Timeout | undefined;

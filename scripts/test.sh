@@ -3,6 +3,7 @@
 # redis-benchmark, the Apache Thrift compiler) and the npm packages when missing, builds, runs mocha.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+node scripts/check-node.cjs
 
 PEERS="redis-server redis-tools thrift-compiler"
 if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null || ! command -v thrift >/dev/null; then

@@ -27,8 +27,10 @@ export const SPEC_FIELDS: Record<string, FieldSet> = {
   'MetaRouter.route': { read: ['name', 'match', 'route', 'mirror', 'mirrorPercentage', 'requestMutation'], ignored: ['responseMutation'] },
   'MetaRouter.match': { read: ['attributes'], ignored: [] },
   'MetaRouter.destination': { read: ['destination', 'weight'], ignored: [] },
-  ServiceEntry: { read: ['hosts', 'ports', 'endpoints'], ignored: ['addresses', 'location', 'resolution', 'workloadSelector', 'exportTo', 'subjectAltNames'] },
-  'ServiceEntry.port': { read: ['number', 'name', 'targetPort'], ignored: ['protocol'] },
+  // `location` and `protocol` change nothing for a MetaProtocol port (its name selects the
+  // protocol); `resolution` is read: meltemi serves STATIC endpoints.
+  ServiceEntry: { read: ['hosts', 'ports', 'endpoints', 'location', 'resolution'], ignored: ['addresses', 'workloadSelector', 'exportTo', 'subjectAltNames'] },
+  'ServiceEntry.port': { read: ['number', 'name', 'targetPort', 'protocol'], ignored: [] },
   'ServiceEntry.endpoint': { read: ['address', 'ports', 'labels'], ignored: ['network', 'locality', 'weight', 'serviceAccount'] },
   DestinationRule: { read: ['host', 'trafficPolicy', 'subsets'], ignored: ['exportTo', 'workloadSelector'] },
   'DestinationRule.subset': { read: ['name', 'labels', 'trafficPolicy'], ignored: [] },
