@@ -2,10 +2,13 @@
 // and per-connection contexts that follow the instance when a trap forces a replacement.
 
 import type { Logger } from '../core/logger';
-import { isMeltemiError } from '../core/errors';
+import { isMeltemiError, PluginError } from '../core/errors';
 import { CodecInstance, DecodeResult } from './codec-instance';
 import type { CompiledPlugin } from './plugin-loader';
 import type { ErrorKindValue, MessageTypeValue } from './abi';
+
+/** Why a request-id codec whose encode ignores SET_REQUEST_ID is refused. */
+export const ID_NOT_REWRITTEN = 'the codec declares request_id correlation but its encode returned UNCHANGED for a SET_REQUEST_ID mutation: override Codec.encode and write the new id (mutation.requestId) into the frame';
 
 export class CodecPlugin {
   instance: CodecInstance;
@@ -87,8 +90,18 @@ export class CodecContext {
     return this.guard((inst) => inst.decode(this.id, input, flags));
   }
 
-  encode(frame: Buffer, mutation: Buffer, messageType: MessageTypeValue, upstream: boolean): Buffer | null {
-    return this.guard((inst) => inst.encode(this.id, frame, mutation, messageType, upstream));
+  /**
+   * Encodes `frame` with `mutation`; null when the codec forwards it unchanged. `rewritesId`: the
+   * mutation sets a request id other than the frame's (the host renumbering for request-id
+   * correlation), so "unchanged" would send a colliding id upstream or a foreign id back to the
+   * client — a silent timeout. That is an ABI violation, reported with what the codec must do.
+   */
+  encode(frame: Buffer, mutation: Buffer, messageType: MessageTypeValue, upstream: boolean, rewritesId = false): Buffer | null {
+    const out = this.guard((inst) => inst.encode(this.id, frame, mutation, messageType, upstream));
+    if (out === null && rewritesId) {
+      throw new PluginError('MELTEMI_ABI_VIOLATION', this.plugin.compiled.file, `${ID_NOT_REWRITTEN} (${upstream ? 'a response' : 'a request'} of ${frame.length} bytes)`);
+    }
+    return out;
   }
 
   localReply(request: Buffer | null, kind: ErrorKindValue, message: string): Buffer {

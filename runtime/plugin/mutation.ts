@@ -32,6 +32,11 @@ export class Mutation {
     return this;
   }
 
+  /** A SET_REQUEST_ID operation is part of this mutation. */
+  get setsRequestId(): boolean {
+    return this.requestId !== undefined;
+  }
+
   setRequestId(id: bigint): this {
     this.requestId = BigInt.asUintN(64, id);
     return this;

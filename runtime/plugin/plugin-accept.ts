@@ -8,9 +8,10 @@ import { createHash } from 'node:crypto';
 import { readRegularFile } from '../core/bounded-file';
 import { isMeltemiError, PluginError } from '../core/errors';
 import type { Logger, LogLevel } from '../core/logger';
-import { ErrorKind } from './abi';
+import { ErrorKind, MessageType } from './abi';
 import { CodecInstance } from './codec-instance';
-import { CodecPlugin } from './codec-plugin';
+import { CodecContext, CodecPlugin, ID_NOT_REWRITTEN } from './codec-plugin';
+import { withRequestId } from './mutation';
 import { meterModule } from './fuel-metering';
 import { checkCanary, compileModule } from './plugin-loader';
 import type { PluginDescriptor } from './plugin-descriptor';
@@ -89,12 +90,28 @@ function selfTest(plugin: CodecPlugin): void {
     try {
       ctx.decode(Buffer.alloc(0), upstream ? 1 : 0);
       ctx.localReply(null, ErrorKind.PROTOCOL_ERROR, 'meltemi self-test');
+      if (plugin.descriptor.correlation === 'request_id') probeIdRewrite(ctx, upstream);
     } catch (err) {
       const reason = isMeltemiError(err) ? err.message.replace(`${plugin.compiled.file}: `, '') : String(err);
       throw new PluginError('MELTEMI_PLUGIN_INVALID', plugin.compiled.file, `self-test failed: ${reason}`, { cause: err });
     } finally {
       ctx.close();
     }
+  }
+}
+
+/**
+ * A request-id codec must rewrite ids (the host renumbers every request). The probe asks it to
+ * re-encode an empty frame with a new id: refusing (an error status, even a trap) is a fine
+ * answer to a frame that is not one, but "unchanged" means encode ignores SET_REQUEST_ID — which
+ * the base class's default encode does — and would time out every request of clients sharing an
+ * upstream connection. Rejected here, at load, instead.
+ */
+function probeIdRewrite(ctx: CodecContext, upstream: boolean): void {
+  try {
+    ctx.encode(Buffer.alloc(0), withRequestId(null, 0x5eed, 0), upstream ? MessageType.RESPONSE : MessageType.REQUEST, upstream, true);
+  } catch (err) {
+    if (isMeltemiError(err, 'MELTEMI_ABI_VIOLATION') && err.message.includes(ID_NOT_REWRITTEN)) throw err;
   }
 }
 

@@ -123,7 +123,7 @@ export class UpstreamConnection implements Flushable {
     if (this.byId) {
       id = this.nextId;
       this.nextId = this.nextId >= 0xffff_ffff ? 1 : this.nextId + 1;
-      bytes = this.ctx.encode(meta.frame, withRequestId(mutation, id, 0), meta.messageType, false) ?? meta.frame;
+      bytes = this.ctx.encode(meta.frame, withRequestId(mutation, id, 0), meta.messageType, false, meta.requestIdLo !== id || meta.requestIdHi !== 0) ?? meta.frame;
     } else if (mutation || !this.passthrough) {
       bytes = this.ctx.encode(meta.frame, mutation ?? EMPTY_MUTATION, meta.messageType, false) ?? meta.frame;
     }
@@ -226,7 +226,8 @@ export class UpstreamConnection implements Flushable {
     this.byId!.delete(id);
     const original = req.meta;
     if (!original) return true; // its client is gone: nothing to restore, nobody to answer
-    const restored = this.ctx.encode(meta.frame, withRequestId(null, original.requestIdLo, original.requestIdHi), meta.messageType, true) ?? meta.frame;
+    const renumbered = original.requestIdLo !== meta.requestIdLo || original.requestIdHi !== meta.requestIdHi;
+    const restored = this.ctx.encode(meta.frame, withRequestId(null, original.requestIdLo, original.requestIdHi), meta.messageType, true, renumbered) ?? meta.frame;
     req.sink.complete(req, restored, meta.status === ResponseStatus.ERROR || meta.messageType === MessageType.ERROR, now);
     return true;
   }

@@ -82,7 +82,9 @@ export class CodecHarness {
   /** Encodes a frame with a mutation; returns the original bytes when the codec leaves it unchanged. */
   encode(frame: Buffer, mutation: Mutation = new Mutation(), opts: { type?: MessageTypeValue; upstream?: boolean } = {}): Buffer {
     const ctx = opts.upstream ? this.up : this.down;
-    return ctx.encode(frame, mutation.encode(), opts.type ?? 0, opts.upstream ?? false) ?? frame;
+    // As in the proxy: a request-id codec must apply SET_REQUEST_ID, never answer "unchanged".
+    const rewritesId = mutation.setsRequestId && this.plugin.descriptor.correlation === 'request_id';
+    return ctx.encode(frame, mutation.encode(), opts.type ?? 0, opts.upstream ?? false, rewritesId) ?? frame;
   }
 
   localReply(request: Buffer | null, kind: ErrorKindValue, message: string): Buffer {
