@@ -4,11 +4,11 @@
 require('../scripts/check-node.cjs');
 var fs = require('fs');
 var path = require('path');
-if (!fs.existsSync(path.join(__dirname, '../build/runtime/cli.js'))) {
+if (!fs.existsSync(path.join(__dirname, '../build/runtime/cli/main.js'))) {
   console.error('meltemi is not built yet: run `npm ci && npm run build` in ' + path.resolve(__dirname, '..'));
   process.exit(1);
 }
-require('../build/runtime/cli.js').main(process.argv.slice(2)).then(
+require('../build/runtime/cli/main.js').main(process.argv.slice(2)).then(
   (code) => { if (typeof code === 'number') process.exitCode = code; },
   (err) => { console.error(err && err.stack ? err.stack : String(err)); process.exitCode = 1; },
 );

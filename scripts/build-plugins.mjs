@@ -5,7 +5,7 @@
 // build/test-plugins/.
 // Usage: node scripts/build-plugins.mjs [--target debug|release] [name…]
 import asc from 'assemblyscript/asc';
-import { readdirSync, existsSync, mkdirSync } from 'node:fs';
+import { readdirSync, existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,6 +21,13 @@ const sources = [
   [join('test', 'fixtures', 'plugins'), join(root, 'build', 'test-plugins'), 'index.ts'],
 ];
 
+// Example codecs import the SDK as an author's project does ("meltemi/sdk/assembly"): asc finds
+// packages on --path, where "meltemi/sdk" is this repository's sdk/ (only that: a link to the
+// whole repository would put a loop under build/).
+const packages = join(root, 'build', 'asc-packages');
+mkdirSync(join(packages, 'meltemi'), { recursive: true });
+if (!existsSync(join(packages, 'meltemi', 'sdk'))) symlinkSync(join(root, 'sdk'), join(packages, 'meltemi', 'sdk'), 'dir');
+
 let failed = 0;
 for (const [dir, outDir, entryFile] of sources) {
   const abs = join(root, dir);
@@ -31,7 +38,7 @@ for (const [dir, outDir, entryFile] of sources) {
     mkdirSync(outDir, { recursive: true });
     const outFile = join(outDir, `${name}.wasm`);
     const { error, stderr } = await asc.main(
-      [entry, '--config', 'asconfig.json', '--target', target, '--outFile', outFile],
+      [entry, '--config', 'asconfig.json', '--target', target, '--outFile', outFile, '--path', packages],
       { stdout: process.stdout, stderr: process.stderr, baseDir: root },
     );
     if (error) {

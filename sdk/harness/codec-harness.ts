@@ -5,16 +5,19 @@
 //   const [frame] = codec.decode(Buffer.from('*2\r\n$3\r\nGET\r\n$1\r\nk\r\n')).frames;
 //   assert.equal(frame.get('key'), 'k');
 
-import { readFile } from 'node:fs/promises';
 import { ConsoleLogger, Logger } from '../../runtime/core/logger';
 import { CallFlag, ErrorKindValue, MessageTypeValue } from '../../runtime/plugin/abi';
 import { CodecContext, CodecPlugin } from '../../runtime/plugin/codec-plugin';
 import type { Metadata } from '../../runtime/plugin/metadata';
 import { Mutation } from '../../runtime/plugin/mutation';
-import { compilePlugin } from '../../runtime/plugin/plugin-loader';
+import { acceptPlugin } from '../../runtime/plugin/plugin-accept';
 import type { PluginDescriptor } from '../../runtime/plugin/plugin-descriptor';
 
 export { Mutation };
+export { ErrorKind, FrameFlag, MessageType, ResponseStatus } from '../../runtime/plugin/abi';
+
+/** The proxy's defaults (docs/config.md, plugins.*). */
+const HARNESS_LIMITS = { maxFileBytes: 32 * 1024 ** 2, maxMemoryBytes: 512 * 1024 ** 2, fuelPerCall: 200_000_000 };
 export type { Metadata, PluginDescriptor };
 
 export interface HarnessFrame {
@@ -47,12 +50,18 @@ export class CodecHarness {
     this.up = plugin.open(true, config);
   }
 
-  /** Loads a plugin file; `config` is what a listener's `codec_config` would pass. */
+  /**
+   * Loads a plugin file the way the proxy does — every loader rule, the memory cap, fuel
+   * metering, the canary and the self-test — so a build the proxy would refuse fails here with
+   * the same reason. `config` is what a listener's `codec_config` would pass.
+   */
   static async load(file: string, opts: { config?: Record<string, unknown>; logger?: Logger } = {}): Promise<CodecHarness> {
     const logger = opts.logger ?? new ConsoleLogger('warn');
-    const compiled = compilePlugin(file, await readFile(file), logger);
+    const accepted = await acceptPlugin(file, HARNESS_LIMITS);
+    if (accepted.unchanged) throw new Error('unreachable: no known build to compare with');
+    const compiled = { file, sha256: accepted.sha256, module: accepted.module, descriptor: accepted.descriptor, loadedAt: new Date() };
     const config = Buffer.from(opts.config ? JSON.stringify(opts.config) : '', 'utf8');
-    return new CodecHarness(new CodecPlugin(compiled, logger), config);
+    return new CodecHarness(new CodecPlugin(compiled, logger, 1, HARNESS_LIMITS.maxMemoryBytes, HARNESS_LIMITS.fuelPerCall), config);
   }
 
   get descriptor(): PluginDescriptor {

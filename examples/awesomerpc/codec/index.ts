@@ -6,10 +6,10 @@ import {
   Bytes, Codec, CodecInfo, Correlation, Frame, Mutation, Output, registerCodec,
   ERR_ROUTE_NOT_FOUND, FRAME_HAS_REQUEST_ID, KEY_VERSION, MSG_HEARTBEAT, RESPONSE_ERROR,
   STATUS_OK, STATUS_PROTOCOL_ERROR, STATUS_UNCHANGED,
-} from "../../../sdk/assembly";
+} from "meltemi/sdk/assembly";
 
 // The ABI exports (decode, encode, …) come from the SDK: a codec never writes them itself.
-export * from "../../../sdk/assembly/exports";
+export * from "meltemi/sdk/assembly/exports";
 
 const HEADER = 11;
 const VERSION: u8 = 1;

@@ -1,13 +1,14 @@
-// `meltemi run --config FILE` and `meltemi --help`.
+// The meltemi command line: run, validate, control-plane, new codec.
 
 import { parseArgs } from 'node:util';
-import { loadConfigFile } from './config/load';
-import { isMeltemiError } from './core/errors';
-import { Meltemi } from './server';
-import { ConsoleLogger } from './core/logger';
-import { ControlPlane } from './control-plane/control-plane';
-import { DirectorySource } from './control-plane/resource-source';
-import { sharedPluginCompiler } from './plugin/plugin-compiler';
+import { loadConfigFile } from '../config/load';
+import { isMeltemiError } from '../core/errors';
+import { Meltemi } from '../server';
+import { ConsoleLogger } from '../core/logger';
+import { ControlPlane } from '../control-plane/control-plane';
+import { DirectorySource } from '../control-plane/resource-source';
+import { sharedPluginCompiler } from '../plugin/plugin-compiler';
+import { newCodec } from './new-codec';
 
 async function controlPlane(values: { resources?: string; address?: string; port?: string; debounce?: string }): Promise<number> {
   if (!values.resources) {
@@ -43,6 +44,9 @@ Usage:
                                 serve routes, clusters and endpoints built from the Aeraki and
                                 Istio resources (MetaRouter, ServiceEntry, DestinationRule,
                                 ApplicationProtocol) in DIR over RDS and ADS; DIR is watched
+  meltemi new codec NAME [--dir DIR]
+                                create a codec project (AssemblyScript codec, harness test,
+                                build script) in DIR (default ./NAME), depending on this meltemi
   meltemi --help                this text
 
 Signals: SIGINT/SIGTERM stop the proxy; SIGHUP reloads the plugin directory.`;
@@ -53,6 +57,7 @@ export async function main(argv: string[]): Promise<number> {
     parsed = parseArgs({ args: argv, allowPositionals: true, options: {
       config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' },
       resources: { type: 'string' }, address: { type: 'string' }, port: { type: 'string' }, debounce: { type: 'string' },
+      dir: { type: 'string' },
     } });
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n\n${HELP}\n`);
@@ -64,6 +69,14 @@ export async function main(argv: string[]): Promise<number> {
     return parsed.values.help ? 0 : 2;
   }
   if (command === 'control-plane') return controlPlane(parsed.values);
+  if (command === 'new') {
+    const [, what, name] = parsed.positionals;
+    if (what !== 'codec') {
+      process.stderr.write(`meltemi new: only "meltemi new codec NAME" is known\n`);
+      return 2;
+    }
+    return newCodec(name, parsed.values.dir, process.stdout, process.stderr);
+  }
   if (command !== 'run' && command !== 'validate') {
     process.stderr.write(`unknown command "${command}"\n\n${HELP}\n`);
     return 2;
