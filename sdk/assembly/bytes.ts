@@ -17,7 +17,10 @@ export class Bytes {
   @inline u32be(i: i32): u32 { return bswap<u32>(load<u32>(this.ptr + <usize>i)); }
   @inline i32be(i: i32): i32 { return <i32>bswap<u32>(load<u32>(this.ptr + <usize>i)); }
   @inline u64be(i: i32): u64 { return bswap<u64>(load<u64>(this.ptr + <usize>i)); }
+  @inline i16be(i: i32): i16 { return <i16>bswap<u16>(load<u16>(this.ptr + <usize>i)); }
+  @inline i64be(i: i32): i64 { return <i64>bswap<u64>(load<u64>(this.ptr + <usize>i)); }
   @inline u16le(i: i32): u16 { return load<u16>(this.ptr + <usize>i); }
+  @inline u64le(i: i32): u64 { return load<u64>(this.ptr + <usize>i); }
   @inline u32le(i: i32): u32 { return load<u32>(this.ptr + <usize>i); }
 
   /** First index of `b` in [from, length), or -1. */
@@ -163,10 +166,15 @@ export class Output {
     return this;
   }
 
-  @inline setU32le(at: i32, v: u32): void { store<u32>(this.ptr + <usize>at, v); }
-  @inline setU32be(at: i32, v: u32): void { store<u32>(this.ptr + <usize>at, bswap<u32>(v)); }
-  @inline setU16le(at: i32, v: u16): void { store<u16>(this.ptr + <usize>at, v); }
+  // Setters overwrite bytes already written (a length or an id patched after the body): `at`
+  // plus the width must be within `length`.
   @inline setU8(at: i32, v: u8): void { store<u8>(this.ptr + <usize>at, v); }
+  @inline setU16be(at: i32, v: u16): void { store<u16>(this.ptr + <usize>at, bswap<u16>(v)); }
+  @inline setU16le(at: i32, v: u16): void { store<u16>(this.ptr + <usize>at, v); }
+  @inline setU32be(at: i32, v: u32): void { store<u32>(this.ptr + <usize>at, bswap<u32>(v)); }
+  @inline setU32le(at: i32, v: u32): void { store<u32>(this.ptr + <usize>at, v); }
+  @inline setU64be(at: i32, v: u64): void { store<u64>(this.ptr + <usize>at, bswap<u64>(v)); }
+  @inline setU64le(at: i32, v: u64): void { store<u64>(this.ptr + <usize>at, v); }
   @inline getU32le(at: i32): u32 { return load<u32>(this.ptr + <usize>at); }
   @inline getU16le(at: i32): u16 { return load<u16>(this.ptr + <usize>at); }
 

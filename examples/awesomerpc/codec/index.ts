@@ -34,12 +34,12 @@ class AwesomeRpcCodec extends Codec {
       frame.needBytes = length; // the host waits for the whole packet before calling again
       return 0;
     }
-    const cmd = <i16>input.u16be(7);
+    const cmd = input.i16be(7);
     frame.requestId = <u64>input.u32be(1);
     frame.flags |= FRAME_HAS_REQUEST_ID;
     if (cmd == HEARTBEAT_CMD) frame.messageType = MSG_HEARTBEAT;
     // Requests and responses share one layout; the host presets the type by direction.
-    if (upstream && <i16>input.u16be(9) != 0) frame.status = RESPONSE_ERROR;
+    if (upstream && input.i16be(9) != 0) frame.status = RESPONSE_ERROR;
     frame.putNamed("cmd", cmd.toString());
     frame.putRef(KEY_VERSION, 0, 1);
     return length;
@@ -59,7 +59,7 @@ class AwesomeRpcCodec extends Codec {
     const hasRequest = request.length >= HEADER;
     writePacket(out,
       hasRequest ? request.u32be(1) : 0,
-      hasRequest ? <i16>request.u16be(7) : -1,
+      hasRequest ? request.i16be(7) : -1,
       kind == ERR_ROUTE_NOT_FOUND ? CODE_NOT_FOUND : CODE_PROXY_ERROR,
       message);
     return STATUS_OK;
