@@ -1,11 +1,11 @@
 // Assembles a running proxy from a validated config: plugins, clusters, listeners, admin.
 
 import type { Config } from './config/types';
-import { ConfigError, MeltemiError } from './core/errors';
+import { ConfigError } from './core/errors';
 import { ConsoleLogger, Logger } from './core/logger';
 import { AdminServer } from './admin/admin-server';
-import { isLoopbackAddress } from './admin/admin-access';
-import { readRegularFile } from './core/bounded-file';
+import { isLoopbackAddress, readAdminToken } from './admin/admin-access';
+import { missingCodec } from './config/preflight';
 import { createMetricsRegistry } from './admin/metrics';
 import { PluginRegistry } from './plugin/plugin-registry';
 import { PluginWatcher } from './plugin/plugin-watcher';
@@ -72,10 +72,7 @@ export class Meltemi {
       }
       for (const lc of this.config.listeners) {
         const plugin = this.plugins.codec(lc.protocol);
-        if (!plugin) {
-          const known = this.plugins.codecs().map((p) => p.descriptor.protocol).join(', ') || 'none';
-          throw new MeltemiError('MELTEMI_CONFIG_INVALID', `listeners[${this.config.listeners.indexOf(lc)}].protocol: no codec plugin for protocol "${lc.protocol}" in ${this.config.plugins.directory} (loaded: ${known})`);
-        }
+        if (!plugin) throw missingCodec(this.config, this.config.listeners.indexOf(lc), this.plugins);
         this.listeners.push(new Listener(lc, plugin, this.clusters, this.stats, this.logger, this.overload, (p) => this.plugins.forgetIfIdle(p)));
       }
       await this.startXds();
@@ -231,16 +228,4 @@ export class Meltemi {
     await Promise.all(this.listeners.map((l) => l.close()));
     await this.admin?.close();
   }
-}
-
-/** The admin token: a regular file of at most 4 KiB, trimmed, at least 16 characters. */
-async function readAdminToken(file: string): Promise<string> {
-  let token: string;
-  try {
-    token = (await readRegularFile(file, 4096)).toString('utf8').trim();
-  } catch (err) {
-    throw new MeltemiError('MELTEMI_CONFIG_INVALID', `admin.token_file: ${(err as Error).message}`);
-  }
-  if (token.length < 16) throw new MeltemiError('MELTEMI_CONFIG_INVALID', `admin.token_file: ${file} holds ${token.length} characters; a token needs at least 16`);
-  return token;
 }

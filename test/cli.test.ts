@@ -5,6 +5,8 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse } from 'yaml';
+import { loadConfigFile, parseConfig } from '../runtime/config/load';
 import { MeltemiProcess } from './helpers/meltemi-process';
 import { MELTEMI_BIN, PLUGIN_DIR, ROOT } from './helpers/paths';
 import { freePort } from './helpers/ports';
@@ -36,13 +38,58 @@ describe('cli', () => {
     assert.match(r.stdout, /Usage:/);
   });
 
-  it('validate prints the effective config of the bundled example', async () => {
-    const r = await meltemi(['validate', '--config', join(ROOT, 'examples/redis-prefix-routing/meltemi.yaml')]);
+  it('validate prints the effective config of the bundled example as YAML that validates to the same config', async () => {
+    const example = join(ROOT, 'examples/redis-prefix-routing/meltemi.yaml');
+    const r = await meltemi(['validate', '--config', example]);
     assert.equal(r.code, 0, r.stderr);
-    const config = JSON.parse(r.stdout);
-    assert.equal(config.listeners[0].protocol, 'redis');
-    assert.equal(config.plugins.directory, PLUGIN_DIR);
+    const printed = parse(r.stdout);
+    assert.equal(printed.listeners[0].protocol, 'redis');
+    assert.equal(printed.plugins.directory, PLUGIN_DIR);
+    assert.equal(printed.listeners[0].route_config.routes[0].match.metadata[0].prefix_match, 'cache:', 'input field names, not internal ones');
+    assert.deepEqual(parseConfig(r.stdout, '/elsewhere'), await loadConfigFile(example), 'fed back, it means the same');
+    const again = await meltemi(['validate', '--config', configFile(r.stdout)]);
+    assert.equal(again.stdout.split('\n').slice(1).join('\n'), r.stdout.split('\n').slice(1).join('\n'));
   });
+
+  it('validate reports every schema problem at once, each naming its field', async () => {
+    const r = await meltemi(['validate', '--config', configFile(`
+log_level: loud
+listeners:
+  - { name: a, port: 99999, protocol: redis, route_config: { routes: [ { route: { cluster: c } } ] } }
+  - { name: b, port: 0, protocol: redis, route_confg: {} }
+  - { name: d, port: 0, protocol: redis, route_config: { routes: [ { route: { cluster: c } }, { route: { cluster: nowhere } } ] } }
+clusters:
+  - { name: c, endpoints: [] }
+`)]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /5 problems/);
+    for (const line of [
+      /clusters\[0\]\.endpoints: must have at least one endpoint/,
+      /listeners\[0\]\.port: must be between 0 and 65535/,
+      /listeners\[1\]\.route_confg: unknown field \(did you mean route_config\?\)/,
+      /listeners\[2\]\.route_config\.routes\[1\]\.route\.cluster: unknown cluster "nowhere"/,
+      /log_level: must be one of/,
+    ]) assert.match(r.stderr, line);
+    assert.doesNotMatch(r.stderr, /unknown cluster "c"/, 'a cluster with another mistake is not also unknown');
+  });
+
+  const runChecks: Array<[string, (dir: string) => string, RegExp]> = [
+    ['a protocol no codec provides', () => `plugins: { directory: ${JSON.stringify(PLUGIN_DIR)} }`, /listeners\[0\]\.protocol: no codec plugin for protocol "no-such-protocol"/],
+    ['a missing plugin directory', (dir) => `plugins: { directory: ${JSON.stringify(join(dir, 'absent'))} }`, /plugins\.directory: .*cannot read plugin directory/],
+    ['an unreadable admin token', (dir) => `plugins: { directory: ${JSON.stringify(PLUGIN_DIR)} }\nadmin: { port: 0, token_file: ${JSON.stringify(join(dir, 'no-token'))} }`, /admin\.token_file: /],
+  ];
+  for (const [what, head, message] of runChecks) {
+    it(`validate checks what run checks: ${what}`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'meltemi-validate-'));
+      const file = configFile(`${head(dir)}
+listeners: [ { name: x, port: 0, protocol: ${what.startsWith('a protocol') ? 'no-such-protocol' : 'redis'}, route_config: { routes: [ { route: { cluster: c } } ] } } ]
+clusters: [ { name: c, endpoints: [ { address: 127.0.0.1, port: 1 } ] } ]
+`);
+      const r = await meltemi(['validate', '--config', file]);
+      assert.equal(r.code, 1, r.stdout);
+      assert.match(r.stderr, message);
+    });
+  }
 
   it('run with an invalid config exits 1 naming the field and the error code', async () => {
     const r = await meltemi(['run', '--config', configFile('listeners:\n  - name: x\n    port: 99999\n')]);

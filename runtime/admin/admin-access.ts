@@ -7,6 +7,9 @@
 // also name a Host that is a loopback name, an IP literal, or one listed in admin.allowed_hosts,
 // so a page on a rebound DNS name cannot read the admin port through the victim's browser.
 
+import { readRegularFile } from '../core/bounded-file';
+import { MeltemiError } from '../core/errors';
+
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 
@@ -37,4 +40,16 @@ export function bearerMatches(header: string | undefined, token: string): boolea
   if (!header || !header.startsWith('Bearer ')) return false;
   const digest = (s: string) => createHash('sha256').update(s).digest();
   return timingSafeEqual(digest(header.slice(7).trim()), digest(token));
+}
+
+/** The admin token: a regular file of at most 4 KiB, trimmed, at least 16 characters. */
+export async function readAdminToken(file: string): Promise<string> {
+  let token: string;
+  try {
+    token = (await readRegularFile(file, 4096)).toString('utf8').trim();
+  } catch (err) {
+    throw new MeltemiError('MELTEMI_CONFIG_INVALID', `admin.token_file: ${(err as Error).message}`);
+  }
+  if (token.length < 16) throw new MeltemiError('MELTEMI_CONFIG_INVALID', `admin.token_file: ${file} holds ${token.length} characters; a token needs at least 16`);
+  return token;
 }

@@ -5,7 +5,23 @@ import { ConfigError } from '../core/errors';
 import { suggest } from '../core/suggest';
 
 export class Field {
-  constructor(readonly path: string, readonly value: unknown) {}
+  /**
+   * `errors`: where `collect` puts the errors of the parts it validates, so one pass reports every
+   * problem; without it, the first error throws.
+   */
+  constructor(readonly path: string, readonly value: unknown, readonly errors?: ConfigError[]) {}
+
+  /** Runs `read`; with an error sink, a ConfigError is recorded and `fallback` returned instead. */
+  collect<T>(read: () => T, fallback: T): T {
+    if (!this.errors) return read();
+    try {
+      return read();
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      this.errors.push(...err.all);
+      return fallback;
+    }
+  }
 
   get present(): boolean {
     return this.value !== undefined && this.value !== null;
@@ -17,7 +33,7 @@ export class Field {
 
   child(key: string): Field {
     const obj = this.object();
-    return new Field(this.path ? `${this.path}.${key}` : key, obj[key]);
+    return new Field(this.path ? `${this.path}.${key}` : key, obj[key], this.errors);
   }
 
   object(): Record<string, unknown> {
@@ -30,7 +46,7 @@ export class Field {
     for (const key of Object.keys(this.object())) {
       if (!allowed.includes(key)) {
         const guess = suggest(key, allowed);
-        new Field(this.path ? `${this.path}.${key}` : key, undefined).fail(`unknown field${guess ? ` (did you mean ${guess}?)` : ''} (expected one of: ${allowed.join(', ')})`);
+        new Field(this.path ? `${this.path}.${key}` : key, undefined, this.errors).fail(`unknown field${guess ? ` (did you mean ${guess}?)` : ''} (expected one of: ${allowed.join(', ')})`);
       }
     }
     return this;
@@ -38,7 +54,7 @@ export class Field {
 
   items(): Field[] {
     if (!Array.isArray(this.value)) this.fail('must be a list');
-    return (this.value as unknown[]).map((v, i) => new Field(`${this.path}[${i}]`, v));
+    return (this.value as unknown[]).map((v, i) => new Field(`${this.path}[${i}]`, v, this.errors));
   }
 
   string(opts: { nonEmpty?: boolean; pattern?: RegExp; max?: number } = {}): string {

@@ -4,9 +4,10 @@ import { isAbsolute, resolve } from 'node:path';
 import { Field } from './field';
 import { UPSTREAM_LIMIT_DEFAULTS } from './types';
 import type {
-  AdminConfig, ClusterConfig, Config, EndpointConfig, KeyValue, ListenerConfig, MetadataMatcherConfig, RouteActionConfig,
-  RouteConfig, RouteConfiguration, StringMatch,
+  AdminConfig, ClusterConfig, Config, EndpointConfig, KeyValue, ListenerConfig, MetadataMatcherConfig, PluginsConfig,
+  RouteActionConfig, RouteConfig, RouteConfiguration, StringMatch,
 } from './types';
+import { ConfigError } from '../core/errors';
 import { LOG_LEVELS, LogLevel } from '../core/logger';
 import { regexProblem } from '../core/safe-regex';
 import { cgroupMemoryLimit, defaultMaxDownstreamConnections, type OverloadConfig } from '../proxy/overload-manager';
@@ -17,42 +18,74 @@ const DEFAULT_MAX_FRAME = 64 * 1024 * 1024;
 /** About 0.1-0.5 s of plugin work in one call: far above any real decode, far below a hang. */
 const DEFAULT_FUEL = 200_000_000;
 
-/** `baseDir` resolves relative paths (the config file's directory). */
+/**
+ * `baseDir` resolves relative paths (the config file's directory). Every section, listener,
+ * route and cluster is checked even after one fails: the ConfigError thrown carries them all.
+ */
 export function validateConfig(raw: unknown, baseDir: string): Config {
-  const root = new Field('', raw ?? {});
-  root.only(['admin', 'plugins', 'listeners', 'clusters', 'log_level', 'xds', 'overload']);
-  const clusters = root.child('clusters').or((f) => f.items().map(readCluster), []);
-  unique(clusters.map((c) => c.name), root.child('clusters'), 'name');
-  const clusterNames = new Set(clusters.map((c) => c.name));
+  const errors: ConfigError[] = [];
+  const root = new Field('', raw ?? {}, errors);
+  const config = root.collect(() => readConfig(root, baseDir), undefined);
+  if (errors.length > 0 || !config) throw ConfigError.of(errors);
+  return config;
+}
+
+function readConfig(root: Field, baseDir: string): Config {
+  root.collect(() => root.only(['admin', 'plugins', 'listeners', 'clusters', 'log_level', 'xds', 'overload']), undefined);
+  const clustersField = root.child('clusters');
+  const clusters = clustersField.collect(() => clustersField.or((f) => f.items().map((c) => c.collect(() => readCluster(c), undefined)), []), [])
+    .filter((c): c is ClusterConfig => c !== undefined);
+  root.collect(() => unique(clusters.map((c) => c.name), clustersField, 'name'), undefined);
+  // Names as written, so a cluster with another mistake is not also reported as unknown.
+  const clusterNames = new Set([...clusters.map((c) => c.name), ...namesIn(clustersField.value)]);
+  const xdsField = root.child('xds');
+  const xds = xdsField.collect(() => xdsField.or(readXds, undefined), undefined);
   const listenersField = root.child('listeners');
-  const listeners = listenersField.items().map((f) => readListener(f, clusterNames));
-  if (listeners.length === 0) listenersField.fail('must have at least one listener');
-  unique(listeners.map((l) => l.name), listenersField, 'name');
-  unique(listeners.map((l) => `${l.address}:${l.port}`).filter((k) => !k.endsWith(':0')), listenersField, 'address/port');
-  const xds = root.child('xds').or(readXds, undefined);
+  const listeners = listenersField.collect(() => {
+    const items = listenersField.items();
+    if (items.length === 0) listenersField.fail('must have at least one listener');
+    return items.map((f) => f.collect(() => readListener(f, clusterNames), undefined));
+  }, []).filter((l): l is ListenerConfig => l !== undefined);
+  root.collect(() => {
+    unique(listeners.map((l) => l.name), listenersField, 'name');
+    unique(listeners.map((l) => `${l.address}:${l.port}`).filter((k) => !k.endsWith(':0')), listenersField, 'address/port');
+  }, undefined);
   listeners.forEach((l, i) => {
-    if (l.rds && !xds) new Field(`listeners[${i}].rds`, l.rds).fail('needs a top-level xds server to fetch routes from');
+    if (l.rds && !xds && !xdsField.present) root.collect(() => new Field(`listeners[${i}].rds`, l.rds).fail('needs a top-level xds server to fetch routes from'), undefined);
   });
   const pluginsField = root.child('plugins');
-  if (pluginsField.present) pluginsField.only(['directory', 'watch', 'max_memory', 'fuel_per_call', 'max_file_size', 'load_timeout']);
-  const plugin = <T>(key: string, read: (f: Field) => T, fallback: T): T => (pluginsField.present ? pluginsField.child(key).or(read, fallback) : fallback);
-  const directory = pluginsField.present ? pluginsField.child('directory').or((d) => d.string({ nonEmpty: true }), 'build/plugins') : 'build/plugins';
+  const plugins = pluginsField.collect(() => readPlugins(pluginsField, baseDir), readPlugins(new Field('plugins', undefined), baseDir));
+  const adminField = root.child('admin');
+  const logField = root.child('log_level');
+  const overloadField = root.child('overload');
   return {
-    admin: root.child('admin').or((f) => readAdmin(f, baseDir), undefined),
-    plugins: {
-      directory: isAbsolute(directory) ? directory : resolve(baseDir, directory),
-      watch: plugin('watch', (w) => w.boolean(), true),
-      // Wasm32 memory ends at 4 GiB; the cap is what the module's maximum is rewritten to.
-      maxMemoryBytes: plugin('max_memory', (m) => m.integer(64 * 1024, 4 * 1024 ** 3), 512 * 1024 ** 2),
-      fuelPerCall: plugin('fuel_per_call', (m) => m.integer(0, 2 ** 31 - 1), DEFAULT_FUEL),
-      maxFileBytes: plugin('max_file_size', (m) => m.integer(8, 1024 ** 3), 32 * 1024 ** 2),
-      loadTimeoutMs: plugin('load_timeout', (m) => m.durationMs(), 10_000),
-    },
+    admin: adminField.collect(() => adminField.or((f) => readAdmin(f, baseDir), undefined), undefined),
+    plugins,
     listeners,
     clusters,
-    logLevel: root.child('log_level').or((f) => f.oneOf(LOG_LEVELS as readonly LogLevel[]), 'info'),
+    logLevel: logField.collect(() => logField.or((f) => f.oneOf(LOG_LEVELS as readonly LogLevel[]), 'info'), 'info'),
     xds,
-    overload: readOverload(root.child('overload')),
+    overload: overloadField.collect(() => readOverload(overloadField), readOverload(new Field('overload', undefined))),
+  };
+}
+
+function namesIn(list: unknown): string[] {
+  if (!Array.isArray(list)) return [];
+  return list.map((c) => (c && typeof c === 'object' ? (c as Record<string, unknown>).name : undefined)).filter((n): n is string => typeof n === 'string');
+}
+
+function readPlugins(f: Field, baseDir: string): PluginsConfig {
+  if (f.present) f.only(['directory', 'watch', 'max_memory', 'fuel_per_call', 'max_file_size', 'load_timeout']);
+  const plugin = <T>(key: string, read: (c: Field) => T, fallback: T): T => (f.present ? f.child(key).or(read, fallback) : fallback);
+  const directory = plugin('directory', (d) => d.string({ nonEmpty: true }), 'build/plugins');
+  return {
+    directory: isAbsolute(directory) ? directory : resolve(baseDir, directory),
+    watch: plugin('watch', (w) => w.boolean(), true),
+    // Wasm32 memory ends at 4 GiB; the cap is what the module's maximum is rewritten to.
+    maxMemoryBytes: plugin('max_memory', (m) => m.integer(64 * 1024, 4 * 1024 ** 3), 512 * 1024 ** 2),
+    fuelPerCall: plugin('fuel_per_call', (m) => m.integer(0, 2 ** 31 - 1), DEFAULT_FUEL),
+    maxFileBytes: plugin('max_file_size', (m) => m.integer(8, 1024 ** 3), 32 * 1024 ** 2),
+    loadTimeoutMs: plugin('load_timeout', (m) => m.durationMs(), 10_000),
   };
 }
 
@@ -150,7 +183,8 @@ function readXds(f: Field) {
 
 export function readRouteConfiguration(f: Field, clusters: ReadonlySet<string> | undefined): RouteConfiguration {
   f.only(['name', 'routes']);
-  const routes = f.child('routes').items().map((r) => readRoute(r, clusters));
+  const routes = f.child('routes').items().map((r) => r.collect(() => readRoute(r, clusters), undefined))
+    .filter((r): r is RouteConfig => r !== undefined);
   return { name: f.child('name').or((n) => n.string(), ''), routes };
 }
 

@@ -26,11 +26,21 @@ export class MeltemiError extends Error {
 export class ConfigError extends MeltemiError {
   /** Dotted path of the offending field, e.g. `listeners[0].port`. */
   readonly field: string;
+  /** Every problem found, this one first (one line each in `message`). */
+  readonly all: readonly ConfigError[];
 
-  constructor(field: string, message: string) {
-    super('MELTEMI_CONFIG_INVALID', `${field}: ${message}`);
+  constructor(field: string, message: string, more: readonly ConfigError[] = []) {
+    super('MELTEMI_CONFIG_INVALID', [`${field}: ${message}`, ...more.map((e) => e.message)].join('\n'));
     this.name = 'ConfigError';
     this.field = field;
+    this.all = [this, ...more];
+  }
+
+  /** One error carrying all of `errors` (which must not be empty). */
+  static of(errors: readonly ConfigError[]): ConfigError {
+    if (errors.length === 1) return errors[0];
+    const [first, ...rest] = errors;
+    return new ConfigError(first.field, first.message.slice(first.field.length + 2), rest);
   }
 }
 

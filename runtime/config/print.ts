@@ -1,0 +1,88 @@
+// The effective config (defaults filled in) in the input's own field names, so `meltemi validate`
+// prints something that `meltemi run --config` accepts as it is and that means the same.
+
+import type { ClusterConfig, Config, ListenerConfig, MetadataMatcherConfig, RouteConfig } from './types';
+
+type Plain = Record<string, unknown>;
+
+const ms = (v: number) => `${v}ms`;
+
+export function toInputConfig(config: Config): Plain {
+  const o: Plain = { log_level: config.logLevel };
+  if (config.admin) {
+    const a = config.admin;
+    o.admin = {
+      address: a.address, port: a.port,
+      ...(a.socket ? { socket: a.socket } : {}),
+      ...(a.tokenFile ? { token_file: a.tokenFile } : {}),
+      allowed_hosts: [...a.allowedHosts],
+    };
+  }
+  const p = config.plugins;
+  o.plugins = {
+    directory: p.directory, watch: p.watch, max_memory: p.maxMemoryBytes, fuel_per_call: p.fuelPerCall,
+    max_file_size: p.maxFileBytes, load_timeout: ms(p.loadTimeoutMs),
+  };
+  if (config.xds) {
+    const x = config.xds;
+    o.xds = {
+      address: x.address, port: x.port, ads: x.ads,
+      node: { id: x.node.id, cluster: x.node.cluster, metadata: { ...x.node.metadata } },
+      initial_backoff: ms(x.initialBackoffMs), max_backoff: ms(x.maxBackoffMs), initial_fetch_timeout: ms(x.initialFetchTimeoutMs),
+    };
+  }
+  const ov = config.overload;
+  o.overload = {
+    max_downstream_connections: ov.maxDownstreamConnections, memory_limit: ov.memoryLimitBytes,
+    stop_accepting_at: ov.stopAcceptingAt, shed_requests_at: ov.shedRequestsAt, refresh_interval: ms(ov.refreshIntervalMs),
+  };
+  o.listeners = config.listeners.map(listener);
+  o.clusters = config.clusters.map(cluster);
+  return o;
+}
+
+function listener(l: ListenerConfig): Plain {
+  return {
+    name: l.name, address: l.address, port: l.port, protocol: l.protocol,
+    ...(Object.keys(l.codecConfig).length ? { codec_config: l.codecConfig } : {}),
+    max_frame_size: l.maxFrameSize, upstream_connection: l.upstreamConnection,
+    max_inflight_per_connection: l.maxInflightPerConnection, max_connections: l.maxConnections, idle_timeout: ms(l.idleTimeoutMs),
+    ...(l.rds
+      ? { rds: { route_config_name: l.rds.routeConfigName, validate_clusters: l.rds.validateClusters } }
+      : { route_config: { name: l.routeConfig.name, routes: l.routeConfig.routes.map(route) } }),
+  };
+}
+
+function route(r: RouteConfig): Plain {
+  const a = r.route;
+  const action: Plain = a.kind === 'cluster'
+    ? { cluster: a.cluster }
+    : { weighted_clusters: { clusters: a.clusters.map((c) => ({ name: c.name, weight: c.weight })) } };
+  if (a.hashPolicy) action.hash_policy = [...a.hashPolicy];
+  if (a.mirrors) action.request_mirror_policies = a.mirrors.map((m) => ({ cluster: m.cluster, percentage: m.percentage }));
+  return {
+    name: r.name,
+    match: { metadata: r.match.metadata.map(matcher) },
+    route: action,
+    request_mutation: r.requestMutation.map((kv) => ({ key: kv.key, value: kv.value })),
+  };
+}
+
+function matcher(m: MetadataMatcherConfig): Plain {
+  const o: Plain = { name: m.name };
+  switch (m.match.kind) {
+    case 'regex': o.safe_regex_match = { regex: m.match.value }; break;
+    case 'present': o.present_match = m.match.value; break;
+    default: o[`${m.match.kind}_match`] = m.match.value;
+  }
+  if (m.invert) o.invert_match = true;
+  return o;
+}
+
+function cluster(c: ClusterConfig): Plain {
+  return {
+    name: c.name, endpoints: c.endpoints.map((e) => ({ address: e.address, port: e.port })), lb_policy: c.lbPolicy,
+    connect_timeout: ms(c.connectTimeoutMs), connections_per_endpoint: c.connectionsPerEndpoint,
+    max_pending_requests_per_connection: c.maxPendingRequestsPerConnection, max_queued_bytes_per_connection: c.maxQueuedBytesPerConnection,
+  };
+}
