@@ -123,4 +123,24 @@ clusters: [ { name: c, endpoints: [ { address: 127.0.0.1, port: 1 } ] } ]
     const code = await new Promise((r) => child.once('exit', r));
     assert.equal(code, 2);
   });
+
+  const runners: Array<[string, string[], number, RegExp]> = [
+    ['fuzz --help', ['fuzz/run.js', '--help'], 0, /usage: npm run fuzz -- \[--frames N\]/],
+    ['fuzz with an unknown flag', ['fuzz/run.js', '--bogus'], 2, /fuzz: Unknown option '--bogus'/],
+    ['fuzz with an unknown codec', ['fuzz/run.js', 'nope'], 2, /fuzz: unknown codec\(s\): nope/],
+    ['bench --help', ['bench/run.js', '--help'], 0, /usage: npm run bench -- \[redis\|thrift\|xds…\]/],
+    ['bench with an unknown benchmark', ['bench/run.js', 'nope'], 2, /bench: unknown benchmark\(s\): nope/],
+  ];
+  for (const [what, args, code, message] of runners) {
+    it(`${what}: usage, exit ${code}, no stack trace`, async () => {
+      const r = await new Promise<{ code: number; out: string }>((resolve) => {
+        execFile(process.execPath, [join(ROOT, 'build', 'test', ...args.slice(0, 1)), ...args.slice(1)], (err, stdout, stderr) => {
+          resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: stdout + stderr });
+        });
+      });
+      assert.equal(r.code, code, r.out);
+      assert.match(r.out, message);
+      assert.doesNotMatch(r.out, /\n\s+at /, 'no stack trace');
+    });
+  }
 });

@@ -25,11 +25,25 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
   }),
 };
 
+const USAGE = `usage: npm run bench -- [${Object.keys(benches).join('|')}…]   (default: all)
+Environment: BENCH_ROUNDS (3), BENCH_REQUESTS_P1 and BENCH_REQUESTS_P16 (redis), BENCH_DURATION_MS
+(thrift), BENCH_AGENTS, BENCH_CHANGES, BENCH_DEBOUNCE_MS (xds). Each benchmark prints a table; the
+last line on stdout is one JSON object with every figure.
+`;
+
 async function main(): Promise<void> {
   const names = process.argv.slice(2).filter((a) => a !== '--');
+  if (names.includes('--help') || names.includes('-h')) {
+    process.stdout.write(USAGE);
+    return;
+  }
   const selected = names.length > 0 ? names : Object.keys(benches);
   const unknown = selected.filter((n) => !benches[n]);
-  if (unknown.length) throw new Error(`unknown benchmark(s): ${unknown.join(', ')}; known: ${Object.keys(benches).join(', ')}`);
+  if (unknown.length) {
+    process.stderr.write(`bench: unknown benchmark(s): ${unknown.join(', ')}\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
   const results: Record<string, unknown> = {};
   for (const name of selected) results[name] = await benches[name]();
   process.stdout.write(JSON.stringify(selected.length === 1 ? results[selected[0]] : results) + '\n');

@@ -12,10 +12,34 @@ import { PLUGIN_DIR, ROOT } from '../helpers/paths';
 
 const CORPORA: Record<string, () => Corpus> = { redis: redisCorpus, dubbo: dubboCorpus, thrift: thriftCorpus };
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { frames: { type: 'string' }, seed: { type: 'string' } } });
+const USAGE = `usage: npm run fuzz -- [--frames N] [--seed S] [codec…]
+  codecs: ${Object.keys(CORPORA).join(', ')} (default: all)
+  --frames N   mutated frames per codec (default 2000000)
+  --seed S     the random seed (default: from the clock; printed, so a run can be repeated)
+Inputs that break an invariant are saved under test/fixtures/fuzz/<codec>/.
+`;
+
+function usage(problem: string | undefined): never {
+  if (problem) process.stderr.write(`fuzz: ${problem}\n`);
+  (problem ? process.stderr : process.stdout).write(USAGE);
+  process.exit(problem ? 2 : 0);
+}
+
+let parsed;
+try {
+  parsed = parseArgs({ allowPositionals: true, options: { frames: { type: 'string' }, seed: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+} catch (err) {
+  usage((err as Error).message);
+}
+const { values, positionals } = parsed;
+if (values.help) usage(undefined);
 const frames = Number(values.frames ?? 2_000_000);
 const seed = Number(values.seed ?? (Date.now() & 0x7fffffff));
+if (!Number.isInteger(frames) || frames < 1) usage(`--frames ${values.frames} is not a positive integer`);
+if (!Number.isInteger(seed)) usage(`--seed ${values.seed} is not an integer`);
 const codecs = positionals.filter((p) => p !== '--');
+const unknown = codecs.filter((c) => !CORPORA[c]);
+if (unknown.length) usage(`unknown codec(s): ${unknown.join(', ')}`);
 let failed = 0;
 for (const name of codecs.length ? codecs : Object.keys(CORPORA)) {
   const logger = new ConsoleLogger('silent');
