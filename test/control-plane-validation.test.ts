@@ -121,6 +121,20 @@ describe('control plane: an invalid resource keeps the last good routes of its s
     await until('the default route', () => served()?.[0] === `outbound|9090||${HOST}`);
   });
 
+  const fromTheStart: Array<[string, string, 'withheld' | 'default']> = [
+    ['a MetaRouter with a misspelled kind', router(TO_V2, 'apiVersion: metaprotocol.aeraki.io/v1alpha1\nkind: MetaRoutr'), 'withheld'],
+    ['a DestinationRule with a misspelled kind (not a router)', DR(HOST).replace('kind: DestinationRule', 'kind: DestinationRul').replace('name: thrift', 'name: other'), 'default'],
+  ];
+  for (const [what, yaml, outcome] of fromTheStart) {
+    it(`${what}, invalid from the start: routes ${outcome === 'withheld' ? 'withheld' : 'keep the default route'}`, async () => {
+      writeFileSync(join(dir, 'router.yaml'), yaml);
+      cp = new ControlPlane(new DirectorySource(dir, 10), logger);
+      await cp.start('127.0.0.1', 0);
+      assert.equal(errorsLogged(), 1);
+      assert.deepEqual(served(), outcome === 'withheld' ? undefined : [`outbound|9090||${HOST}`]);
+    });
+  }
+
   it('a MetaRouter invalid from the start withholds its routes (no silent default route) until it is valid', async () => {
     writeFileSync(join(dir, 'router.yaml'), router(TO_V2.replace('attributes', 'atributes')));
     cp = new ControlPlane(new DirectorySource(dir, 10), logger);

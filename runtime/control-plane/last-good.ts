@@ -43,7 +43,7 @@ export function mergeLastGood(current: readonly Located[], errors: readonly Reso
       keep(previous, error);
       continue;
     }
-    if (error.host !== undefined && (error.kind === 'MetaRouter' || error.key === undefined)) withheldHosts.add(error.host);
+    if (error.host !== undefined && error.kind === 'MetaRouter') withheldHosts.add(error.host);
   }
   // A host that has a good MetaRouter (kept or current) is routed by it.
   for (const l of resources) if (l.resource.kind === 'MetaRouter') withheldHosts.delete(l.resource.host);

@@ -88,17 +88,22 @@ function hashKeyOf(policy: Field, notes: Notes): string | undefined {
   return hash.child('httpHeaderName').or((h) => h.string({ nonEmpty: true }), undefined);
 }
 
-/** What names a resource across edits (`MetaRouter/ns/name`), read without validating. */
+/**
+ * What names a resource across edits (`MetaRouter/ns/name`), read without validating. `key` only
+ * when the kind is spelled right; `kind` is the read kind a misspelled one resembles.
+ */
 export interface ResourceIdentity { key: string | undefined; host: string | undefined; kind: string | undefined }
 
 export function resourceIdentity(doc: unknown): ResourceIdentity {
   const o = (typeof doc === 'object' && doc !== null ? doc : {}) as Record<string, unknown>;
   const meta = (typeof o.metadata === 'object' && o.metadata !== null ? o.metadata : {}) as Record<string, unknown>;
   const spec = (typeof o.spec === 'object' && o.spec !== null ? o.spec : {}) as Record<string, unknown>;
-  const kind = typeof o.kind === 'string' ? o.kind : undefined;
+  // A misspelled kind (`MetaRoutr`) is taken for the kind it resembles: an invalid MetaRouter.
+  const written = typeof o.kind === 'string' ? o.kind : undefined;
+  const kind = written === undefined || (READ_KINDS as readonly string[]).includes(written) ? written : suggest(written, READ_KINDS) ?? written;
   const name = typeof meta.name === 'string' ? meta.name : undefined;
   const host = Array.isArray(spec.hosts) && typeof spec.hosts[0] === 'string' ? spec.hosts[0] : typeof spec.host === 'string' ? spec.host : undefined;
-  const known = kind !== undefined && (READ_KINDS as readonly string[]).includes(kind);
+  const known = kind !== undefined && kind === written && (READ_KINDS as readonly string[]).includes(kind);
   return { key: known && name ? keyOf(kind, typeof meta.namespace === 'string' ? meta.namespace : '', name) : undefined, host, kind };
 }
 
