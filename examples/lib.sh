@@ -70,6 +70,20 @@ start_redis() {
   exit 1
 }
 
+# wait_port PORT: until something accepts on 127.0.0.1:PORT (30 s), or a child exited.
+wait_port() {
+  local i p
+  for i in $(seq 1 600); do
+    port_in_use "$1" && return 0
+    for p in "${children[@]}"; do
+      if ! kill -0 "$p" 2>/dev/null; then echo "example: a process exited before 127.0.0.1:$1 opened (see its log above)" >&2; exit 1; fi
+    done
+    sleep 0.05
+  done
+  echo "example: nothing listens on 127.0.0.1:$1 after 30 s" >&2
+  exit 1
+}
+
 # wait_children: returns when the first child exits, with its status (set -e then stops the rest).
 wait_children() {
   local status=0

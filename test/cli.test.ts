@@ -62,7 +62,11 @@ clusters:
   - { name: c, endpoints: [] }
 `)]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /5 problems/);
+    // Also: listeners[1] has neither routes nor rds, and the default plugins.directory
+    // (build/plugins beside this config file) does not exist.
+    assert.match(r.stderr, /: 7 problems\n/);
+    assert.match(r.stderr, /listeners\[1\]: needs exactly one of route_config or rds/);
+    assert.match(r.stderr, /plugins\.directory: .*build\/plugins: cannot read plugin directory/);
     for (const line of [
       /clusters\[0\]\.endpoints: must have at least one endpoint/,
       /listeners\[0\]\.port: must be between 0 and 65535/,
@@ -71,6 +75,25 @@ clusters:
       /log_level: must be one of/,
     ]) assert.match(r.stderr, line);
     assert.doesNotMatch(r.stderr, /unknown cluster "c"/, 'a cluster with another mistake is not also unknown');
+  });
+
+  it('validate: several problems in one listener, indices as written, and start-time checks in the same pass', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meltemi-validate-'));
+    const r = await meltemi(['validate', '--config', configFile(`
+plugins: { directory: ${JSON.stringify(join(dir, 'absent'))} }
+listeners:
+  - { name: a, port: 1, protocol: redis, upstream_connection: pooled, idle_timeout: forever, route_config: { routes: [ { route: { cluster: c } } ] } }
+  - { name: b, port: 0, protocol: redis, rds: { route_config_name: x } }
+  - { name: a, port: 0, protocol: redis, route_config: { routes: [ { route: { cluster: c } } ] } }
+clusters: [ { name: c, endpoints: [ { address: 127.0.0.1, port: 1 } ] } ]
+`)]);
+    assert.equal(r.code, 1);
+    const lines = r.stderr.split('\n').slice(1).filter(Boolean).map((l) => l.trim());
+    assert.deepEqual(lines.map((l) => l.slice(0, l.indexOf(':'))).sort(), [
+      'listeners[0].idle_timeout', 'listeners[0].upstream_connection', 'listeners[1].rds', 'listeners[2].name', 'plugins.directory',
+    ]);
+    assert.match(r.stderr, /^meltemi validate: .*: 5 problems\n/);
+    assert.match(r.stderr, /listeners\[2\]\.name: duplicate name "a"/);
   });
 
   const runChecks: Array<[string, (dir: string) => string, RegExp]> = [

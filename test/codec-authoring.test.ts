@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { isMeltemiError } from '../runtime/core/errors';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { ConsoleLogger } from '../runtime/core/logger';
 import { MessageType } from '../runtime/plugin/abi';
 import { CodecPlugin } from '../runtime/plugin/codec-plugin';
@@ -74,7 +75,8 @@ describe('codec authors: `meltemi new codec` makes a project of their own', func
   const refusals: Array<[string, string[], RegExp]> = [
     ['a name that is not a protocol name', ['new', 'codec', 'Acme RPC'], /NAME must match/],
     ['no name', ['new', 'codec'], /NAME must match/],
-    ['a folder that is not empty', ['new', 'codec', 'acme', '--dir', ROOT], /exists and is not empty; nothing was written/],
+    ['a folder that is not empty', ['new', 'codec', 'acme', '--dir', tmpdir()], /exists and is not empty; nothing was written/],
+    ['a folder inside meltemi\'s own', ['new', 'codec', 'acme', '--dir', join(ROOT, 'examples', 'acme')], /is inside meltemi's own folder; a codec project lives beside it: --dir \.\.\/acme/],
     ['an unknown kind', ['new', 'filter', 'x'], /only "meltemi new codec NAME" is known/],
   ];
   for (const [what, args, message] of refusals) {

@@ -10,6 +10,7 @@ start_redis 7011
 start_redis 7012
 start_child control_plane node bin/meltemi.js control-plane --resources examples/control-plane/resources --port 15010
 start_child proxy node bin/meltemi.js run --config examples/control-plane/meltemi.yaml
+wait_port 6381
 cat <<'MSG'
 meltemi: try it from another terminal:
   redis-cli -p 6381 set cache:greeting hello     # routed to the cache subset (127.0.0.1:7012)

@@ -8,6 +8,7 @@ require_free_ports 7001 7002 6380 9901
 start_redis 7001
 start_redis 7002
 start_child proxy node bin/meltemi.js run --config examples/redis-prefix-routing/meltemi.yaml
+wait_port 6380
 cat <<'MSG'
 meltemi: try it from another terminal:
   redis-cli -p 6380 set cache:greeting hello     # lands on 127.0.0.1:7002

@@ -1,7 +1,7 @@
 // The meltemi command line: run, validate, control-plane, new codec.
 
 import { parseArgs } from 'node:util';
-import { loadConfigFile } from '../config/load';
+import { checkConfigFile, loadConfigFile } from '../config/load';
 import { stringify } from 'yaml';
 import { ConfigError, isMeltemiError } from '../core/errors';
 import { preflight } from '../config/preflight';
@@ -43,10 +43,14 @@ async function validate(file: string): Promise<number> {
   let problems: string[];
   let config;
   try {
-    config = await loadConfigFile(file);
-    problems = await preflight(config, new ConsoleLogger('silent'));
+    const checked = await checkConfigFile(file);
+    config = checked.config;
+    problems = checked.errors.map((e) => e.line);
+    // Start-time checks run on the sections that are valid, so one pass reports everything.
+    const broken = new Set(checked.errors.map((e) => e.field.split(/[.[]/)[0]));
+    if (config) problems.push(...await preflight(config, new ConsoleLogger('silent'), broken));
   } catch (err) {
-    problems = err instanceof ConfigError ? err.all.map((e) => e.message) : [(err as Error).message];
+    problems = [(err as Error).message];
   } finally {
     await sharedPluginCompiler().close();
   }
@@ -132,7 +136,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     await sharedPluginCompiler().close();
-    const lines = err instanceof ConfigError ? err.all.map((e) => e.message) : [(err as Error).message];
+    const lines = err instanceof ConfigError ? err.all.map((e) => e.line) : [(err as Error).message];
     process.stderr.write(lines.map((l) => `meltemi: ${isMeltemiError(err) ? `[${err.code}] ` : ''}${l}\n`).join(''));
     return 1;
   }

@@ -1,7 +1,7 @@
 // `meltemi new codec NAME [--dir DIR]`: scaffolds a codec project of the author's own.
 
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { codecProject } from './codec-template';
 
 /** The meltemi package this CLI runs from (build/runtime/cli/ is three levels down). */
@@ -14,6 +14,11 @@ export function newCodec(name: string | undefined, dir: string | undefined, out:
     return 2;
   }
   const target = resolve(dir ?? name);
+  if (target === MELTEMI_DIR || target.startsWith(MELTEMI_DIR + sep)) {
+    // Its node_modules/meltemi would be a link to a folder that contains it.
+    err.write(`meltemi new codec: ${target} is inside meltemi's own folder; a codec project lives beside it: --dir ${join('..', basename(target))}\n`);
+    return 1;
+  }
   if (existsSync(target) && readdirSync(target).length > 0) {
     err.write(`meltemi new codec: ${target} exists and is not empty; nothing was written\n`);
     return 1;

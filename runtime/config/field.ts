@@ -18,7 +18,7 @@ export class Field {
       return read();
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
-      this.errors.push(...err.all);
+      for (const e of err.all) this.errors.push(e.all.length > 1 ? new ConfigError(e.field, e.line.slice(e.field.length + 2)) : e);
       return fallback;
     }
   }
@@ -41,15 +41,25 @@ export class Field {
     return this.value as Record<string, unknown>;
   }
 
-  /** Rejects keys other than `allowed` (catches typos such as `prefix_mach`). */
+  /**
+   * Rejects keys other than `allowed` (catches typos such as `prefix_mach`). With an error sink,
+   * every unknown key is recorded and reading goes on.
+   */
   only(allowed: readonly string[]): this {
     for (const key of Object.keys(this.object())) {
       if (!allowed.includes(key)) {
         const guess = suggest(key, allowed);
-        new Field(this.path ? `${this.path}.${key}` : key, undefined, this.errors).fail(`unknown field${guess ? ` (did you mean ${guess}?)` : ''} (expected one of: ${allowed.join(', ')})`);
+        const unknown = new Field(this.path ? `${this.path}.${key}` : key, undefined, this.errors);
+        unknown.collect(() => unknown.fail(`unknown field${guess ? ` (did you mean ${guess}?)` : ''} (expected one of: ${allowed.join(', ')})`), undefined);
       }
     }
     return this;
+  }
+
+  /** `read` of the child `key`; with an error sink, a failure is recorded and `fallback` returned. */
+  get<T>(key: string, read: (f: Field) => T, fallback: T): T {
+    const child = this.child(key);
+    return child.collect(() => read(child), fallback);
   }
 
   items(): Field[] {
@@ -93,8 +103,8 @@ export class Field {
     return m![2] === 'ms' ? n : m![2] === 's' ? n * 1000 : n * 60_000;
   }
 
-  /** The value if present, else `fallback`. */
+  /** The value if present, else `fallback` (also, with an error sink, when it is invalid). */
   or<T>(read: (f: Field) => T, fallback: T): T {
-    return this.present ? read(this) : fallback;
+    return this.present ? this.collect(() => read(this), fallback) : fallback;
   }
 }

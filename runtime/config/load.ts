@@ -5,24 +5,38 @@ import { dirname, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { ConfigError } from '../core/errors';
 import type { Config } from './types';
-import { validateConfig } from './validate';
+import { checkConfig, validateConfig } from './validate';
 
 export async function loadConfigFile(file: string): Promise<Config> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError('(file)', `cannot read ${file}: ${(err as Error).message}`);
-  }
-  return parseConfig(text, dirname(resolve(file)));
+  return parseConfig(await readConfigText(file), dirname(resolve(file)));
 }
 
 export function parseConfig(text: string, baseDir: string): Config {
-  let raw: unknown;
+  return validateConfig(parseYaml(text), baseDir);
+}
+
+/** Every problem in `file`, and the config as far as it could be read (see checkConfig). */
+export async function checkConfigFile(file: string): Promise<{ config: Config | undefined; errors: ConfigError[] }> {
   try {
-    raw = parse(text);
+    return checkConfig(parseYaml(await readConfigText(file)), dirname(resolve(file)));
+  } catch (err) {
+    if (err instanceof ConfigError) return { config: undefined, errors: [...err.all] };
+    throw err;
+  }
+}
+
+async function readConfigText(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError('(file)', `cannot read ${file}: ${(err as Error).message}`);
+  }
+}
+
+function parseYaml(text: string): unknown {
+  try {
+    return parse(text);
   } catch (err) {
     throw new ConfigError('(yaml)', (err as Error).message);
   }
-  return validateConfig(raw, baseDir);
 }

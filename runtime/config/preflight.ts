@@ -17,11 +17,14 @@ export function missingCodec(config: Config, index: number, registry: PluginRegi
   return new MeltemiError('MELTEMI_CONFIG_INVALID', `listeners[${index}].protocol: no codec plugin for protocol "${listener.protocol}" in ${config.plugins.directory} (loaded: ${known}${rejected})`);
 }
 
-/** Every problem `run` would stop at, as `field: message` lines; empty when it would start. */
-export async function preflight(config: Config, logger: Logger): Promise<string[]> {
+/**
+ * Every problem `run` would stop at, as `field: message` lines; empty when it would start.
+ * `skip`: top-level sections that had schema errors (their values are defaults, not the user's).
+ */
+export async function preflight(config: Config, logger: Logger, skip: ReadonlySet<string> = new Set()): Promise<string[]> {
   const problems: string[] = [];
   const registry = new PluginRegistry(logger, config.plugins);
-  try {
+  if (!skip.has('plugins')) try {
     await registry.loadDirectory(config.plugins.directory);
     config.listeners.forEach((l, i) => {
       if (!registry.codec(l.protocol)) problems.push(missingCodec(config, i, registry).message);
@@ -29,7 +32,7 @@ export async function preflight(config: Config, logger: Logger): Promise<string[
   } catch (err) {
     problems.push(`plugins.directory: ${(err as Error).message}`);
   }
-  if (config.admin?.tokenFile) {
+  if (config.admin?.tokenFile && !skip.has('admin')) {
     try {
       await readAdminToken(config.admin.tokenFile);
     } catch (err) {

@@ -23,11 +23,20 @@ const DEFAULT_FUEL = 200_000_000;
  * route and cluster is checked even after one fails: the ConfigError thrown carries them all.
  */
 export function validateConfig(raw: unknown, baseDir: string): Config {
+  const { config, errors } = checkConfig(raw, baseDir);
+  if (errors.length > 0 || !config) throw ConfigError.of(errors);
+  return config;
+}
+
+/**
+ * Every error, and the config as far as it could be read (invalid parts replaced by defaults or
+ * left out): `meltemi validate` runs the start-time checks on the parts that are valid.
+ */
+export function checkConfig(raw: unknown, baseDir: string): { config: Config | undefined; errors: ConfigError[] } {
   const errors: ConfigError[] = [];
   const root = new Field('', raw ?? {}, errors);
   const config = root.collect(() => readConfig(root, baseDir), undefined);
-  if (errors.length > 0 || !config) throw ConfigError.of(errors);
-  return config;
+  return { config, errors };
 }
 
 function readConfig(root: Field, baseDir: string): Config {
@@ -35,24 +44,26 @@ function readConfig(root: Field, baseDir: string): Config {
   const clustersField = root.child('clusters');
   const clusters = clustersField.collect(() => clustersField.or((f) => f.items().map((c) => c.collect(() => readCluster(c), undefined)), []), [])
     .filter((c): c is ClusterConfig => c !== undefined);
-  root.collect(() => unique(clusters.map((c) => c.name), clustersField, 'name'), undefined);
+  root.collect(() => unique((Array.isArray(clustersField.value) ? (clustersField.value as unknown[]) : []).map(nameOf), clustersField, 'name'), undefined);
   // Names as written, so a cluster with another mistake is not also reported as unknown.
   const clusterNames = new Set([...clusters.map((c) => c.name), ...namesIn(clustersField.value)]);
   const xdsField = root.child('xds');
   const xds = xdsField.collect(() => xdsField.or(readXds, undefined), undefined);
   const listenersField = root.child('listeners');
-  const listeners = listenersField.collect(() => {
+  // One slot per listener as written (undefined where it had errors), so indices stay the input's.
+  const slots = listenersField.collect(() => {
     const items = listenersField.items();
     if (items.length === 0) listenersField.fail('must have at least one listener');
     return items.map((f) => f.collect(() => readListener(f, clusterNames), undefined));
-  }, []).filter((l): l is ListenerConfig => l !== undefined);
-  root.collect(() => {
-    unique(listeners.map((l) => l.name), listenersField, 'name');
-    unique(listeners.map((l) => `${l.address}:${l.port}`).filter((k) => !k.endsWith(':0')), listenersField, 'address/port');
-  }, undefined);
-  listeners.forEach((l, i) => {
-    if (l.rds && !xds && !xdsField.present) root.collect(() => new Field(`listeners[${i}].rds`, l.rds).fail('needs a top-level xds server to fetch routes from'), undefined);
+  }, [] as Array<ListenerConfig | undefined>);
+  const written = Array.isArray(listenersField.value) ? (listenersField.value as unknown[]) : [];
+  root.collect(() => unique(written.map((l) => nameOf(l)), listenersField, 'name'), undefined);
+  root.collect(() => unique(slots.map((l) => (l && l.port !== 0 ? `${l.address}:${l.port}` : undefined)), listenersField, 'address/port'), undefined);
+  written.forEach((l, i) => {
+    const rds = l && typeof l === 'object' ? (l as Record<string, unknown>).rds : undefined;
+    if (rds !== undefined && !xdsField.present) root.collect(() => new Field(`listeners[${i}].rds`, rds).fail('needs a top-level xds server to fetch routes from'), undefined);
   });
+  const listeners = slots.filter((l): l is ListenerConfig => l !== undefined);
   const pluginsField = root.child('plugins');
   const plugins = pluginsField.collect(() => readPlugins(pluginsField, baseDir), readPlugins(new Field('plugins', undefined), baseDir));
   const adminField = root.child('admin');
@@ -70,8 +81,13 @@ function readConfig(root: Field, baseDir: string): Config {
 }
 
 function namesIn(list: unknown): string[] {
-  if (!Array.isArray(list)) return [];
-  return list.map((c) => (c && typeof c === 'object' ? (c as Record<string, unknown>).name : undefined)).filter((n): n is string => typeof n === 'string');
+  return (Array.isArray(list) ? list.map(nameOf) : []).filter((n): n is string => n !== undefined);
+}
+
+/** `name` of a listener or cluster as written, if it is a string. */
+function nameOf(item: unknown): string | undefined {
+  const name = item && typeof item === 'object' ? (item as Record<string, unknown>).name : undefined;
+  return typeof name === 'string' ? name : undefined;
 }
 
 function readPlugins(f: Field, baseDir: string): PluginsConfig {
@@ -89,26 +105,31 @@ function readPlugins(f: Field, baseDir: string): PluginsConfig {
   };
 }
 
-function unique(values: string[], field: Field, what: string): void {
+/** Values by input index (undefined: not checked); a repeat is an error at its own index. */
+function unique(values: Array<string | undefined>, field: Field, what: string): void {
   const seen = new Set<string>();
   values.forEach((v, i) => {
-    if (seen.has(v)) new Field(`${field.path}[${i}].${what === 'address/port' ? 'port' : what}`, v).fail(`duplicate ${what} "${v}"`);
+    if (v === undefined) return;
+    if (seen.has(v)) {
+      const repeat = new Field(`${field.path}[${i}].${what === 'address/port' ? 'port' : what}`, v, field.errors);
+      repeat.collect(() => repeat.fail(`duplicate ${what} "${v}"`), undefined);
+    }
     seen.add(v);
   });
 }
 
 function readListener(f: Field, clusters: ReadonlySet<string>): ListenerConfig {
   f.only(['name', 'address', 'port', 'protocol', 'codec_config', 'max_frame_size', 'upstream_connection', 'max_inflight_per_connection', 'max_connections', 'idle_timeout', 'route_config', 'rds']);
-  const name = f.child('name').string({ nonEmpty: true, pattern: NAME });
+  const name = f.get('name', (c) => c.string({ nonEmpty: true, pattern: NAME }), '');
   const address = f.child('address').or((a) => a.string({ nonEmpty: true }), '127.0.0.1');
-  const port = f.child('port').integer(0, MAX_PORT);
-  const protocol = f.child('protocol').string({ nonEmpty: true });
+  const port = f.get('port', (c) => c.integer(0, MAX_PORT), 0);
+  const protocol = f.get('protocol', (c) => c.string({ nonEmpty: true }), '');
   const rdsField = f.child('rds');
-  if (rdsField.present === f.child('route_config').present) f.fail('needs exactly one of route_config or rds');
-  const rds = rdsField.present ? {
-    routeConfigName: rdsField.only(['route_config_name', 'validate_clusters']).child('route_config_name').string({ nonEmpty: true }),
+  if (rdsField.present === f.child('route_config').present) f.collect(() => f.fail('needs exactly one of route_config or rds'), undefined);
+  const rds = rdsField.present ? rdsField.collect(() => ({
+    routeConfigName: rdsField.only(['route_config_name', 'validate_clusters']).get('route_config_name', (c) => c.string({ nonEmpty: true }), ''),
     validateClusters: rdsField.child('validate_clusters').or((v) => v.boolean(), false),
-  } : undefined;
+  }), undefined) : undefined;
   return {
     name,
     address,
@@ -121,7 +142,7 @@ function readListener(f: Field, clusters: ReadonlySet<string>): ListenerConfig {
     maxConnections: f.child('max_connections').or((c) => c.integer(1, 10_000_000), 10_000_000),
     // Envoy's HTTP connection manager default; Aeraki's MetaProtocolProxy idle_timeout.
     idleTimeoutMs: f.child('idle_timeout').or((c) => c.durationMs(), 3_600_000),
-    routeConfig: rds ? { name: rds.routeConfigName, routes: [] } : readRouteConfiguration(f.child('route_config'), clusters),
+    routeConfig: rds || !f.child('route_config').present ? { name: rds?.routeConfigName ?? '', routes: [] } : f.get('route_config', (c) => readRouteConfiguration(c, clusters), { name: '', routes: [] }),
     rds,
   };
 }
@@ -134,7 +155,7 @@ function readAdmin(f: Field, baseDir: string): AdminConfig {
   };
   return {
     address: f.child('address').or((a) => a.string({ nonEmpty: true }), '127.0.0.1'),
-    port: f.child('port').integer(0, MAX_PORT),
+    port: f.get('port', (c) => c.integer(0, MAX_PORT), 0),
     socket: f.child('socket').or(path, undefined),
     tokenFile: f.child('token_file').or(path, undefined),
     allowedHosts: f.child('allowed_hosts').or((h) => h.items().map((i) => i.string({ nonEmpty: true })), [] as string[]),
@@ -168,7 +189,7 @@ function readXds(f: Field) {
   for (const [k, v] of Object.entries(metadata)) if (typeof v !== 'string') new Field(`${node.path}.metadata.${k}`, v).fail('must be a string');
   return {
     address: f.child('address').or((a) => a.string({ nonEmpty: true }), '127.0.0.1'),
-    port: f.child('port').integer(1, MAX_PORT),
+    port: f.get('port', (c) => c.integer(1, MAX_PORT), 1),
     node: {
       id: node.present ? node.child('id').or((n) => n.string({ nonEmpty: true }), 'meltemi') : 'meltemi',
       cluster: node.present ? node.child('cluster').or((n) => n.string(), '') : '',
@@ -192,13 +213,15 @@ function readRoute(f: Field, clusters: ReadonlySet<string> | undefined): RouteCo
   f.only(['name', 'match', 'route', 'request_mutation', 'response_mutation']);
   const match = f.child('match');
   const metadata = match.present
-    ? match.only(['metadata']).child('metadata').or((m) => m.items().map(readMatcher), [] as MetadataMatcherConfig[])
+    ? match.only(['metadata']).child('metadata').or((m) => m.items().map((i) => i.collect(() => readMatcher(i), undefined)), [])
+      .filter((m): m is MetadataMatcherConfig => m !== undefined)
     : [];
   return {
     name: f.child('name').or((n) => n.string(), ''),
     match: { metadata },
-    route: readAction(f.child('route'), clusters),
-    requestMutation: f.child('request_mutation').or((m) => m.items().map(readKeyValue), [] as KeyValue[]),
+    route: f.get('route', (a) => readAction(a, clusters), { kind: 'cluster', cluster: '' }),
+    requestMutation: f.child('request_mutation').or((m) => m.items().map((i) => i.collect(() => readKeyValue(i), undefined)), [])
+      .filter((kv): kv is KeyValue => kv !== undefined),
   };
 }
 
@@ -206,7 +229,7 @@ const STRING_MATCHES = ['exact_match', 'prefix_match', 'suffix_match', 'contains
 
 function readMatcher(f: Field): MetadataMatcherConfig {
   f.only(['name', ...STRING_MATCHES, 'invert_match']);
-  const name = f.child('name').string({ nonEmpty: true });
+  const name = f.get('name', (c) => c.string({ nonEmpty: true }), '');
   const given = STRING_MATCHES.filter((k) => f.child(k).present);
   if (given.length > 1) f.fail(`has ${given.join(' and ')}; give one match`);
   let match: StringMatch;
@@ -265,15 +288,18 @@ function readAction(f: Field, clusters: ReadonlySet<string> | undefined): RouteA
 
 function readKeyValue(f: Field): KeyValue {
   f.only(['key', 'value']);
-  return { key: f.child('key').string({ nonEmpty: true, max: 16384 }), value: f.child('value').or((v) => v.string({ max: 16384 }), '') };
+  return { key: f.get('key', (c) => c.string({ nonEmpty: true, max: 16384 }), ''), value: f.child('value').or((v) => v.string({ max: 16384 }), '') };
 }
 
 function readCluster(f: Field): ClusterConfig {
   f.only(['name', 'endpoints', 'lb_policy', 'connect_timeout', 'connections_per_endpoint', 'max_pending_requests_per_connection', 'max_queued_bytes_per_connection']);
-  const endpoints = f.child('endpoints').items().map(readEndpoint);
-  if (endpoints.length === 0) f.child('endpoints').fail('must have at least one endpoint');
+  const endpoints = f.get('endpoints', (e) => {
+    const items = e.items();
+    if (items.length === 0) e.fail('must have at least one endpoint');
+    return items.map((i) => i.collect(() => readEndpoint(i), undefined)).filter((ep): ep is EndpointConfig => ep !== undefined);
+  }, []);
   return {
-    name: f.child('name').string({ nonEmpty: true, pattern: NAME }),
+    name: f.get('name', (c) => c.string({ nonEmpty: true, pattern: NAME }), ''),
     endpoints,
     lbPolicy: f.child('lb_policy').or((p) => p.oneOf(['round_robin', 'ROUND_ROBIN'] as const), 'round_robin') && 'round_robin',
     connectTimeoutMs: f.child('connect_timeout').or((t) => t.durationMs(), 1000),
@@ -285,5 +311,5 @@ function readCluster(f: Field): ClusterConfig {
 
 function readEndpoint(f: Field): EndpointConfig {
   f.only(['address', 'port']);
-  return { address: f.child('address').string({ nonEmpty: true }), port: f.child('port').integer(1, MAX_PORT) };
+  return { address: f.get('address', (c) => c.string({ nonEmpty: true }), ''), port: f.get('port', (c) => c.integer(1, MAX_PORT), 1) };
 }

@@ -26,13 +26,17 @@ export class MeltemiError extends Error {
 export class ConfigError extends MeltemiError {
   /** Dotted path of the offending field, e.g. `listeners[0].port`. */
   readonly field: string;
-  /** Every problem found, this one first (one line each in `message`). */
+  /** This problem alone: `field: reason`. */
+  readonly line: string;
+  /** Every problem found, this one first (`message` has their lines). */
   readonly all: readonly ConfigError[];
 
-  constructor(field: string, message: string, more: readonly ConfigError[] = []) {
-    super('MELTEMI_CONFIG_INVALID', [`${field}: ${message}`, ...more.map((e) => e.message)].join('\n'));
+  constructor(field: string, reason: string, more: readonly ConfigError[] = []) {
+    const line = `${field}: ${reason}`;
+    super('MELTEMI_CONFIG_INVALID', [line, ...more.map((e) => e.line)].join('\n'));
     this.name = 'ConfigError';
     this.field = field;
+    this.line = line;
     this.all = [this, ...more];
   }
 
@@ -40,7 +44,7 @@ export class ConfigError extends MeltemiError {
   static of(errors: readonly ConfigError[]): ConfigError {
     if (errors.length === 1) return errors[0];
     const [first, ...rest] = errors;
-    return new ConfigError(first.field, first.message.slice(first.field.length + 2), rest);
+    return new ConfigError(first.field, first.line.slice(first.field.length + 2), rest);
   }
 }
 

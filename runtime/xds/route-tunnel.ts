@@ -59,7 +59,7 @@ export function decodeTunnel(message: Record<string, unknown>): DecodedRoutes {
     };
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    throw new ConfigError(envoyPath(err.field, stringMatchers), err.message.slice(err.field.length + 2));
+    throw new ConfigError(envoyPath(err.field, stringMatchers), err.line.slice(err.field.length + 2));
   }
 }
 
