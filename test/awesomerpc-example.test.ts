@@ -7,7 +7,7 @@ import type net from 'node:net';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { CodecHarness } from '../sdk/harness/codec-harness';
-import { MessageType } from '../runtime/plugin/abi';
+import { MessageType } from '../runtime/wasm/abi';
 import type { Meltemi } from '../runtime/server';
 import { ROOT } from './helpers/paths';
 import { portOf, startProxy } from './helpers/proxy';

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { CodecHarness, Mutation } from '../sdk/harness/codec-harness';
-import { ErrorKind, MessageType, ResponseStatus, Status } from '../runtime/plugin/abi';
+import { ErrorKind, MessageType, ResponseStatus, Status } from '../runtime/wasm/abi';
 import { encodeHeartbeat, encodeRequest, encodeResponse as response, Invocation, readFrames, sayHello } from './helpers/dubbo-peers';
 import { PLUGIN_DIR } from './helpers/paths';
 

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { CodecHarness } from '../sdk/harness/codec-harness';
-import { ErrorKind, FrameFlag, MessageType, ResponseStatus, Status } from '../runtime/plugin/abi';
+import { ErrorKind, FrameFlag, MessageType, ResponseStatus, Status } from '../runtime/wasm/abi';
 import { REDIS_WASM } from './helpers/paths';
 
 const cmd = (...args: string[]) => `*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('');

@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import type { Meltemi } from '../runtime/server';
-import { RouteTable } from '../runtime/proxy/route-table';
+import { RouteTable } from '../runtime/router/route-table';
 import { kvFrame, parseKv, KvDecoded } from './helpers/kv-frames';
 import { KvServer } from './helpers/kv-server';
 import { TEST_PLUGIN_DIR } from './helpers/paths';

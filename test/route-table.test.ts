@@ -3,9 +3,9 @@
 
 import assert from 'node:assert/strict';
 import type { MetadataMatcherConfig, RouteConfig } from '../runtime/config/types';
-import { compileMatcher, RouteTable } from '../runtime/proxy/route-table';
-import { StatsStore } from '../runtime/proxy/stats';
-import type { Metadata } from '../runtime/plugin/metadata';
+import { compileMatcher, RouteTable } from '../runtime/router/route-table';
+import { StatsStore } from '../runtime/core/stats';
+import type { Metadata } from '../runtime/codec/metadata';
 
 /** Just enough of Metadata for matching: values are latin1 views of UTF-8, as the codec hands them. */
 function meta(entries: Record<string, string>): Metadata {

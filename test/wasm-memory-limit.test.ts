@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkWasmHeader, limitMemory } from '../runtime/plugin/wasm-memory-limit';
+import { checkWasmHeader, limitMemory } from '../runtime/wasm/wasm-memory-limit';
 import { TEST_PLUGIN_DIR } from './helpers/paths';
 
 const PAGE = 65536;

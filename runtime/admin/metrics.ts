@@ -1,10 +1,10 @@
 // Exposes StatsStore and plugin counters in Prometheus format through prom-client. Values are
-// gathered at scrape time from plain counters (see runtime/proxy/stats.ts for why).
+// gathered at scrape time from plain counters (see runtime/core/stats.ts for why).
 
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { DURATION_BUCKETS, StatsStore } from '../proxy/stats';
+import { DURATION_BUCKETS, StatsStore } from '../core/stats';
 import type { PluginRegistry } from '../plugin/plugin-registry';
-import type { CodecPlugin } from '../plugin/codec-plugin';
+import type { CodecPlugin } from '../codec/codec-plugin';
 import type { OverloadManager } from '../proxy/overload-manager';
 
 type Labels = Record<string, string>;

@@ -8,14 +8,14 @@ import { createHash } from 'node:crypto';
 import { readRegularFile } from '../core/bounded-file';
 import { isMeltemiError, PluginError } from '../core/errors';
 import type { Logger, LogLevel } from '../core/logger';
-import { ErrorKind, MessageType } from './abi';
-import { CodecInstance } from './codec-instance';
-import { CodecContext, CodecPlugin, ID_NOT_REWRITTEN } from './codec-plugin';
-import { withRequestId } from './mutation';
-import { meterModule } from './fuel-metering';
+import { ErrorKind, MessageType } from '../wasm/abi';
+import { CodecInstance } from '../codec/codec-instance';
+import { CodecContext, CodecPlugin, ID_NOT_REWRITTEN } from '../codec/codec-plugin';
+import { withRequestId } from '../codec/mutation';
+import { meterModule } from '../wasm/fuel-metering';
 import { checkCanary, compileModule } from './plugin-loader';
 import type { PluginDescriptor } from './plugin-descriptor';
-import { limitMemory, MemoryLimitError } from './wasm-memory-limit';
+import { limitMemory, MemoryLimitError } from '../wasm/wasm-memory-limit';
 
 export interface AcceptOptions {
   readonly maxFileBytes: number;

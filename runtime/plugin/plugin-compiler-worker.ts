@@ -3,7 +3,7 @@
 
 import { parentPort } from 'node:worker_threads';
 import { isMeltemiError, PluginError } from '../core/errors';
-import { loadBinaryen } from './fuel-metering';
+import { loadBinaryen } from '../wasm/fuel-metering';
 import { acceptPlugin } from './plugin-accept';
 import type { CompileJob, CompileReply } from './plugin-compiler';
 

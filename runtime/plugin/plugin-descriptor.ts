@@ -1,7 +1,7 @@
 // The plugin descriptor returned by meltemi_info (ABI.md §2), parsed and checked field by field.
 
 import { PluginError } from '../core/errors';
-import { ABI_MINOR } from './abi';
+import { ABI_MINOR } from '../wasm/abi';
 
 export type PluginKind = 'codec' | 'filter';
 export type Correlation = 'order' | 'request_id';

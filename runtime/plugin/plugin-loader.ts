@@ -5,8 +5,8 @@
 import { createHash } from 'node:crypto';
 import { PluginError } from '../core/errors';
 import type { Logger } from '../core/logger';
-import { ABI_MARKER, CODEC_EXPORTS } from './abi';
-import { CodecInstance } from './codec-instance';
+import { ABI_MARKER, CODEC_EXPORTS } from '../wasm/abi';
+import { CodecInstance } from '../codec/codec-instance';
 import type { PluginDescriptor } from './plugin-descriptor';
 
 export interface CompiledPlugin {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { PluginError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import type { PluginsConfig } from '../config/types';
-import { CodecPlugin } from './codec-plugin';
+import { CodecPlugin } from '../codec/codec-plugin';
 import type { AcceptResult } from './plugin-accept';
 import { PluginCompiler, sharedPluginCompiler } from './plugin-compiler';
 

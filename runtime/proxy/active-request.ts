@@ -1,7 +1,7 @@
 // One request between its decoding and its response: the unit of correlation, ordering and stats.
 
-import type { Metadata } from '../plugin/metadata';
-import type { RequestStats } from './stats';
+import type { Metadata } from '../codec/metadata';
+import type { RequestStats } from '../core/stats';
 
 export interface ResponseSink {
   /** Delivers the response bytes (or a local reply) for `req`. */

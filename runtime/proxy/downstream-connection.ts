@@ -5,18 +5,18 @@
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { isMeltemiError } from '../core/errors';
-import { ErrorKind, ErrorKindValue, FrameFlag, MessageType } from '../plugin/abi';
-import type { CodecContext, CodecPlugin } from '../plugin/codec-plugin';
-import type { UpstreamPool } from './upstream-pool';
-import type { Metadata } from '../plugin/metadata';
+import { ErrorKind, ErrorKindValue, FrameFlag, MessageType } from '../wasm/abi';
+import type { CodecContext, CodecPlugin } from '../codec/codec-plugin';
+import type { UpstreamPool } from '../upstream/upstream-pool';
+import type { Metadata } from '../codec/metadata';
 import { ActiveRequest, ResponseSink } from './active-request';
-import type { Cluster } from './cluster';
-import { Fifo } from './fifo';
-import { Flushable, scheduleFlush } from './flush-scheduler';
+import type { Cluster } from '../upstream/cluster';
+import { Fifo } from '../core/fifo';
+import { Flushable, scheduleFlush } from '../core/flush-scheduler';
 import { FrameReader } from './frame-reader';
 import type { ListenerContext } from './listener-context';
-import type { RequestStats } from './stats';
-import type { UpstreamConnection } from './upstream-connection';
+import type { RequestStats } from '../core/stats';
+import type { UpstreamConnection } from '../upstream/upstream-connection';
 
 const EMPTY = Buffer.alloc(0);
 const ERROR_KIND_NAMES = Object.fromEntries(Object.entries(ErrorKind).map(([k, v]) => [v, k.toLowerCase()])) as Record<number, string>;

@@ -9,9 +9,9 @@
 //   between two doublings; its delay grows with the buffer, so a sender trickling bytes cannot
 //   make the proxy re-decode megabytes every few milliseconds.
 
-import { Status } from '../plugin/abi';
-import type { DecodeResult } from '../plugin/codec-instance';
-import type { CodecContext } from '../plugin/codec-plugin';
+import { Status } from '../wasm/abi';
+import type { DecodeResult } from '../codec/codec-instance';
+import type { CodecContext } from '../codec/codec-plugin';
 
 /** Unconsumed bytes above which, without a length from the codec, decoding waits for the buffer to double. */
 export const GROWTH_THRESHOLD = 64 * 1024;

@@ -3,11 +3,11 @@
 
 import type { ListenerConfig } from '../config/types';
 import type { Logger } from '../core/logger';
-import type { CodecPlugin } from '../plugin/codec-plugin';
-import type { ClusterManager } from './cluster';
-import type { RouteTable } from './route-table';
-import type { ListenerStats, StatsStore } from './stats';
-import type { UpstreamPool } from './upstream-pool';
+import type { CodecPlugin } from '../codec/codec-plugin';
+import type { ClusterManager } from '../upstream/cluster';
+import type { RouteTable } from '../router/route-table';
+import type { ListenerStats, StatsStore } from '../core/stats';
+import type { UpstreamPool } from '../upstream/upstream-pool';
 import type { OverloadManager } from './overload-manager';
 
 export interface ListenerContext {

@@ -4,13 +4,13 @@ import net from 'node:net';
 import type { ListenerConfig } from '../config/types';
 import { boundPort, listenOn } from '../core/listen';
 import type { Logger } from '../core/logger';
-import type { CodecPlugin } from '../plugin/codec-plugin';
-import type { ClusterManager } from './cluster';
+import type { CodecPlugin } from '../codec/codec-plugin';
+import type { ClusterManager } from '../upstream/cluster';
 import { DownstreamConnection } from './downstream-connection';
 import type { ListenerContext } from './listener-context';
-import { RouteTable } from './route-table';
-import type { StatsStore } from './stats';
-import { UpstreamPool } from './upstream-pool';
+import { RouteTable } from '../router/route-table';
+import type { StatsStore } from '../core/stats';
+import { UpstreamPool } from '../upstream/upstream-pool';
 import type { OverloadManager } from './overload-manager';
 
 export class Listener {

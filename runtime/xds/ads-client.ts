@@ -8,7 +8,7 @@ import { UPSTREAM_LIMIT_DEFAULTS } from '../config/types';
 import * as grpc from '@grpc/grpc-js';
 import type { ClusterConfig, EndpointConfig, XdsConfig } from '../config/types';
 import type { Logger } from '../core/logger';
-import type { ClusterManager } from '../proxy/cluster';
+import type { ClusterManager } from '../upstream/cluster';
 import { ADS_METHOD, toPlain, TYPE_CLUSTER, TYPE_CLUSTER_LOAD_ASSIGNMENT, typeOfUrl } from './envoy-protos';
 import { INVALID_ARGUMENT, newUpdateStatus, Plain, recordAccepted, recordRejected, UpdateStatus, XdsStream } from './xds-stream';
 import { nodeOf } from './node';

@@ -1,4 +1,4 @@
-// Numeric constants of ABI v1. sdk/ABI.md is normative; runtime/plugin/abi.ts mirrors this file
+// Numeric constants of ABI v1. sdk/ABI.md is normative; runtime/wasm/abi.ts mirrors this file
 // and test/abi-conformance.test.ts keeps the two equal.
 
 export const ABI_MINOR: i32 = 0;

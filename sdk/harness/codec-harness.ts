@@ -6,15 +6,15 @@
 //   assert.equal(frame.get('key'), 'k');
 
 import { ConsoleLogger, Logger } from '../../runtime/core/logger';
-import { CallFlag, ErrorKindValue, MessageTypeValue } from '../../runtime/plugin/abi';
-import { CodecContext, CodecPlugin } from '../../runtime/plugin/codec-plugin';
-import type { Metadata } from '../../runtime/plugin/metadata';
-import { Mutation } from '../../runtime/plugin/mutation';
+import { CallFlag, ErrorKindValue, MessageTypeValue } from '../../runtime/wasm/abi';
+import { CodecContext, CodecPlugin } from '../../runtime/codec/codec-plugin';
+import type { Metadata } from '../../runtime/codec/metadata';
+import { Mutation } from '../../runtime/codec/mutation';
 import { acceptPlugin } from '../../runtime/plugin/plugin-accept';
 import type { PluginDescriptor } from '../../runtime/plugin/plugin-descriptor';
 
 export { Mutation };
-export { ErrorKind, FrameFlag, MessageType, ResponseStatus } from '../../runtime/plugin/abi';
+export { ErrorKind, FrameFlag, MessageType, ResponseStatus } from '../../runtime/wasm/abi';
 
 /** The proxy's defaults (docs/config.md, plugins.*). */
 const HARNESS_LIMITS = { maxFileBytes: 32 * 1024 ** 2, maxMemoryBytes: 512 * 1024 ** 2, fuelPerCall: 200_000_000 };

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { ConsoleLogger } from '../../runtime/core/logger';
-import { CodecPlugin } from '../../runtime/plugin/codec-plugin';
+import { CodecPlugin } from '../../runtime/codec/codec-plugin';
 import { compilePlugin } from '../../runtime/plugin/plugin-loader';
 import { FrameReader } from '../../runtime/proxy/frame-reader';
 import { REDIS_WASM } from '../helpers/paths';

@@ -7,8 +7,8 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isMeltemiError } from '../../runtime/core/errors';
-import { CallFlag } from '../../runtime/plugin/abi';
-import type { CodecPlugin } from '../../runtime/plugin/codec-plugin';
+import { CallFlag } from '../../runtime/wasm/abi';
+import type { CodecPlugin } from '../../runtime/codec/codec-plugin';
 import { FrameReader } from '../../runtime/proxy/frame-reader';
 import type { Corpus } from './corpus';
 

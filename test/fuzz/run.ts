@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { ConsoleLogger } from '../../runtime/core/logger';
-import { CodecPlugin } from '../../runtime/plugin/codec-plugin';
+import { CodecPlugin } from '../../runtime/codec/codec-plugin';
 import { compilePlugin } from '../../runtime/plugin/plugin-loader';
 import { Corpus, dubboCorpus, redisCorpus, thriftCorpus } from './corpus';
 import { fuzzCodec } from './engine';

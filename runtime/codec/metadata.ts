@@ -2,7 +2,7 @@
 // from the host's own input buffer or from a copy of the record's inline bytes; nothing is turned
 // into a string until a route or filter asks for it.
 
-import { EntryFlag, MESSAGE_TYPE_NAMES, MessageTypeValue } from './abi';
+import { EntryFlag, MESSAGE_TYPE_NAMES, MessageTypeValue } from '../wasm/abi';
 import { WELL_KNOWN_KEYS } from './well-known-keys';
 
 const ENTRY_INTS = 5;

@@ -3,10 +3,10 @@
 // configured strings are compared as the latin1 view of their UTF-8 bytes: byte-exact matching.
 
 import type { MetadataMatcherConfig, RouteActionConfig, RouteConfig, RouteConfiguration } from '../config/types';
-import type { Metadata } from '../plugin/metadata';
-import { Mutation } from '../plugin/mutation';
+import type { Metadata } from '../codec/metadata';
+import { Mutation } from '../codec/mutation';
 import { compileSafeRegex } from '../core/safe-regex';
-import type { RequestStats, StatsStore } from './stats';
+import type { RequestStats, StatsStore } from '../core/stats';
 
 type Predicate = (meta: Metadata) => boolean;
 

@@ -8,15 +8,15 @@
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../core/logger';
-import { CallFlag, ErrorKind, MessageType, ResponseStatus } from '../plugin/abi';
-import type { Metadata } from '../plugin/metadata';
-import { Mutation, withRequestId } from '../plugin/mutation';
-import type { CodecPlugin } from '../plugin/codec-plugin';
-import type { ActiveRequest } from './active-request';
+import { CallFlag, ErrorKind, MessageType, ResponseStatus } from '../wasm/abi';
+import type { Metadata } from '../codec/metadata';
+import { Mutation, withRequestId } from '../codec/mutation';
+import type { CodecPlugin } from '../codec/codec-plugin';
+import type { ActiveRequest } from '../proxy/active-request';
 import type { Cluster, Endpoint } from './cluster';
-import { Fifo } from './fifo';
-import { Flushable, scheduleFlush } from './flush-scheduler';
-import { FrameReader } from './frame-reader';
+import { Fifo } from '../core/fifo';
+import { Flushable, scheduleFlush } from '../core/flush-scheduler';
+import { FrameReader } from '../proxy/frame-reader';
 
 const EMPTY_MUTATION = new Mutation().encode();
 const EMPTY = Buffer.alloc(0);

@@ -4,8 +4,8 @@
 import type { Logger } from '../core/logger';
 import { isMeltemiError, PluginError } from '../core/errors';
 import { CodecInstance, DecodeResult } from './codec-instance';
-import type { CompiledPlugin } from './plugin-loader';
-import type { ErrorKindValue, MessageTypeValue } from './abi';
+import type { CompiledPlugin } from '../plugin/plugin-loader';
+import type { ErrorKindValue, MessageTypeValue } from '../wasm/abi';
 
 /** Why a request-id codec whose encode ignores SET_REQUEST_ID is refused. */
 export const ID_NOT_REWRITTEN = 'the codec declares request_id correlation but its encode returned UNCHANGED for a SET_REQUEST_ID mutation: override Codec.encode and write the new id (mutation.requestId) into the frame';

@@ -1,6 +1,6 @@
 // Builds the Mutation buffer (ABI.md §6.2) that the host passes to a codec's encode.
 
-import { Layout, MutationOp, MutationOpValue } from './abi';
+import { Layout, MutationOp, MutationOpValue } from '../wasm/abi';
 import { wellKnownKeyId } from './well-known-keys';
 
 export interface MutationEntry {

@@ -2,7 +2,7 @@
 // connection attempt failed is skipped for a backoff that doubles per consecutive failure.
 
 import type { ClusterConfig } from '../config/types';
-import type { ClusterStats, StatsStore } from './stats';
+import type { ClusterStats, StatsStore } from '../core/stats';
 
 const BACKOFF_BASE_MS = 250;
 const BACKOFF_MAX_MS = 10_000;
