@@ -1,10 +1,15 @@
-// One request between its decoding and its response: the unit of correlation, ordering and stats.
+// One request between its decoding and its response: the unit of correlation, ordering and
+// stats, and the state each layer keeps for it (how far the filter chain got, the reply a
+// filter asked for). Layers are shared per listener; this object is the only thing per request.
 
 import type { Metadata } from '../codec/metadata';
+import type { KeyValue } from '../config/types';
 import type { RequestStats } from '../core/stats';
+import type { Downstream } from './downstream';
 
+/** Where an upstream delivers the outcome of a request it carried: the router. */
 export interface ResponseSink {
-  /** Delivers the response bytes (or a local reply) for `req`. */
+  /** Delivers the response bytes for `req`. */
   complete(req: ActiveRequest, response: Buffer, isError: boolean, now: number): void;
   /** The upstream failed `req`; the sink answers it with a local reply of `kind`. */
   fail(req: ActiveRequest, kind: number, message: string): void;
@@ -16,15 +21,38 @@ export class ActiveRequest {
   done = false;
   /** Its client has gone: an upstream drops it unsent, or its response when it comes. */
   abandoned = false;
+  /** Route stats, once the router chose a route (null for heartbeats and protocol errors). */
+  stats: RequestStats | null = null;
+  /** Who an upstream answers to; set by the router when it sends the request. */
+  sink: ResponseSink | null = null;
+  /** Request filters that have run (the next one to run is at this index). */
+  filterIndex = 0;
+  /** A filter paused the chain; `FilterChain.resume` continues it. */
+  paused = false;
+  /** Mutations filters added; applied with the route's own. */
+  mutations: KeyValue[] | null = null;
+  /** What a filter that returned LOCAL_REPLY answers with. */
+  replyKind = 0;
+  replyMessage = '';
 
   constructor(
-    readonly sink: ResponseSink,
+    readonly downstream: Downstream,
     /** Released (null) once the request is abandoned, so a silent upstream holds no frames. */
     public meta: Metadata | null,
-    readonly stats: RequestStats | null,
     /** performance.now() when the request was read. */
     readonly start: number,
   ) {}
+
+  /** Sets the local reply a filter answers with (it then returns FilterStatus.LOCAL_REPLY). */
+  rejectWith(kind: number, message: string): void {
+    this.replyKind = kind;
+    this.replyMessage = message;
+  }
+
+  /** Adds a mutation to the request, applied by the codec with the route's request_mutation. */
+  mutate(key: string, value: string): void {
+    (this.mutations ??= []).push({ key, value });
+  }
 
   /** The client closed before the response: keep only what the upstream's bookkeeping needs. */
   abandon(): void {

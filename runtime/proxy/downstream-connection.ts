@@ -1,22 +1,22 @@
-// One client connection: decode what it sends (one codec call per read), route each message,
-// hand it to an upstream connection, and write the responses back, in request order when the
-// protocol correlates by order, coalesced into one write per event-loop turn.
+// One client connection: decode what it sends (one codec call per read), pass each message to
+// the listener's filter chain (which ends in the router), and write the answers back, in request
+// order when the protocol correlates by order, coalesced into one write per event-loop turn.
+// Heartbeats and load shedding are answered here, before the chain.
 
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { isMeltemiError } from '../core/errors';
-import { ErrorKind, ErrorKindValue, FrameFlag, MessageType } from '../wasm/abi';
+import { ErrorKind, ErrorKindValue, MessageType } from '../wasm/abi';
 import type { CodecContext, CodecPlugin } from '../codec/codec-plugin';
-import type { UpstreamPool } from '../upstream/upstream-pool';
 import type { Metadata } from '../codec/metadata';
-import { ActiveRequest, ResponseSink } from './active-request';
-import type { Cluster } from '../upstream/cluster';
+import { ActiveRequest } from './active-request';
+import type { Downstream } from './downstream';
+import { ConnectionUpstreams } from '../upstream/connection-upstreams';
 import { Fifo } from '../core/fifo';
 import { Flushable, scheduleFlush } from '../core/flush-scheduler';
 import { FrameReader } from './frame-reader';
+import type { FilterChain } from '../filter/filter-chain';
 import type { ListenerContext } from './listener-context';
-import type { RequestStats } from '../core/stats';
-import type { UpstreamConnection } from '../upstream/upstream-connection';
 
 const EMPTY = Buffer.alloc(0);
 const ERROR_KIND_NAMES = Object.fromEntries(Object.entries(ErrorKind).map(([k, v]) => [v, k.toLowerCase()])) as Record<number, string>;
@@ -29,7 +29,7 @@ const CLOSE_GRACE_MS = 5_000;
  */
 const TURN_BUDGET_MS = 2;
 
-export class DownstreamConnection implements Flushable, ResponseSink {
+export class DownstreamConnection implements Flushable, Downstream {
   flushQueued = false;
   private readonly ctx: CodecContext;
   private readonly reader: FrameReader;
@@ -47,22 +47,18 @@ export class DownstreamConnection implements Flushable, ResponseSink {
   /** Time spent on this connection's input since it last yielded. */
   private busyMs = 0;
   private yielding = false;
-  private pinned: Map<string, UpstreamConnection> | null = null;
-  private noRouteStats: RequestStats | undefined;
   /** The codec generation and upstream pool this connection keeps until it closes. */
   private readonly plugin: CodecPlugin;
-  private readonly pool: UpstreamPool;
+  readonly upstreams: ConnectionUpstreams;
 
   constructor(private readonly socket: net.Socket, private readonly listener: ListenerContext) {
     const { plugin, codecConfig, config, stats } = listener;
     this.plugin = plugin;
-    this.pool = listener.pool;
-    this.pool.users++;
+    this.upstreams = new ConnectionUpstreams(listener.pool, config.upstreamConnection === 'per_client');
     plugin.connections++;
     this.ctx = plugin.open(false, codecConfig);
     this.reader = new FrameReader(this.ctx, 0, config.maxFrameSize, () => this.onData(EMPTY, true));
     this.ordered = plugin.descriptor.correlation === 'order';
-    if (config.upstreamConnection === 'per_client') this.pinned = new Map();
     stats.connectionsTotal++;
     stats.connectionsActive++;
     socket.setNoDelay(true);
@@ -143,60 +139,22 @@ export class DownstreamConnection implements Flushable, ResponseSink {
   }
 
   private dispatch(meta: Metadata, now: number): void {
-    const type = meta.messageType;
-    if (type === MessageType.HEARTBEAT) {
+    if (meta.messageType === MessageType.HEARTBEAT) {
       const reply = this.tryCodec(() => this.ctx.heartbeatReply(meta.frame));
       if (reply === undefined) return;
       if (reply !== null) {
-        this.complete(this.track(new ActiveRequest(this, meta, null, now)), reply, false, now);
+        this.respond(this.track(new ActiveRequest(this, meta, now)), reply, false, now);
         return;
       }
     }
     const l = this.listener;
+    const req = this.track(new ActiveRequest(this, meta, now));
     if (l.overload.shedding) {
       l.overload.shedRequests++;
-      this.fail(this.track(new ActiveRequest(this, meta, null, now)), ErrorKind.OVER_LIMIT, 'meltemi: overloaded: the proxy is shedding new requests (overload.shed_requests_at)');
+      l.chain.localReply(req, ErrorKind.OVER_LIMIT, 'meltemi: overloaded: the proxy is shedding new requests (overload.shed_requests_at)');
       return;
     }
-    const route = l.routes.match(meta);
-    if (!route) {
-      this.noRouteStats ??= l.store.request(l.config.name, '', '');
-      this.noRouteStats.total++;
-      this.noRouteStats.active++;
-      this.fail(this.track(new ActiveRequest(this, meta, this.noRouteStats, now)), ErrorKind.ROUTE_NOT_FOUND, 'meltemi: no route matched the request');
-      return;
-    }
-    const clusterName = route.cluster();
-    const stats = route.statsFor(clusterName);
-    stats.total++;
-    stats.active++;
-    const req = this.track(new ActiveRequest(this, meta, stats, now));
-    const oneway = type === MessageType.ONEWAY;
-    const cluster = l.clusters.get(clusterName);
-    if (!cluster) {
-      this.fail(req, ErrorKind.CLUSTER_NOT_FOUND, `meltemi: unknown cluster "${clusterName}"`);
-      return;
-    }
-    const conn = this.upstreamFor(cluster, meta, now);
-    if (!conn) {
-      this.fail(req, ErrorKind.NO_HEALTHY_UPSTREAM, `meltemi: no healthy upstream in cluster "${cluster.name}"`);
-      return;
-    }
-    const refused = conn.refusal(meta.frame.length);
-    if (refused !== undefined) {
-      cluster.stats.pendingOverflow++;
-      this.fail(req, ErrorKind.OVER_LIMIT, `meltemi: upstream over limit: ${refused}`);
-      return;
-    }
-    try {
-      conn.send(oneway ? null : req, meta, route.requestMutation);
-    } catch (err) {
-      this.fail(req, ErrorKind.UNSPECIFIED, `meltemi: the codec could not encode the request: ${(err as Error).message}`);
-      this.startClosing();
-      return;
-    }
-    if (oneway) this.complete(req, EMPTY, false, now, true);
-    if (meta.flags & FrameFlag.DRAIN_CLOSE) this.startClosing();
+    l.chain.onRequest(req, now);
   }
 
   private track(req: ActiveRequest): ActiveRequest {
@@ -204,22 +162,6 @@ export class DownstreamConnection implements Flushable, ResponseSink {
     if (this.ordered) this.slots.push(req);
     else this.unordered.add(req);
     return req;
-  }
-
-  /** Upstream for one request: the shared pool, or this client's own connection once pinned. */
-  private upstreamFor(cluster: Cluster, meta: Metadata, now: number): UpstreamConnection | undefined {
-    if (this.pinned === null && (meta.flags & FrameFlag.CONNECTION_SCOPED) !== 0) this.pinned = new Map();
-    if (this.pinned === null) {
-      const ep = cluster.pick(now);
-      return ep && this.pool.acquire(cluster, ep);
-    }
-    const existing = this.pinned.get(cluster.name);
-    if (existing && !existing.closed) return existing;
-    const ep = cluster.pick(now);
-    if (!ep) return undefined;
-    const conn = this.pool.dedicated(cluster, ep);
-    if (conn) this.pinned.set(cluster.name, conn);
-    return conn;
   }
 
   /** Runs a codec call; on failure closes this connection and returns undefined. */
@@ -234,7 +176,7 @@ export class DownstreamConnection implements Flushable, ResponseSink {
 
   // ---- responses ---------------------------------------------------------------------------
 
-  complete(req: ActiveRequest, response: Buffer, isError: boolean, now: number, silent = false): void {
+  respond(req: ActiveRequest, response: Buffer, isError: boolean, now: number, silent = false): void {
     if (req.done) return;
     req.done = true;
     const st = req.stats;
@@ -257,22 +199,20 @@ export class DownstreamConnection implements Flushable, ResponseSink {
     this.updateFlow();
   }
 
-  fail(req: ActiveRequest, kind: number, message: string): void {
+  encodeLocalReply(req: ActiveRequest, kind: number, message: string): Buffer | null {
     if (this.closed) {
       // Nobody to answer (and the codec context is gone): account for the request only.
-      this.complete(req, EMPTY, true, performance.now(), true);
-      return;
+      this.respond(req, EMPTY, true, performance.now(), true);
+      return null;
     }
     this.listener.stats.localReply(ERROR_KIND_NAMES[kind] ?? String(kind));
-    let reply: Buffer;
     try {
-      reply = this.ctx.localReply(req.meta?.frame ?? null, kind as ErrorKindValue, message);
+      return this.ctx.localReply(req.meta?.frame ?? null, kind as ErrorKindValue, message);
     } catch (err) {
-      this.complete(req, Buffer.alloc(0), true, performance.now(), true);
+      this.respond(req, EMPTY, true, performance.now(), true);
       this.abort(`cannot build a local reply: ${(err as Error).message}`);
-      return;
+      return null;
     }
-    this.complete(req, reply, true, performance.now());
   }
 
   private releaseInOrder(): void {
@@ -326,8 +266,14 @@ export class DownstreamConnection implements Flushable, ResponseSink {
     if (this.closing) return;
     this.listener.stats.decodingErrors++;
     this.listener.logger.log('debug', `closing downstream connection: ${message}`, { listener: this.listener.config.name, trapped });
-    const req = this.track(new ActiveRequest(this, null, null, performance.now()));
-    this.fail(req, ErrorKind.PROTOCOL_ERROR, `meltemi: protocol error: ${message}`);
+    const req = this.track(new ActiveRequest(this, null, performance.now()));
+    // Not a request: answered by the codec directly, past the filters.
+    const reply = this.encodeLocalReply(req, ErrorKind.PROTOCOL_ERROR, `meltemi: protocol error: ${message}`);
+    if (reply !== null) this.respond(req, reply, true, performance.now());
+    this.startClosing();
+  }
+
+  closeAfterResponses(): void {
     this.startClosing();
   }
 
@@ -338,7 +284,7 @@ export class DownstreamConnection implements Flushable, ResponseSink {
     setTimeout(() => this.abort('in-flight requests did not finish in time'), CLOSE_GRACE_MS).unref();
   }
 
-  private abort(reason: string): void {
+  abort(reason: string): void {
     if (this.closed) return;
     this.listener.logger.log('debug', `aborting downstream connection: ${reason}`, { listener: this.listener.config.name });
     this.socket.destroy();
@@ -356,14 +302,19 @@ export class DownstreamConnection implements Flushable, ResponseSink {
     this.listener.stats.connectionsActive--;
     this.reader.close();
     this.ctx.close();
-    if (this.pinned) for (const c of this.pinned.values()) c.close();
+    this.upstreams.close();
     this.out = [];
     // Requests still out are dropped by their upstream if unsent, and hold no frames meanwhile.
-    for (const r of this.slots.drain()) r.abandon();
-    for (const r of this.unordered) r.abandon();
+    const chain = this.listener.chain;
+    for (const r of this.slots.drain()) if (!r.done) this.abandon(r, chain);
+    for (const r of this.unordered) this.abandon(r, chain);
     this.unordered.clear();
     this.plugin.connections--;
-    this.pool.users--;
-    this.listener.released(this.plugin, this.pool);
+    this.listener.released(this.plugin, this.upstreams.pool);
+  }
+
+  private abandon(req: ActiveRequest, chain: FilterChain): void {
+    req.abandon();
+    chain.abandoned(req);
   }
 }

@@ -9,6 +9,7 @@ import type { RouteTable } from '../router/route-table';
 import type { ListenerStats, StatsStore } from '../core/stats';
 import type { UpstreamPool } from '../upstream/upstream-pool';
 import type { OverloadManager } from './overload-manager';
+import type { FilterChain } from '../filter/filter-chain';
 
 export interface ListenerContext {
   readonly config: ListenerConfig;
@@ -23,6 +24,8 @@ export interface ListenerContext {
   /** Called by a downstream connection when it closes (generation bookkeeping). */
   readonly released: (plugin: CodecPlugin, pool: UpstreamPool) => void;
   readonly stats: ListenerStats;
+  /** The listener's filters, ending in its router: every request after the codec goes here. */
+  chain: FilterChain;
   /** Global admission and memory state (request shedding is read per request). */
   readonly overload: OverloadManager;
   readonly store: StatsStore;

@@ -12,6 +12,9 @@ import { RouteTable } from '../router/route-table';
 import type { StatsStore } from '../core/stats';
 import { UpstreamPool } from '../upstream/upstream-pool';
 import type { OverloadManager } from './overload-manager';
+import { FilterChain } from '../filter/filter-chain';
+import type { Filter } from '../filter/filter';
+import { Router } from '../router/router';
 
 export class Listener {
   readonly context: ListenerContext;
@@ -25,7 +28,7 @@ export class Listener {
     overload: OverloadManager, private readonly onIdleGeneration: (plugin: CodecPlugin) => void = () => {}) {
     this.codecConfig = Buffer.from(Object.keys(config.codecConfig).length ? JSON.stringify(config.codecConfig) : '', 'utf8');
     this.childLogger = logger.child({ listener: config.name });
-    this.context = {
+    const context: Omit<ListenerContext, 'chain'> & { chain?: FilterChain } = {
       config,
       plugin,
       codecConfig: this.codecConfig,
@@ -36,8 +39,11 @@ export class Listener {
       store,
       logger: this.childLogger,
       overload,
-      released: (p, pool) => this.released(p, pool),
+      released: (p: CodecPlugin, pool: UpstreamPool) => this.released(p, pool),
     };
+    // The router reads the context at each request: RDS replaces its routes there.
+    context.chain = new FilterChain([], new Router(context as ListenerContext), this.childLogger);
+    this.context = context as ListenerContext;
     // allowHalfOpen: a client may send its requests and half-close; it still gets its replies.
     this.server = net.createServer({ allowHalfOpen: true }, (socket) => {
       // Refused connections are closed at once: past the caps a descriptor is held for
@@ -53,6 +59,12 @@ export class Listener {
         overload.released();
       });
     });
+  }
+
+  /** Replaces the filter chain: the next request on every connection runs through `filters`. */
+  useFilters(filters: readonly Filter[]): void {
+    const router = new Router(this.context);
+    this.context.chain = new FilterChain(filters, router, this.childLogger);
   }
 
   private newPool(plugin: CodecPlugin): UpstreamPool {

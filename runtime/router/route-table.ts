@@ -2,7 +2,7 @@
 // with Envoy HeaderMatcher semantics. Metadata values are latin1 strings (one char per byte), so
 // configured strings are compared as the latin1 view of their UTF-8 bytes: byte-exact matching.
 
-import type { MetadataMatcherConfig, RouteActionConfig, RouteConfig, RouteConfiguration } from '../config/types';
+import type { KeyValue, MetadataMatcherConfig, RouteActionConfig, RouteConfig, RouteConfiguration } from '../config/types';
 import type { Metadata } from '../codec/metadata';
 import { Mutation } from '../codec/mutation';
 import { compileSafeRegex } from '../core/safe-regex';
@@ -44,6 +44,8 @@ export class CompiledRoute {
   readonly name: string;
   /** Pre-encoded request mutation, or null when the route has none. */
   readonly requestMutation: Buffer | null;
+  /** The same mutation as key/values (filters' mutations are added to it). */
+  readonly requestMutationOps: readonly KeyValue[];
   private readonly predicates: Predicate[];
   private readonly pick: () => string;
   private readonly stats = new Map<string, RequestStats>();
@@ -52,6 +54,7 @@ export class CompiledRoute {
     this.name = config.name || `route-${index}`;
     this.predicates = config.match.metadata.map(compileMatcher);
     this.pick = compileAction(config.route);
+    this.requestMutationOps = config.requestMutation;
     this.requestMutation = config.requestMutation.length > 0
       ? config.requestMutation.reduce((m, kv) => m.set(kv.key, kv.value), new Mutation()).encode()
       : null;

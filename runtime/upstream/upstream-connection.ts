@@ -201,7 +201,7 @@ export class UpstreamConnection implements Flushable {
         this.destroy('response without a request');
         return;
       }
-      req.sink.complete(req, meta.frame, meta.status === ResponseStatus.ERROR, now);
+      req.sink!.complete(req, meta.frame, meta.status === ResponseStatus.ERROR, now);
     }
     if (result.status < 0) this.destroy(`malformed response: ${result.error}`);
   }
@@ -228,7 +228,7 @@ export class UpstreamConnection implements Flushable {
     if (!original) return true; // its client is gone: nothing to restore, nobody to answer
     const renumbered = original.requestIdLo !== meta.requestIdLo || original.requestIdHi !== meta.requestIdHi;
     const restored = this.ctx.encode(meta.frame, withRequestId(null, original.requestIdLo, original.requestIdHi), meta.messageType, true, renumbered) ?? meta.frame;
-    req.sink.complete(req, restored, meta.status === ResponseStatus.ERROR || meta.messageType === MessageType.ERROR, now);
+    req.sink!.complete(req, restored, meta.status === ResponseStatus.ERROR || meta.messageType === MessageType.ERROR, now);
     return true;
   }
 
@@ -256,7 +256,7 @@ export class UpstreamConnection implements Flushable {
       const message = wasOpen
         ? `meltemi: upstream ${this.endpoint.label} of cluster ${this.cluster.name} closed before responding${why}`
         : `meltemi: cannot connect to upstream ${this.endpoint.label} of cluster ${this.cluster.name}${why}`;
-      for (const req of waiting) if (!req.abandoned) req.sink.fail(req, kind, message);
+      for (const req of waiting) if (!req.abandoned) req.sink!.fail(req, kind, message);
     }
     this.onClosed?.(this);
   }

@@ -89,6 +89,11 @@ export class RawClient {
     if (!this.closed) throw new Error('socket still open');
   }
 
+  /** Closes with a TCP reset: the peer sees the client gone at once, not a half-close. */
+  reset(): void {
+    this.socket.resetAndDestroy();
+  }
+
   destroy(): void {
     this.socket.destroy();
   }

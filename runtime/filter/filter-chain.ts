@@ -1,0 +1,121 @@
+// A listener's filters in order, ending in its router. Requests run through the filters first
+// to last, then reach the router; answers (upstream responses and local replies alike) run back
+// through the filters that saw the request, last to first, then reach the client connection.
+// With no filters the chain is a direct call to the router and back.
+
+import { ErrorKind } from '../wasm/abi';
+import type { Logger } from '../core/logger';
+import type { ActiveRequest } from '../proxy/active-request';
+import type { Router } from '../router/router';
+import { Filter, FilterStatus, FilterStatusValue } from './filter';
+
+export interface FilterChainStats {
+  /** Requests a filter answered, aborted, or failed (threw), by filter name. */
+  onFilterOutcome(filter: string, outcome: 'local_reply' | 'abort' | 'failure'): void;
+}
+
+export class FilterChain {
+  constructor(
+    readonly filters: readonly Filter[],
+    private readonly router: Router,
+    private readonly logger: Logger,
+    private readonly stats?: FilterChainStats,
+  ) {
+    router.chain = this;
+  }
+
+  /** Runs the request filters from where `req` stands; the last one hands it to the router. */
+  onRequest(req: ActiveRequest, now: number): void {
+    const filters = this.filters;
+    while (req.filterIndex < filters.length) {
+      const filter = filters[req.filterIndex++];
+      const status = this.run(filter, req);
+      if (status === FilterStatus.CONTINUE) continue;
+      if (status === FilterStatus.PAUSE) {
+        req.paused = true;
+        return;
+      }
+      if (status === FilterStatus.LOCAL_REPLY) {
+        this.stats?.onFilterOutcome(filter.name, 'local_reply');
+        this.localReply(req, req.replyKind, req.replyMessage);
+        return;
+      }
+      this.stats?.onFilterOutcome(filter.name, 'abort');
+      this.done(req);
+      req.downstream.abort(`filter ${filter.name} closed the connection`);
+      return;
+    }
+    this.router.route(req, now);
+  }
+
+  /** Continues a paused request (from a timer or a completed host call). */
+  resume(req: ActiveRequest): void {
+    if (!req.paused) return;
+    req.paused = false;
+    if (req.abandoned || req.done) return;
+    this.onRequest(req, performance.now());
+  }
+
+  /** An answer for `req`: back through the filters that saw it, then to the client. */
+  respond(req: ActiveRequest, response: Buffer, isError: boolean, now: number): void {
+    const filters = this.filters;
+    for (let i = Math.min(req.filterIndex, filters.length) - 1; i >= 0; i--) {
+      const filter = filters[i];
+      let status: FilterStatusValue;
+      try {
+        status = filter.onResponse(req, response, isError);
+      } catch (err) {
+        this.stats?.onFilterOutcome(filter.name, 'failure');
+        this.logger.log('warn', `filter ${filter.name} failed on a response: ${(err as Error).message}`);
+        status = filter.failurePolicy === 'fail_open' ? FilterStatus.CONTINUE : FilterStatus.ABORT;
+      }
+      if (status === FilterStatus.ABORT) {
+        this.done(req);
+        req.downstream.respond(req, response, true, now, true);
+        req.downstream.abort(`filter ${filter.name} closed the connection`);
+        return;
+      }
+    }
+    if (filters.length > 0) this.done(req);
+    req.downstream.respond(req, response, isError, now);
+  }
+
+  /** A local failure of `kind`: the codec's error reply, sent back like a response. */
+  localReply(req: ActiveRequest, kind: number, message: string): void {
+    const reply = req.downstream.encodeLocalReply(req, kind, message);
+    if (reply === null) {
+      this.done(req);
+      return;
+    }
+    this.respond(req, reply, true, performance.now());
+  }
+
+  /** The client went away while `req` was in flight: filters that saw it forget it. */
+  abandoned(req: ActiveRequest): void {
+    if (this.filters.length > 0) this.done(req);
+  }
+
+  /** Runs one request filter; a filter that throws fails closed (local reply) or open. */
+  private run(filter: Filter, req: ActiveRequest): FilterStatusValue {
+    try {
+      return filter.onRequest(req, this);
+    } catch (err) {
+      this.stats?.onFilterOutcome(filter.name, 'failure');
+      this.logger.log('warn', `filter ${filter.name} failed: ${(err as Error).message}`);
+      if (filter.failurePolicy === 'fail_open') return FilterStatus.CONTINUE;
+      req.rejectWith(ErrorKind.UNSPECIFIED, `meltemi: filter ${filter.name} failed`);
+      return FilterStatus.LOCAL_REPLY;
+    }
+  }
+
+  private done(req: ActiveRequest): void {
+    const filters = this.filters;
+    for (let i = Math.min(req.filterIndex, filters.length) - 1; i >= 0; i--) {
+      try {
+        filters[i].onDone(req);
+      } catch {
+        // A filter that cannot clean up has nothing more to say about this request.
+      }
+    }
+  }
+}

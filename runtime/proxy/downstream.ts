@@ -1,0 +1,21 @@
+// What the layers after the codec (filter chain, router) need from the client connection a
+// request came in on. DownstreamConnection implements it.
+
+import type { ConnectionUpstreams } from '../upstream/connection-upstreams';
+import type { ActiveRequest } from './active-request';
+
+export interface Downstream {
+  /** This connection's upstream choice (the shared pool, or its own connections once pinned). */
+  readonly upstreams: ConnectionUpstreams;
+  /** The final answer for `req` (after the response filters), written in the protocol's order. */
+  respond(req: ActiveRequest, response: Buffer, isError: boolean, now: number, silent?: boolean): void;
+  /**
+   * The codec's error reply to `req` for a local failure of `kind`; null when the codec could not
+   * build one (the connection is then aborted and `req` accounted for).
+   */
+  encodeLocalReply(req: ActiveRequest, kind: number, message: string): Buffer | null;
+  /** Answers what is in flight, then closes (the codec asked for it, or could not encode). */
+  closeAfterResponses(): void;
+  /** Closes the connection now. */
+  abort(reason: string): void;
+}

@@ -1,0 +1,40 @@
+// The upstream connections one client connection uses: the listener's shared pool, or — with
+// upstream_connection: per_client, or once the client sent a connection-scoped message — its
+// own connections, so its state (SELECT, AUTH, MULTI …) never leaks to other clients.
+
+import { FrameFlag } from '../wasm/abi';
+import type { Metadata } from '../codec/metadata';
+import type { Cluster } from './cluster';
+import type { UpstreamConnection } from './upstream-connection';
+import type { UpstreamPool } from './upstream-pool';
+
+export class ConnectionUpstreams {
+  private pinned: Map<string, UpstreamConnection> | null;
+
+  constructor(readonly pool: UpstreamPool, perClient: boolean) {
+    this.pinned = perClient ? new Map() : null;
+    pool.users++;
+  }
+
+  /** An upstream connection for one request to `cluster`, or undefined if none is healthy. */
+  for(cluster: Cluster, meta: Metadata, now: number): UpstreamConnection | undefined {
+    if (this.pinned === null && (meta.flags & FrameFlag.CONNECTION_SCOPED) !== 0) this.pinned = new Map();
+    if (this.pinned === null) {
+      const ep = cluster.pick(now);
+      return ep && this.pool.acquire(cluster, ep);
+    }
+    const existing = this.pinned.get(cluster.name);
+    if (existing && !existing.closed) return existing;
+    const ep = cluster.pick(now);
+    if (!ep) return undefined;
+    const conn = this.pool.dedicated(cluster, ep);
+    if (conn) this.pinned.set(cluster.name, conn);
+    return conn;
+  }
+
+  /** The client connection closed: its own upstream connections close, the pool loses a user. */
+  close(): void {
+    if (this.pinned) for (const c of this.pinned.values()) c.close();
+    this.pool.users--;
+  }
+}
