@@ -9,7 +9,7 @@ import type { FilterChain } from '../runtime/filter/filter-chain';
 import type { ActiveRequest } from '../runtime/proxy/active-request';
 import type { Meltemi } from '../runtime/server';
 import { ErrorKind } from '../runtime/wasm/abi';
-import { kvFrame, KvDecoded, parseKv } from './helpers/kv-frames';
+import { kvFrame, KvDecoded, kvFrames } from './helpers/kv-frames';
 import { KvServer } from './helpers/kv-server';
 import { TEST_PLUGIN_DIR } from './helpers/paths';
 import { portOf, RawClient, startProxy } from './helpers/proxy';
@@ -63,15 +63,7 @@ describe('filter chain on a live listener', function () {
     clients.push(c);
     return c;
   };
-  const frames = (c: RawClient) => {
-    const out: KvDecoded[] = [];
-    let buf = c.received;
-    while (buf.length >= 4 && buf.length >= buf.readUInt32BE(0)) {
-      out.push(parseKv(buf.subarray(0, buf.readUInt32BE(0))));
-      buf = buf.subarray(buf.readUInt32BE(0));
-    }
-    return out;
-  };
+  const frames = (c: RawClient) => kvFrames(c.received);
   async function call(c: RawClient, id: bigint, name: string): Promise<KvDecoded> {
     const before = frames(c).length;
     c.write(kvFrame(0, id, [['method', name]]));

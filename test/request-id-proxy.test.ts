@@ -6,20 +6,14 @@
 import assert from 'node:assert/strict';
 import type { Meltemi } from '../runtime/server';
 import { RouteTable } from '../runtime/router/route-table';
-import { kvFrame, parseKv, KvDecoded } from './helpers/kv-frames';
+import { kvFrame, kvFrames, KvDecoded } from './helpers/kv-frames';
 import { KvServer } from './helpers/kv-server';
 import { TEST_PLUGIN_DIR } from './helpers/paths';
 import { adminGet, metricSum, portOf, RawClient, startProxy } from './helpers/proxy';
 
 /** Splits what a raw client received into kv frames. */
 function frames(raw: RawClient): KvDecoded[] {
-  const out: KvDecoded[] = [];
-  let buf = raw.received;
-  while (buf.length >= 4 && buf.length >= buf.readUInt32BE(0)) {
-    out.push(parseKv(buf.subarray(0, buf.readUInt32BE(0))));
-    buf = buf.subarray(buf.readUInt32BE(0));
-  }
-  return out;
+  return kvFrames(raw.received);
 }
 
 async function untilFrames(raw: RawClient, n: number): Promise<KvDecoded[]> {

@@ -42,3 +42,13 @@ export function parseKv(buf: Buffer): KvDecoded {
   }
   return { type: buf.readUInt8(4), flags: buf.readUInt8(5), id: buf.readBigUInt64BE(8), pairs };
 }
+
+/** Every complete kv frame at the start of `buf`, in order. */
+export function kvFrames(buf: Buffer): KvDecoded[] {
+  const out: KvDecoded[] = [];
+  while (buf.length >= 4 && buf.length >= buf.readUInt32BE(0)) {
+    out.push(parseKv(buf.subarray(0, buf.readUInt32BE(0))));
+    buf = buf.subarray(buf.readUInt32BE(0));
+  }
+  return out;
+}
