@@ -53,6 +53,18 @@ export class Meltemi {
   constructor(readonly config: Config, opts: StartOptions = {}) {
     this.logger = opts.logger ?? new ConsoleLogger(config.logLevel);
     this.plugins = new PluginRegistry(this.logger, config.plugins);
+    // A new build of a filter: listeners that use it build their chain again; open connections
+    // keep the chain (and generation) they started with.
+    this.plugins.onFilterSwap = (name) => {
+      this.listeners.forEach((l, i) => {
+        if (!l.config.filters.some((f) => f.name === name)) return;
+        try {
+          l.useFilterPlugins(this.plugins, i);
+        } catch (err) {
+          this.logger.log('error', `listener ${l.config.name} keeps its filters: ${(err as Error).message}`);
+        }
+      });
+    };
     this.plugins.onSwap = (protocol, plugin) => {
       for (const l of this.listeners) if (l.config.protocol === protocol) l.swap(plugin);
     };
@@ -73,7 +85,9 @@ export class Meltemi {
       for (const lc of this.config.listeners) {
         const plugin = this.plugins.codec(lc.protocol);
         if (!plugin) throw missingCodec(this.config, this.config.listeners.indexOf(lc), this.plugins);
-        this.listeners.push(new Listener(lc, plugin, this.clusters, this.stats, this.logger, this.overload, (p) => this.plugins.forgetIfIdle(p)));
+        const listener = new Listener(lc, plugin, this.clusters, this.stats, this.logger, this.overload, (p) => this.plugins.forgetIfIdle(p));
+        listener.useFilterPlugins(this.plugins, this.config.listeners.indexOf(lc));
+        this.listeners.push(listener);
       }
       await this.startXds();
       for (const l of this.listeners) await l.listen();

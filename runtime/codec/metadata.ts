@@ -59,6 +59,19 @@ export class Metadata {
     return name;
   }
 
+  /** The well-known key id of entry `i`, or 0 for a named key. */
+  keyIdAt(i: number): number {
+    return this.ents[this.entBase + i * ENTRY_INTS] & 0xffff;
+  }
+
+  /** The key bytes of a named entry (empty for a well-known key). */
+  keyBytesAt(i: number): Buffer {
+    const e = this.entBase + i * ENTRY_INTS;
+    const inline = ((this.ents[e] >>> 16) & EntryFlag.INLINE_KEY) !== 0;
+    const off = this.ents[e + 1] + (inline ? this.recordOff : 0);
+    return (inline ? this.batch : this.src).subarray(off, off + this.ents[e + 2]);
+  }
+
   valueAt(i: number): string {
     const e = this.entBase + i * ENTRY_INTS;
     const inline = ((this.ents[e] >>> 16) & EntryFlag.INLINE_VALUE) !== 0;

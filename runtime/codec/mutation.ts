@@ -1,7 +1,7 @@
 // Builds the Mutation buffer (ABI.md §6.2) that the host passes to a codec's encode.
 
 import { Layout, MutationOp, MutationOpValue } from '../wasm/abi';
-import { wellKnownKeyId } from './well-known-keys';
+import { WELL_KNOWN_KEYS, wellKnownKeyId } from './well-known-keys';
 
 export interface MutationEntry {
   op: MutationOpValue;
@@ -15,6 +15,12 @@ export class Mutation {
 
   get size(): number {
     return this.ops.length + (this.requestId === undefined ? 0 : 1);
+  }
+
+  /** Adds one operation as it is (filters' mutations). */
+  add(entry: MutationEntry): this {
+    this.ops.push(entry);
+    return this;
   }
 
   set(key: string, value: string): this {
@@ -96,4 +102,28 @@ function requestIdBytes(lo: number, hi: number): Buffer {
   v.writeUInt32LE(lo >>> 0, 0);
   v.writeUInt32LE(hi >>> 0, 4);
   return v;
+}
+
+/** The operations of an encoded mutation buffer (a filter's output), SET_REQUEST_ID left out. */
+export function decodeMutation(buf: Buffer): MutationEntry[] {
+  if (buf.length < Layout.MUTATION_HEADER_SIZE) throw new Error('mutation buffer shorter than its header');
+  const count = buf.readUInt32LE(0);
+  const ops: MutationEntry[] = [];
+  let at = Layout.MUTATION_HEADER_SIZE;
+  for (let i = 0; i < count; i++) {
+    if (at + Layout.MUTATION_OP_HEADER_SIZE > buf.length) throw new Error(`mutation op ${i} outside the buffer`);
+    const op = buf.readUInt8(at);
+    const keyId = buf.readUInt16LE(at + 2);
+    const keyLen = buf.readUInt32LE(at + 4);
+    const valLen = buf.readUInt32LE(at + 8);
+    const body = at + Layout.MUTATION_OP_HEADER_SIZE;
+    if (body + keyLen + valLen > buf.length) throw new Error(`mutation op ${i} outside the buffer`);
+    if (op < MutationOp.SET || op > MutationOp.SET_REQUEST_ID) throw new Error(`mutation op ${i} has unknown op ${op}`);
+    if (op !== MutationOp.SET_REQUEST_ID) {
+      const key = keyId !== 0 ? WELL_KNOWN_KEYS[keyId] ?? '' : buf.toString('utf8', body, body + keyLen);
+      if (key) ops.push({ op: op as MutationOpValue, key, value: buf.toString('utf8', body + keyLen, body + keyLen + valLen) });
+    }
+    at = body + ((keyLen + valLen + 3) & ~3);
+  }
+  return ops;
 }

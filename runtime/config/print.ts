@@ -47,6 +47,7 @@ function listener(l: ListenerConfig): Plain {
     ...(Object.keys(l.codecConfig).length ? { codec_config: l.codecConfig } : {}),
     max_frame_size: l.maxFrameSize, upstream_connection: l.upstreamConnection,
     max_inflight_per_connection: l.maxInflightPerConnection, max_connections: l.maxConnections, idle_timeout: ms(l.idleTimeoutMs),
+    ...(l.filters.length ? { filters: l.filters.map((f) => ({ name: f.name, config: f.config, failure_policy: f.failurePolicy })) } : {}),
     ...(l.rds
       ? { rds: { route_config_name: l.rds.routeConfigName, validate_clusters: l.rds.validateClusters } }
       : { route_config: { name: l.routeConfig.name, routes: l.routeConfig.routes.map(route) } }),

@@ -70,6 +70,8 @@ export interface ListenerConfig {
   /** A connection with nothing in flight and no bytes either way for this long is closed (0: never). */
   readonly idleTimeoutMs: number;
   /** Static routes; empty when the listener uses `rds`. */
+  /** L7 filters, run in order on requests and in reverse on responses, before the router. */
+  readonly filters: readonly FilterConfig[];
   readonly routeConfig: RouteConfiguration;
   /** Routes fetched over RDS under this name (Aeraki: `<service host>_<port>`). */
   /**
@@ -78,6 +80,13 @@ export interface ListenerConfig {
    * answering matching requests with an error.
    */
   readonly rds: { readonly routeConfigName: string; readonly validateClusters: boolean } | undefined;
+}
+
+/** One entry of a listener's `filters:` list: a filter plugin by name, and its config. */
+export interface FilterConfig {
+  readonly name: string;
+  readonly config: Readonly<Record<string, unknown>>;
+  readonly failurePolicy: 'fail_closed' | 'fail_open';
 }
 
 export interface RouteConfiguration {

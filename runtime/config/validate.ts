@@ -4,7 +4,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { Field } from './field';
 import { UPSTREAM_LIMIT_DEFAULTS } from './types';
 import type {
-  AdminConfig, ClusterConfig, Config, EndpointConfig, KeyValue, ListenerConfig, MetadataMatcherConfig, PluginsConfig,
+  AdminConfig, ClusterConfig, Config, EndpointConfig, FilterConfig, KeyValue, ListenerConfig, MetadataMatcherConfig, PluginsConfig,
   RouteActionConfig, RouteConfig, RouteConfiguration, StringMatch,
 } from './types';
 import { ConfigError } from '../core/errors';
@@ -119,7 +119,7 @@ function unique(values: Array<string | undefined>, field: Field, what: string): 
 }
 
 function readListener(f: Field, clusters: ReadonlySet<string>): ListenerConfig {
-  f.only(['name', 'address', 'port', 'protocol', 'codec_config', 'max_frame_size', 'upstream_connection', 'max_inflight_per_connection', 'max_connections', 'idle_timeout', 'route_config', 'rds']);
+  f.only(['name', 'address', 'port', 'protocol', 'codec_config', 'max_frame_size', 'upstream_connection', 'max_inflight_per_connection', 'max_connections', 'idle_timeout', 'filters', 'route_config', 'rds']);
   const name = f.get('name', (c) => c.string({ nonEmpty: true, pattern: NAME }), '');
   const address = f.child('address').or((a) => a.string({ nonEmpty: true }), '127.0.0.1');
   const port = f.get('port', (c) => c.integer(0, MAX_PORT), 0);
@@ -142,8 +142,19 @@ function readListener(f: Field, clusters: ReadonlySet<string>): ListenerConfig {
     maxConnections: f.child('max_connections').or((c) => c.integer(1, 10_000_000), 10_000_000),
     // Envoy's HTTP connection manager default; Aeraki's MetaProtocolProxy idle_timeout.
     idleTimeoutMs: f.child('idle_timeout').or((c) => c.durationMs(), 3_600_000),
+    filters: f.child('filters').or((l) => l.items().map((i) => i.collect(() => readFilter(i), undefined)), [])
+      .filter((x): x is FilterConfig => x !== undefined),
     routeConfig: rds || !f.child('route_config').present ? { name: rds?.routeConfigName ?? '', routes: [] } : f.get('route_config', (c) => readRouteConfiguration(c, clusters), { name: '', routes: [] }),
     rds,
+  };
+}
+
+function readFilter(f: Field): FilterConfig {
+  f.only(['name', 'config', 'failure_policy']);
+  return {
+    name: f.get('name', (n) => n.string({ nonEmpty: true, pattern: /^[a-z0-9_.-]+$/ }), ''),
+    config: f.child('config').or((c) => c.object(), {}),
+    failurePolicy: f.child('failure_policy').or((p) => p.oneOf(['fail_closed', 'fail_open'] as const), 'fail_closed'),
   };
 }
 

@@ -15,6 +15,11 @@ export interface FilterChainStats {
 }
 
 export class FilterChain {
+  /** Client connections that run their requests through this chain (each keeps the one it started with). */
+  users = 0;
+  /** Replaced by a newer chain: closed once its last connection closes. */
+  retired = false;
+
   constructor(
     readonly filters: readonly Filter[],
     private readonly router: Router,
@@ -48,12 +53,41 @@ export class FilterChain {
     this.router.route(req, now);
   }
 
-  /** Continues a paused request (from a timer or a completed host call). */
-  resume(req: ActiveRequest): void {
+  /**
+   * Ends the pause of a request (from a timer or a completed host call) with the pausing
+   * filter's decision: CONTINUE goes on to the next filter, LOCAL_REPLY answers with the reply
+   * set on the request, ABORT closes the connection.
+   */
+  resume(req: ActiveRequest, status: FilterStatusValue = FilterStatus.CONTINUE): void {
     if (!req.paused) return;
     req.paused = false;
     if (req.abandoned || req.done) return;
-    this.onRequest(req, performance.now());
+    if (status === FilterStatus.CONTINUE) this.onRequest(req, performance.now());
+    else if (status === FilterStatus.LOCAL_REPLY) this.localReply(req, req.replyKind, req.replyMessage);
+    else if (status === FilterStatus.ABORT) {
+      this.done(req);
+      req.downstream.abort('a filter closed the connection');
+    } else req.paused = true;
+  }
+
+  /** A connection using this chain closed. */
+  release(): void {
+    this.users--;
+    if (this.retired && this.users === 0) this.close();
+  }
+
+  /** No connection will use this chain again: filters drop what they hold (roots, timers). */
+  close(): void {
+    for (const f of this.filters) f.close?.();
+  }
+
+  /** What a filter that threw means for the request, by its failure policy. */
+  failed(filter: Filter, req: ActiveRequest, err: unknown): FilterStatusValue {
+    this.stats?.onFilterOutcome(filter.name, 'failure');
+    this.logger.log('warn', `filter ${filter.name} failed: ${(err as Error).message}`);
+    if (filter.failurePolicy === 'fail_open') return FilterStatus.CONTINUE;
+    req.rejectWith(ErrorKind.UNSPECIFIED, `meltemi: filter ${filter.name} failed`);
+    return FilterStatus.LOCAL_REPLY;
   }
 
   /** An answer for `req`: back through the filters that saw it, then to the client. */
@@ -100,11 +134,7 @@ export class FilterChain {
     try {
       return filter.onRequest(req, this);
     } catch (err) {
-      this.stats?.onFilterOutcome(filter.name, 'failure');
-      this.logger.log('warn', `filter ${filter.name} failed: ${(err as Error).message}`);
-      if (filter.failurePolicy === 'fail_open') return FilterStatus.CONTINUE;
-      req.rejectWith(ErrorKind.UNSPECIFIED, `meltemi: filter ${filter.name} failed`);
-      return FilterStatus.LOCAL_REPLY;
+      return this.failed(filter, req, err);
     }
   }
 

@@ -30,6 +30,8 @@ export interface Filter {
   onResponse(req: ActiveRequest, response: Buffer, isError: boolean): FilterStatusValue;
   /** The request is over (answered or abandoned): drop any state kept for it. */
   onDone(req: ActiveRequest): void;
+  /** The chain holding this filter is gone: release what it holds. */
+  close?(): void;
 }
 
 /** A filter that passes everything: override what you need. */

@@ -9,9 +9,11 @@ import { readRegularFile } from '../core/bounded-file';
 import { isMeltemiError, PluginError } from '../core/errors';
 import type { Logger, LogLevel } from '../core/logger';
 import { ErrorKind, MessageType } from '../wasm/abi';
-import { CodecInstance } from '../codec/codec-instance';
+import { WasmInstance } from '../wasm/wasm-instance';
+import { FilterInstance } from '../filter/filter-instance';
 import { CodecContext, CodecPlugin, ID_NOT_REWRITTEN } from '../codec/codec-plugin';
 import { withRequestId } from '../codec/mutation';
+import { EMPTY_RECORD } from '../filter/filter-record';
 import { meterModule } from '../wasm/fuel-metering';
 import { checkCanary, compileModule } from './plugin-loader';
 import type { PluginDescriptor } from './plugin-descriptor';
@@ -77,9 +79,10 @@ async function acceptBytes(file: string, bytes: Uint8Array, sha256: string, opts
   }
   const module = compileModule(file, limitMemory(runnable, opts.maxMemoryBytes).bytes);
   const logger = new CollectingLogger();
-  const canary = new CodecInstance(module, file, logger, opts.maxMemoryBytes, opts.fuelPerCall);
+  const canary = new WasmInstance(module, file, logger, opts.maxMemoryBytes, opts.fuelPerCall);
   const descriptor = checkCanary(file, module, canary);
-  selfTest(new CodecPlugin({ file, sha256, module, descriptor, loadedAt: new Date() }, logger, 0, opts.maxMemoryBytes, opts.fuelPerCall));
+  if (descriptor.kind === 'codec') selfTest(new CodecPlugin({ file, sha256, module, descriptor, loadedAt: new Date() }, logger, 0, opts.maxMemoryBytes, opts.fuelPerCall));
+  else filterSelfTest(file, module, logger, opts);
   return { unchanged: false, sha256, module, descriptor, guestLog: logger.lines };
 }
 
@@ -112,6 +115,25 @@ function probeIdRewrite(ctx: CodecContext, upstream: boolean): void {
     ctx.encode(Buffer.alloc(0), withRequestId(null, 0x5eed, 0), upstream ? MessageType.RESPONSE : MessageType.REQUEST, upstream, true);
   } catch (err) {
     if (isMeltemiError(err, 'MELTEMI_ABI_VIOLATION') && err.message.includes(ID_NOT_REWRITTEN)) throw err;
+  }
+}
+
+/**
+ * A filter must take the calls every request makes: a root with an empty config (a filter whose
+ * config is required may refuse it — that is an answer), and a request with no metadata through
+ * on_request, on_response and on_done.
+ */
+function filterSelfTest(file: string, module: WebAssembly.Module, logger: Logger, opts: AcceptOptions): void {
+  const filter = new FilterInstance(module, file, logger, opts.maxMemoryBytes, opts.fuelPerCall);
+  try {
+    if (filter.rootNew(1, Buffer.alloc(0)) !== undefined) return;
+    filter.onRequest(1, 1, EMPTY_RECORD);
+    filter.onResponse(1, 1, EMPTY_RECORD);
+    filter.onDone(1, 1);
+    filter.rootFree(1);
+  } catch (err) {
+    const reason = isMeltemiError(err) ? err.message.replace(`${file}: `, '') : String(err);
+    throw new PluginError('MELTEMI_PLUGIN_INVALID', file, `self-test failed: ${reason}`, { cause: err });
   }
 }
 

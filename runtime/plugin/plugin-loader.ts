@@ -5,8 +5,10 @@
 import { createHash } from 'node:crypto';
 import { PluginError } from '../core/errors';
 import type { Logger } from '../core/logger';
-import { ABI_MARKER, CODEC_EXPORTS } from '../wasm/abi';
-import { CodecInstance } from '../codec/codec-instance';
+import { ABI_MARKER, CODEC_EXPORTS, FILTER_EXPORTS } from '../wasm/abi';
+import { HOST_IMPORTS } from '../wasm/host-imports';
+import { WasmInstance } from '../wasm/wasm-instance';
+import { parseDescriptor } from './plugin-descriptor';
 import type { PluginDescriptor } from './plugin-descriptor';
 
 export interface CompiledPlugin {
@@ -17,7 +19,7 @@ export interface CompiledPlugin {
   readonly loadedAt: Date;
 }
 
-const ALLOWED_IMPORTS = new Set(['meltemi.log', 'env.abort']);
+const ALLOWED_IMPORTS = new Set(HOST_IMPORTS);
 const OTHER_MARKER = /^meltemi_abi_v(\d+)$/;
 
 /**
@@ -27,7 +29,7 @@ const OTHER_MARKER = /^meltemi_abi_v(\d+)$/;
  */
 export function compilePlugin(file: string, bytes: Uint8Array, logger: Logger): CompiledPlugin {
   const module = compileModule(file, bytes);
-  const canary = new CodecInstance(module, file, logger);
+  const canary = new WasmInstance(module, file, logger);
   return {
     file,
     sha256: createHash('sha256').update(bytes).digest('hex'),
@@ -51,13 +53,13 @@ export function compileModule(file: string, bytes: Uint8Array): WebAssembly.Modu
   return module;
 }
 
-/** The descriptor of a canary instance, once it is a codec with every export ABI v1 asks for. */
-export function checkCanary(file: string, module: WebAssembly.Module, canary: CodecInstance): PluginDescriptor {
-  const descriptor = canary.descriptor;
-  if (descriptor.kind === 'filter') {
-    throw new PluginError('MELTEMI_PLUGIN_UNSUPPORTED', file, 'filter plugins are declared by ABI 1.0 but this host does not run them yet');
+/** The descriptor of a canary instance, once it has every export its kind needs. */
+export function checkCanary(file: string, module: WebAssembly.Module, canary: WasmInstance): PluginDescriptor {
+  const descriptor = parseDescriptor(file, canary.info);
+  if (descriptor.kind === 'filter' && descriptor.abiMinor < 1) {
+    throw new PluginError('MELTEMI_PLUGIN_UNSUPPORTED', file, 'filter plugins start at ABI 1.1 (abi_minor 1); ABI 1.0 only declared them');
   }
-  checkCodecExports(file, module, canary);
+  checkExports(file, module, canary, descriptor.kind === 'filter' ? FILTER_EXPORTS : CODEC_EXPORTS, descriptor.kind);
   return descriptor;
 }
 
@@ -77,15 +79,15 @@ function checkDeclarations(file: string, module: WebAssembly.Module): void {
   for (const imp of WebAssembly.Module.imports(module)) {
     const name = `${imp.module}.${imp.name}`;
     if (!ALLOWED_IMPORTS.has(name) || imp.kind !== 'function') {
-      throw new PluginError('MELTEMI_PLUGIN_INVALID', file, `unknown import "${name}" (${imp.kind}); ABI v1 provides only ${[...ALLOWED_IMPORTS].join(', ')}`);
+      throw new PluginError('MELTEMI_PLUGIN_INVALID', file, `unknown import "${name}" (${imp.kind}); ABI 1.1 provides only ${[...ALLOWED_IMPORTS].join(', ')}`);
     }
   }
 }
 
-function checkCodecExports(file: string, module: WebAssembly.Module, instance: CodecInstance): void {
+function checkExports(file: string, module: WebAssembly.Module, instance: WasmInstance, required: ReadonlyArray<readonly [string, number]>, kind: string): void {
   const declared = new Map(WebAssembly.Module.exports(module).map((e) => [e.name, e.kind] as const));
-  for (const [name, arity] of CODEC_EXPORTS) {
-    if (declared.get(name) !== 'function') throw new PluginError('MELTEMI_PLUGIN_INVALID', file, `missing export "${name}" required for a codec`);
+  for (const [name, arity] of required) {
+    if (declared.get(name) !== 'function') throw new PluginError('MELTEMI_PLUGIN_INVALID', file, `missing export "${name}" required for a ${kind}`);
     const actual = instance.exportArity(name);
     if (actual !== arity) throw new PluginError('MELTEMI_PLUGIN_INVALID', file, `export "${name}" takes ${actual} parameters; ABI v1 says ${arity}`);
   }

@@ -1,5 +1,5 @@
 // Loads the .wasm files of the plugin directory and keeps, per protocol, the current generation
-// of its codec. A reload compiles only files whose bytes changed; a new build is validated, runs
+// of its codec, and per name the current generation of each filter. A reload compiles only files whose bytes changed; a new build is validated, runs
 // a self-test in a canary instance (all in the compiler worker, off the event loop), and only
 // then becomes current. A rejected build is logged with its file and reason and counted, and
 // the previous generation keeps serving. A removed file leaves its last generation in use.
@@ -10,6 +10,7 @@ import { PluginError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import type { PluginsConfig } from '../config/types';
 import { CodecPlugin } from '../codec/codec-plugin';
+import { FilterPlugin } from '../filter/filter-plugin';
 import type { AcceptResult } from './plugin-accept';
 import { PluginCompiler, sharedPluginCompiler } from './plugin-compiler';
 
@@ -27,6 +28,7 @@ export type PluginOptions = Pick<PluginsConfig, 'maxMemoryBytes' | 'fuelPerCall'
 
 export class PluginRegistry {
   private readonly byProtocol = new Map<string, CodecPlugin>();
+  private readonly byFilterName = new Map<string, FilterPlugin>();
   private readonly fileSha = new Map<string, string>();
   /** Files rejected before their bytes were hashed (timeouts, FIFOs): their stat signature. */
   private readonly unreadable = new Map<string, string>();
@@ -37,6 +39,8 @@ export class PluginRegistry {
   readonly rejected: RejectedPlugin[] = [];
   rejectedTotal = 0;
   reloads = 0;
+  /** Called when a filter gets a new current generation. */
+  onFilterSwap: ((name: string, plugin: FilterPlugin) => void) | undefined;
   /** Called when a protocol gets a new current generation. */
   onSwap: ((protocol: string, plugin: CodecPlugin) => void) | undefined;
 
@@ -68,7 +72,7 @@ export class PluginRegistry {
     for (const [file] of this.fileSha) {
       if (present.has(file)) continue;
       this.fileSha.delete(file);
-      for (const p of this.byProtocol.values()) {
+      for (const p of [...this.byProtocol.values(), ...this.byFilterName.values()]) {
         if (p.compiled.file === file && !p.removed) {
           p.removed = true;
           this.logger.log('warn', `plugin file ${file} was removed; listeners keep generation ${p.generation} of ${p.name}`);
@@ -105,6 +109,7 @@ export class PluginRegistry {
     const sha = result.sha256;
     this.fileSha.set(file, sha);
     for (const line of result.guestLog) this.logger.log(line.level, line.message, { plugin: file, canary: true });
+    if (result.descriptor.kind === 'filter') return this.addFilter(file, sha, result);
     try {
       const protocol = result.descriptor.protocol;
       const existing = this.byProtocol.get(protocol);
@@ -129,6 +134,33 @@ export class PluginRegistry {
       this.reject(file, err as PluginError);
       return undefined;
     }
+  }
+
+  private addFilter(file: string, sha: string, result: AcceptResult & { unchanged: false }): undefined {
+    const name = result.descriptor.name;
+    const existing = this.byFilterName.get(name);
+    if (existing && existing.compiled.file !== file && !existing.removed) {
+      this.reject(file, new PluginError('MELTEMI_PLUGIN_INVALID', file, `filter "${name}" is already provided by ${existing.compiled.file}`));
+      return undefined;
+    }
+    const compiled = { file, sha256: sha, module: result.module, descriptor: result.descriptor, loadedAt: new Date() };
+    const plugin = new FilterPlugin(compiled, this.logger, this.nextGeneration++, this.opts.maxMemoryBytes, this.opts.fuelPerCall);
+    this.byFilterName.set(name, plugin);
+    if (existing) {
+      this.reloads++;
+      plugin.reloads = existing.reloads + 1;
+    }
+    this.logger.log('info', `loaded filter ${name} generation ${plugin.generation}`, { file, sha256: sha.slice(0, 12) });
+    if (existing) this.onFilterSwap?.(name, plugin);
+    return undefined;
+  }
+
+  filter(name: string): FilterPlugin | undefined {
+    return this.byFilterName.get(name);
+  }
+
+  filters(): FilterPlugin[] {
+    return [...this.byFilterName.values()];
   }
 
   private reject(file: string, err: PluginError): void {

@@ -3,7 +3,8 @@
 // filter asked for). Layers are shared per listener; this object is the only thing per request.
 
 import type { Metadata } from '../codec/metadata';
-import type { KeyValue } from '../config/types';
+import type { MutationEntry } from '../codec/mutation';
+import { MutationOp, MutationOpValue } from '../wasm/abi';
 import type { RequestStats } from '../core/stats';
 import type { Downstream } from './downstream';
 
@@ -30,7 +31,10 @@ export class ActiveRequest {
   /** A filter paused the chain; `FilterChain.resume` continues it. */
   paused = false;
   /** Mutations filters added; applied with the route's own. */
-  mutations: KeyValue[] | null = null;
+  mutations: MutationEntry[] | null = null;
+  /** Wasm filters: the request's number in filter calls, and its metadata record (built once). */
+  filterId = 0;
+  filterRecord: Buffer | null = null;
   /** What a filter that returned LOCAL_REPLY answers with. */
   replyKind = 0;
   replyMessage = '';
@@ -50,14 +54,15 @@ export class ActiveRequest {
   }
 
   /** Adds a mutation to the request, applied by the codec with the route's request_mutation. */
-  mutate(key: string, value: string): void {
-    (this.mutations ??= []).push({ key, value });
+  mutate(key: string, value: string, op: MutationOpValue = MutationOp.SET): void {
+    (this.mutations ??= []).push({ op, key, value });
   }
 
   /** The client closed before the response: keep only what the upstream's bookkeeping needs. */
   abandon(): void {
     this.abandoned = true;
     this.meta = null;
+    this.filterRecord = null;
     this.response = null;
   }
 }

@@ -47,14 +47,17 @@ export class DownstreamConnection implements Flushable, Downstream {
   /** Time spent on this connection's input since it last yielded. */
   private busyMs = 0;
   private yielding = false;
-  /** The codec generation and upstream pool this connection keeps until it closes. */
+  /** The codec generation, filter chain and upstream pool this connection keeps until it closes. */
   private readonly plugin: CodecPlugin;
+  private readonly chain: FilterChain;
   readonly upstreams: ConnectionUpstreams;
 
   constructor(private readonly socket: net.Socket, private readonly listener: ListenerContext) {
     const { plugin, codecConfig, config, stats } = listener;
     this.plugin = plugin;
     this.upstreams = new ConnectionUpstreams(listener.pool, config.upstreamConnection === 'per_client');
+    this.chain = listener.chain;
+    this.chain.users++;
     plugin.connections++;
     this.ctx = plugin.open(false, codecConfig);
     this.reader = new FrameReader(this.ctx, 0, config.maxFrameSize, () => this.onData(EMPTY, true));
@@ -151,10 +154,10 @@ export class DownstreamConnection implements Flushable, Downstream {
     const req = this.track(new ActiveRequest(this, meta, now));
     if (l.overload.shedding) {
       l.overload.shedRequests++;
-      l.chain.localReply(req, ErrorKind.OVER_LIMIT, 'meltemi: overloaded: the proxy is shedding new requests (overload.shed_requests_at)');
+      this.chain.localReply(req, ErrorKind.OVER_LIMIT, 'meltemi: overloaded: the proxy is shedding new requests (overload.shed_requests_at)');
       return;
     }
-    l.chain.onRequest(req, now);
+    this.chain.onRequest(req, now);
   }
 
   private track(req: ActiveRequest): ActiveRequest {
@@ -305,10 +308,11 @@ export class DownstreamConnection implements Flushable, Downstream {
     this.upstreams.close();
     this.out = [];
     // Requests still out are dropped by their upstream if unsent, and hold no frames meanwhile.
-    const chain = this.listener.chain;
+    const chain = this.chain;
     for (const r of this.slots.drain()) if (!r.done) this.abandon(r, chain);
     for (const r of this.unordered) this.abandon(r, chain);
     this.unordered.clear();
+    chain.release();
     this.plugin.connections--;
     this.listener.released(this.plugin, this.upstreams.pool);
   }

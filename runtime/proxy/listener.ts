@@ -15,6 +15,9 @@ import type { OverloadManager } from './overload-manager';
 import { FilterChain } from '../filter/filter-chain';
 import type { Filter } from '../filter/filter';
 import { Router } from '../router/router';
+import { WasmFilter } from '../filter/wasm-filter';
+import type { PluginRegistry } from '../plugin/plugin-registry';
+import { ConfigError } from '../core/errors';
 
 export class Listener {
   readonly context: ListenerContext;
@@ -61,10 +64,29 @@ export class Listener {
     });
   }
 
-  /** Replaces the filter chain: the next request on every connection runs through `filters`. */
+  /**
+   * Replaces the filter chain for new connections; a connection keeps the chain it started with,
+   * and a replaced chain closes (its filters release their roots) when its last connection does.
+   */
   useFilters(filters: readonly Filter[]): void {
-    const router = new Router(this.context);
-    this.context.chain = new FilterChain(filters, router, this.childLogger);
+    const old = this.context.chain;
+    this.context.chain = new FilterChain(filters, new Router(this.context), this.childLogger);
+    old.retired = true;
+    if (old.users === 0) old.close();
+  }
+
+  /** Builds the chain of `filters:` from the registry's current filter plugins. */
+  useFilterPlugins(registry: PluginRegistry, index: number): void {
+    const filters = this.config.filters.map((entry, j) => {
+      const field = `listeners[${index}].filters[${j}]`;
+      const plugin = registry.filter(entry.name);
+      if (!plugin) {
+        const known = registry.filters().map((p) => p.name).join(', ') || 'none';
+        throw new ConfigError(`${field}.name`, `no filter plugin "${entry.name}" in the plugin directory (loaded: ${known})`);
+      }
+      return new WasmFilter(plugin, entry, field);
+    });
+    this.useFilters(filters);
   }
 
   private newPool(plugin: CodecPlugin): UpstreamPool {
@@ -105,6 +127,8 @@ export class Listener {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const c of this.connections) c.destroy();
     this.context.pool.close();
+    this.context.chain.retired = true;
+    if (this.context.chain.users === 0) this.context.chain.close();
     await closed;
   }
 }

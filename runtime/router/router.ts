@@ -5,7 +5,7 @@
 
 import { ErrorKind, FrameFlag, MessageType } from '../wasm/abi';
 import type { KeyValue } from '../config/types';
-import { Mutation } from '../codec/mutation';
+import { Mutation, MutationEntry } from '../codec/mutation';
 import type { RequestStats, StatsStore } from '../core/stats';
 import type { FilterChain } from '../filter/filter-chain';
 import type { ActiveRequest, ResponseSink } from '../proxy/active-request';
@@ -84,7 +84,9 @@ export class Router implements ResponseSink {
 }
 
 /** The encoded mutation for the upstream: the route's, plus what filters added. */
-function mutationOf(encoded: Buffer | null, ops: readonly KeyValue[], added: KeyValue[] | null): Buffer | null {
+function mutationOf(encoded: Buffer | null, ops: readonly KeyValue[], added: MutationEntry[] | null): Buffer | null {
   if (added === null) return encoded;
-  return [...ops, ...added].reduce((m, kv) => m.set(kv.key, kv.value), new Mutation()).encode();
+  const m = ops.reduce((acc, kv) => acc.set(kv.key, kv.value), new Mutation());
+  for (const e of added) m.add(e);
+  return m.encode();
 }

@@ -2,7 +2,7 @@
 // conformance test compares the two files.
 
 export const ABI_MAJOR = 1;
-export const ABI_MINOR = 0;
+export const ABI_MINOR = 1;
 export const ABI_MARKER = 'meltemi_abi_v1';
 
 export const Status = {
@@ -104,6 +104,25 @@ export const CODEC_EXPORTS: ReadonlyArray<readonly [name: string, arity: number]
   ['meltemi_local_reply', 5],
   ['meltemi_heartbeat_reply', 3],
 ];
+
+/** Filter exports of ABI 1.1 (ABI-1.1.md §2). */
+export const FILTER_EXPORTS: ReadonlyArray<readonly [name: string, arity: number]> = [
+  ['meltemi_ctrl', 0],
+  ['meltemi_info', 0],
+  ['meltemi_in_reserve', 1],
+  ['meltemi_root_new', 2],
+  ['meltemi_root_free', 1],
+  ['meltemi_on_request', 3],
+  ['meltemi_on_response', 3],
+  ['meltemi_on_timer', 3],
+  ['meltemi_on_done', 2],
+];
+
+/** What a filter call returns (ABI-1.1.md §2); the values of FilterStatus. */
+export const FilterAction = { CONTINUE: 0, PAUSE: 1, LOCAL_REPLY: 2, ABORT: 3 } as const;
+
+/** Metric kinds of meltemi.metric_define (ABI-1.1.md §3). */
+export const MetricKind = { COUNTER: 0, GAUGE: 1, HISTOGRAM: 2 } as const;
 
 export function align8(n: number): number {
   return (n + 7) & ~7;

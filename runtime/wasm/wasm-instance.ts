@@ -1,13 +1,14 @@
 // One instantiated plugin module and what every ABI call needs, whatever the plugin kind
 // (sdk/ABI.md §3): the control block, the IN and OUT regions with bounds checks, fuel per call,
-// the memory cap, traps turned into PluginErrors, and the host imports every plugin has (log,
-// abort). Codec and filter calls are layered on top (codec/codec-instance.ts, filter/).
+// the memory cap, traps turned into PluginErrors, and the host imports (log, abort, and ABI 1.1's
+// clock, timers and metrics). Codec and filter calls are layered on top (codec/, filter/).
 
 import { PluginError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import { Ctrl, Layout, Status } from './abi';
 import { FUEL_EXPORT } from './fuel-metering';
 import { LogRateLimiter } from './log-rate-limiter';
+import { hostImports, PluginHost } from './host-imports';
 
 /** The exports every plugin has (ABI.md §3). */
 export interface BaseExports {
@@ -17,9 +18,6 @@ export interface BaseExports {
   meltemi_info: () => number;
   meltemi_in_reserve: (cap: number) => number;
 }
-
-/** Host functions a plugin kind adds to the common imports, by module name. */
-export type ExtraImports = Record<string, Record<string, (...args: number[]) => number | void>>;
 
 export class WasmInstance<E extends BaseExports = BaseExports> {
   /** Set once a call trapped; the owner must replace the instance. */
@@ -43,13 +41,15 @@ export class WasmInstance<E extends BaseExports = BaseExports> {
     private readonly maxMemoryBytes = Number.POSITIVE_INFINITY,
     /** Loop iterations and calls one ABI call may make, when the module is metered. */
     private fuelPerCall = 0,
-    extra: (self: () => WasmInstance<E>) => ExtraImports = () => ({}),
+    /** What timers and metrics act on (a filter's host); without it they are inert. */
+    host?: PluginHost,
   ) {
     let self: WasmInstance<E> | undefined;
-    const more = extra(() => self!);
     const imports: Record<string, Record<string, unknown>> = {
-      ...more,
-      meltemi: { ...more.meltemi, log: (level: number, ptr: number, len: number) => self!.guestLog(level, ptr, len) },
+      meltemi: {
+        ...hostImports(() => self! as unknown as WasmInstance, host),
+        log: (level: number, ptr: number, len: number) => self!.guestLog(level, ptr, len),
+      },
       env: { abort: (msg: number, file: number, line: number, col: number) => self!.guestAbort(msg, file, line, col) },
     };
     let instance: WebAssembly.Instance;

@@ -1,7 +1,7 @@
 // Numeric constants of ABI v1. sdk/ABI.md is normative; runtime/wasm/abi.ts mirrors this file
 // and test/abi-conformance.test.ts keeps the two equal.
 
-export const ABI_MINOR: i32 = 0;
+export const ABI_MINOR: i32 = 1;
 
 // Status codes (ABI.md §7).
 export const STATUS_OK: i32 = 0;
@@ -70,3 +70,14 @@ export const RECORD_HEADER_SIZE: i32 = 40;
 export const ENTRY_SIZE: i32 = 20;
 export const MUTATION_HEADER_SIZE: i32 = 8;
 export const MUTATION_OP_HEADER_SIZE: i32 = 12;
+
+// Filter actions (ABI-1.1.md §2).
+export const FILTER_CONTINUE: i32 = 0;
+export const FILTER_PAUSE: i32 = 1;
+export const FILTER_LOCAL_REPLY: i32 = 2;
+export const FILTER_ABORT: i32 = 3;
+
+// Metric kinds (ABI-1.1.md §3).
+export const METRIC_COUNTER: i32 = 0;
+export const METRIC_GAUGE: i32 = 1;
+export const METRIC_HISTOGRAM: i32 = 2;

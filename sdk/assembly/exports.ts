@@ -1,24 +1,19 @@
-// The ABI v1 exports (ABI.md §1, §3, §4). A plugin's entry file re-exports this module:
+// The codec exports of ABI v1 (ABI.md §1, §3, §4). A codec's entry file re-exports this module:
 //   export * from "<sdk>/assembly/exports";
 // Everything here is numbers in, numbers out; bytes move through IN, OUT and the control block.
 
-import { Bytes, Output } from "./bytes";
+import { Bytes } from "./bytes";
 import { Codec, Correlation } from "./codec";
 import { Frame } from "./metadata";
 import { Mutation } from "./mutation";
 import { registeredFactory, registeredInfo } from "./registry";
 import {
-  ABI_MINOR, CTRL_SIZE, ENCODE_SIDE_UPSTREAM, MSG_REQUEST, MSG_RESPONSE,
+  ABI_MINOR, ENCODE_SIDE_UPSTREAM, MSG_REQUEST, MSG_RESPONSE,
   STATUS_BAD_ARGUMENT, STATUS_INTERNAL, STATUS_OK, STATUS_UNKNOWN_CONTEXT,
   SIDE_UPSTREAM,
 } from "./abi";
+import { CTRL, C_CONSUMED, C_FRAME_COUNT, C_NEED, align8, beginCall, fail, finishCall, inCap, inPtr, jsonString, out } from "./host-io";
 
-const CTRL: usize = memory.data(CTRL_SIZE, 16);
-const C_IN_PTR = 0, C_IN_CAP = 4, C_OUT_PTR = 8, C_OUT_LEN = 12, C_CONSUMED = 16;
-const C_FRAME_COUNT = 20, C_NEED = 24, C_ERR_OFF = 28, C_ERR_LEN = 32;
-
-let inBuf = new ArrayBuffer(64 * 1024);
-const out = new Output(64 * 1024);
 const frame = new Frame(out);
 const mutation = new Mutation();
 const input = new Bytes();
@@ -26,52 +21,7 @@ const aux = new Bytes();
 const contexts = new Map<i32, Codec>();
 const upstreamContexts = new Set<i32>();
 
-function publishIn(): void {
-  store<u32>(CTRL + C_IN_PTR, <u32>changetype<usize>(inBuf));
-  store<u32>(CTRL + C_IN_CAP, <u32>inBuf.byteLength);
-}
-publishIn();
-
-@inline function inPtr(): usize { return changetype<usize>(inBuf); }
-
-function finishCall(status: i32): i32 {
-  store<u32>(CTRL + C_OUT_PTR, <u32>out.ptr);
-  store<u32>(CTRL + C_OUT_LEN, <u32>out.length);
-  return status;
-}
-
-function beginCall(): void {
-  out.clear();
-  store<u32>(CTRL + C_CONSUMED, 0);
-  store<u32>(CTRL + C_FRAME_COUNT, 0);
-  store<u32>(CTRL + C_NEED, 0);
-  store<u32>(CTRL + C_ERR_OFF, 0);
-  store<u32>(CTRL + C_ERR_LEN, 0);
-}
-
-function fail(status: i32, message: string): i32 {
-  const off = out.length;
-  out.string(message);
-  store<u32>(CTRL + C_ERR_OFF, <u32>off);
-  store<u32>(CTRL + C_ERR_LEN, <u32>(out.length - off));
-  return finishCall(status);
-}
-
-@inline function align8(n: i32): i32 { return (n + 7) & ~7; }
-
-function jsonString(o: Output, s: string): void {
-  o.u8(34);
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c == 34 || c == 92) o.u8(92);
-    if (c < 32) o.u8(32); else o.string(String.fromCharCode(c));
-  }
-  o.u8(34);
-}
-
-export function meltemi_abi_v1(): void {}
-
-export function meltemi_ctrl(): usize { return CTRL; }
+export { meltemi_abi_v1, meltemi_ctrl, meltemi_in_reserve } from "./host-io";
 
 export function meltemi_info(): i32 {
   beginCall();
@@ -89,21 +39,11 @@ export function meltemi_info(): i32 {
   return finishCall(STATUS_OK);
 }
 
-export function meltemi_in_reserve(minCap: i32): usize {
-  if (minCap > inBuf.byteLength) {
-    let cap = inBuf.byteLength;
-    while (cap < minCap) cap <<= 1;
-    inBuf = new ArrayBuffer(cap);
-    publishIn();
-  }
-  return inPtr();
-}
-
 export function meltemi_context_new(ctx: i32, flags: i32, cfgLen: i32): i32 {
   beginCall();
   const factory = registeredFactory;
   if (factory === null) return fail(STATUS_INTERNAL, "no codec registered");
-  if (cfgLen < 0 || cfgLen > inBuf.byteLength) return fail(STATUS_BAD_ARGUMENT, "cfg_len out of range");
+  if (cfgLen < 0 || cfgLen > inCap()) return fail(STATUS_BAD_ARGUMENT, "cfg_len out of range");
   const codec = factory();
   codec.configure(aux.reset(inPtr(), cfgLen));
   contexts.set(ctx, codec);
@@ -122,7 +62,7 @@ export function meltemi_context_free(ctx: i32): i32 {
 export function meltemi_decode(ctx: i32, inLen: i32, flags: i32): i32 {
   beginCall();
   if (!contexts.has(ctx)) return fail(STATUS_UNKNOWN_CONTEXT, "unknown context");
-  if (inLen < 0 || inLen > inBuf.byteLength) return fail(STATUS_BAD_ARGUMENT, "in_len out of range");
+  if (inLen < 0 || inLen > inCap()) return fail(STATUS_BAD_ARGUMENT, "in_len out of range");
   const codec = contexts.get(ctx);
   const upstream = (flags & SIDE_UPSTREAM) != 0;
   const presetType = upstream ? MSG_RESPONSE : MSG_REQUEST;
@@ -164,7 +104,7 @@ export function meltemi_decode(ctx: i32, inLen: i32, flags: i32): i32 {
 export function meltemi_encode(ctx: i32, frameLen: i32, mutLen: i32, flags: i32): i32 {
   beginCall();
   if (!contexts.has(ctx)) return fail(STATUS_UNKNOWN_CONTEXT, "unknown context");
-  if (frameLen < 0 || mutLen < 0 || align8(frameLen) + mutLen > inBuf.byteLength) {
+  if (frameLen < 0 || mutLen < 0 || align8(frameLen) + mutLen > inCap()) {
     return fail(STATUS_BAD_ARGUMENT, "frame_len/mut_len out of range");
   }
   const base = inPtr();
@@ -177,7 +117,7 @@ export function meltemi_encode(ctx: i32, frameLen: i32, mutLen: i32, flags: i32)
 export function meltemi_local_reply(ctx: i32, frameLen: i32, kind: i32, msgLen: i32, flags: i32): i32 {
   beginCall();
   if (!contexts.has(ctx)) return fail(STATUS_UNKNOWN_CONTEXT, "unknown context");
-  if (frameLen < 0 || msgLen < 0 || align8(frameLen) + msgLen > inBuf.byteLength) {
+  if (frameLen < 0 || msgLen < 0 || align8(frameLen) + msgLen > inCap()) {
     return fail(STATUS_BAD_ARGUMENT, "frame_len/msg_len out of range");
   }
   const base = inPtr();
@@ -189,7 +129,7 @@ export function meltemi_local_reply(ctx: i32, frameLen: i32, kind: i32, msgLen: 
 export function meltemi_heartbeat_reply(ctx: i32, frameLen: i32, flags: i32): i32 {
   beginCall();
   if (!contexts.has(ctx)) return fail(STATUS_UNKNOWN_CONTEXT, "unknown context");
-  if (frameLen < 0 || frameLen > inBuf.byteLength) return fail(STATUS_BAD_ARGUMENT, "frame_len out of range");
+  if (frameLen < 0 || frameLen > inCap()) return fail(STATUS_BAD_ARGUMENT, "frame_len out of range");
   const codec = contexts.get(ctx);
   return finishCall(codec.heartbeatReply(input.reset(inPtr(), frameLen), out));
 }

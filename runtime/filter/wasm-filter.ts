@@ -1,0 +1,137 @@
+// One entry of a listener's `filters:` list backed by a filter plugin: a root context configured
+// once with the entry's config, and the Filter the chain calls. Requests get a number in filter
+// calls and a metadata record built once for the whole chain; paused requests wait here for the
+// timer the filter set.
+
+import type { FilterConfig } from '../config/types';
+import { ConfigError } from '../core/errors';
+import { decodeMutation } from '../codec/mutation';
+import type { ActiveRequest } from '../proxy/active-request';
+import { FilterAction } from '../wasm/abi';
+import { Filter, FailurePolicy, FilterStatus, FilterStatusValue } from './filter';
+import type { FilterChain } from './filter-chain';
+import type { FilterInstance, FilterResult } from './filter-instance';
+import type { FilterPlugin, RootHost } from './filter-plugin';
+import { encodeRecord } from './filter-record';
+
+let nextRequestId = 1;
+
+export class WasmFilter implements Filter, RootHost {
+  readonly name: string;
+  readonly failurePolicy: FailurePolicy;
+  private readonly root: number;
+  private readonly config: Buffer;
+  /** Requests this filter paused, by their number, with the chain to resume them on. */
+  private readonly paused = new Map<number, Waiting>();
+  /** The request being decided in the current call (a timer set during on_request is for it). */
+  private pending: Waiting | undefined;
+
+  /** Configures a root in `plugin`; throws a ConfigError naming `field` when the filter refuses the config. */
+  constructor(readonly plugin: FilterPlugin, entry: FilterConfig, field: string) {
+    this.name = entry.name;
+    this.failurePolicy = entry.failurePolicy;
+    this.config = Buffer.from(JSON.stringify(entry.config ?? {}), 'utf8');
+    this.root = plugin.addRoot(this);
+    const refused = plugin.current().rootNew(this.root, this.config);
+    if (refused !== undefined) {
+      plugin.removeRoot(this.root);
+      throw new ConfigError(`${field}.config`, `filter ${entry.name} refused its config: ${refused}`);
+    }
+  }
+
+  reconfigure(instance: FilterInstance): void {
+    instance.rootNew(this.root, this.config);
+  }
+
+  onRequest(req: ActiveRequest, chain: FilterChain): FilterStatusValue {
+    if (req.filterId === 0) req.filterId = nextRequestId = (nextRequestId + 1) | 0 || 1;
+    const record = (req.filterRecord ??= encodeRecord(req.meta));
+    const entry: Waiting = { req, chain, timers: new Set() };
+    this.pending = entry; // a timer set during this call belongs to this request
+    let result: FilterResult;
+    try {
+      result = this.plugin.current().onRequest(this.root, req.filterId, record);
+    } finally {
+      this.pending = undefined;
+    }
+    return this.apply(req, chain, result, entry);
+  }
+
+  onResponse(req: ActiveRequest, _response: Buffer, isError: boolean): FilterStatusValue {
+    const result = this.plugin.current().onResponse(this.root, req.filterId, isError ? ERROR_RESPONSE : OK_RESPONSE);
+    return result.action === FilterAction.ABORT ? FilterStatus.ABORT : FilterStatus.CONTINUE;
+  }
+
+  onDone(req: ActiveRequest): void {
+    const waiting = this.paused.get(req.filterId);
+    if (waiting) {
+      for (const t of waiting.timers) clearTimeout(t);
+      this.paused.delete(req.filterId);
+    }
+    this.plugin.current().onDone(this.root, req.filterId);
+  }
+
+  /** meltemi.set_timer: calls meltemi_on_timer for the request after `delayMs`. */
+  setTimer(reqId: number, delayMs: number): number {
+    const waiting = this.paused.get(reqId) ?? this.pending;
+    if (!waiting) return 0;
+    const id = nextTimerId = (nextTimerId + 1) | 0 || 1;
+    const timer = setTimeout(() => {
+      waiting.timers.delete(timer);
+      const { req, chain } = waiting;
+      if (req.abandoned || req.done) return;
+      let status: FilterStatusValue;
+      try {
+        status = this.apply(req, chain, this.plugin.current().onTimer(this.root, reqId, id), waiting);
+      } catch (err) {
+        status = chain.failed(this, req, err);
+      }
+      if (status !== FilterStatus.PAUSE) chain.resume(req, status);
+    }, delayMs);
+    waiting.timers.add(timer);
+    return id;
+  }
+
+  private apply(req: ActiveRequest, chain: FilterChain, result: FilterResult, entry: Waiting): FilterStatusValue {
+    if (result.action !== FilterAction.PAUSE) {
+      // Decided: timers set for it are moot.
+      for (const t of entry.timers) clearTimeout(t);
+      this.paused.delete(req.filterId);
+    }
+    switch (result.action) {
+      case FilterAction.CONTINUE:
+        if (result.mutation) for (const m of decodeMutation(result.mutation)) req.mutate(m.key, m.value, m.op);
+        return FilterStatus.CONTINUE;
+      case FilterAction.LOCAL_REPLY:
+        req.rejectWith(result.replyKind, result.replyMessage);
+        return FilterStatus.LOCAL_REPLY;
+      case FilterAction.PAUSE:
+        this.paused.set(req.filterId, entry);
+        return FilterStatus.PAUSE;
+      default:
+        return FilterStatus.ABORT;
+    }
+  }
+
+  /** The entry is gone (config change, listener closed). */
+  close(): void {
+    for (const w of this.paused.values()) for (const t of w.timers) clearTimeout(t);
+    this.paused.clear();
+    this.plugin.removeRoot(this.root);
+  }
+}
+
+let nextTimerId = 1;
+
+interface Waiting {
+  readonly req: ActiveRequest;
+  readonly chain: FilterChain;
+  readonly timers: Set<NodeJS.Timeout>;
+}
+const OK_RESPONSE = encodeRecord(null);
+const ERROR_RESPONSE = (() => {
+  const r = Buffer.from(encodeRecord(null));
+  r.writeUInt8(1, 12); // response
+  r.writeUInt8(1, 13); // status error
+  return r;
+})();
