@@ -64,7 +64,7 @@ describe('ABI v1 conformance', () => {
 
     it('meltemi_info: the descriptor', () => {
       assert.deepEqual(kv.descriptor, {
-        abiMinor: 0, kind: 'codec', name: 'kv', protocol: 'kv', version: '0.1.0', correlation: 'request_id', passthroughEncode: true,
+        abiMinor: 1, kind: 'codec', name: 'kv', protocol: 'kv', version: '0.1.0', correlation: 'request_id', passthroughEncode: true,
       });
     });
 
@@ -177,7 +177,7 @@ describe('ABI v1 conformance', () => {
       ['unknown-import', 'MELTEMI_PLUGIN_INVALID', /unknown import "env\.fetch"/],
       ['missing-decode', 'MELTEMI_PLUGIN_INVALID', /missing export "meltemi_decode" required for a codec/],
       ['wrong-arity', 'MELTEMI_PLUGIN_INVALID', /export "meltemi_decode" takes 2 parameters; ABI v1 says 3/],
-      ['filter-kind', 'MELTEMI_PLUGIN_UNSUPPORTED', /filter plugins/],
+      ['filter-kind', 'MELTEMI_PLUGIN_UNSUPPORTED', /filter plugins start at ABI 1\.1 \(abi_minor 1\); ABI 1\.0 only declared them/],
       ['init-trap', 'MELTEMI_PLUGIN_INVALID', /_initialize trapped: refusing to start/],
     ];
     for (const [fixture, code, message] of cases) {
@@ -204,7 +204,7 @@ describe('ABI v1 conformance', () => {
     });
 
     const descriptors: Array<[json: string, message: RegExp]> = [
-      ['{"abi_minor":1,"kind":"codec","name":"x"}', /"abi_minor" is 1; this host supports ABI 1\.0/],
+      ['{"abi_minor":2,"kind":"codec","name":"x"}', /"abi_minor" is 2; this host supports ABI 1\.1/],
       ['{"abi_minor":0,"kind":"proxy","name":"x"}', /"kind" must be "codec" or "filter"/],
       ['{"abi_minor":0,"kind":"codec","name":"Bad Name"}', /"name" must match/],
       ['{"abi_minor":0,"kind":"codec","name":"x","correlation":"random"}', /"correlation" must be "order" or "request_id"/],
