@@ -114,6 +114,18 @@ clusters: [ { name: c, endpoints: [ { address: 127.0.0.1, port: 1 } ] } ]
     });
   }
 
+  it('validate checks filters as run would: present in the plugin directory, and accepting their config', async () => {
+    const r = await meltemi(['validate', '--config', configFile(`
+plugins: { directory: ${JSON.stringify(PLUGIN_DIR)} }
+listeners:
+  - { name: r, port: 0, protocol: redis, filters: [ { name: local-ratelimit, config: { tokenBucket: { maxTokens: 0 } } }, { name: nope } ], route_config: { routes: [ { route: { cluster: c } } ] } }
+clusters: [ { name: c, endpoints: [ { address: 127.0.0.1, port: 1 } ] } ]
+`)]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /listeners\[0\]\.filters\[0\]\.config: filter local-ratelimit refused its config: tokenBucket\.maxTokens must be a number >= 1/);
+    assert.match(r.stderr, /listeners\[0\]\.filters\[1\]\.name: no filter plugin "nope"/);
+  });
+
   it('run with an invalid config exits 1 naming the field and the error code', async () => {
     const r = await meltemi(['run', '--config', configFile('listeners:\n  - name: x\n    port: 99999\n')]);
     assert.equal(r.code, 1);

@@ -1,12 +1,13 @@
 // What `meltemi run` checks beyond the config's schema, checked without starting anything: the
-// plugin directory is readable, every listener's protocol has a codec there that loads, and the
-// admin token file is usable. `meltemi validate` runs it so that "valid" means "run will start"
+// plugin directory is readable, every listener's protocol has a codec there that loads, every
+// filter is there and accepts its config, and the admin token file is usable. `meltemi validate` runs it so that "valid" means "run will start"
 // (short of a port being taken).
 
 import { readAdminToken } from '../admin/admin-access';
 import { MeltemiError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import { PluginRegistry } from '../plugin/plugin-registry';
+import { WasmFilter } from '../filter/wasm-filter';
 import type { Config } from './types';
 
 /** The error `run` stops with when listener `index` names a protocol no plugin provides. */
@@ -28,6 +29,19 @@ export async function preflight(config: Config, logger: Logger, skip: ReadonlySe
     await registry.loadDirectory(config.plugins.directory);
     config.listeners.forEach((l, i) => {
       if (!registry.codec(l.protocol)) problems.push(missingCodec(config, i, registry).message);
+      l.filters.forEach((entry, j) => {
+        const field = `listeners[${i}].filters[${j}]`;
+        const plugin = registry.filter(entry.name);
+        if (!plugin) {
+          problems.push(`${field}.name: no filter plugin "${entry.name}" in the plugin directory (loaded: ${registry.filters().map((p) => p.name).join(', ') || 'none'})`);
+          return;
+        }
+        try {
+          new WasmFilter(plugin, entry, field).close(); // the filter reads its config as run would
+        } catch (err) {
+          problems.push((err as Error).message);
+        }
+      });
     });
   } catch (err) {
     problems.push(`plugins.directory: ${(err as Error).message}`);

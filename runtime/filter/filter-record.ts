@@ -4,11 +4,32 @@
 
 import type { Metadata } from '../codec/metadata';
 import { EntryFlag, Layout } from '../wasm/abi';
+import { wellKnownKeyId } from '../codec/well-known-keys';
+
+/** What a record is built from: a decoded frame's Metadata, or fixtures (the harness). */
+export type RecordSource = Pick<Metadata, 'entryCount' | 'keyIdAt' | 'keyBytesAt' | 'valueBytesAt' | 'frame' | 'messageType'
+  | 'status' | 'flags' | 'requestIdLo' | 'requestIdHi' | 'streamIdLo' | 'streamIdHi'>;
 
 /** A record with no entries (the self-test's request). */
 export const EMPTY_RECORD = encodeRecord(null);
 
-export function encodeRecord(meta: Metadata | null): Buffer {
+/** A source for metadata given as key/value pairs (well-known keys travel by id, as from a codec). */
+export function pairsSource(pairs: ReadonlyArray<readonly [string, string]>, messageType = 0, status = 0): RecordSource {
+  const keys = pairs.map(([k]) => Buffer.from(k, 'utf8'));
+  const values = pairs.map(([, v]) => Buffer.from(v, 'utf8'));
+  const ids = pairs.map(([k]) => wellKnownKeyId(k));
+  return {
+    entryCount: pairs.length,
+    keyIdAt: (i) => ids[i],
+    keyBytesAt: (i) => (ids[i] !== 0 ? Buffer.alloc(0) : keys[i]),
+    valueBytesAt: (i) => values[i],
+    frame: Buffer.alloc(0),
+    messageType: messageType as Metadata['messageType'],
+    status, flags: 0, requestIdLo: 0, requestIdHi: 0, streamIdLo: 0, streamIdHi: 0,
+  };
+}
+
+export function encodeRecord(meta: RecordSource | null): Buffer {
   const count = meta?.entryCount ?? 0;
   let inline = 0;
   for (let i = 0; i < count; i++) inline += (meta!.keyIdAt(i) === 0 ? meta!.keyBytesAt(i).length : 0) + meta!.valueBytesAt(i).length;
