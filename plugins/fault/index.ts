@@ -8,7 +8,7 @@
 // Attribute matches: exact, prefix, or null (present); no match: every request.
 
 import {
-  Bytes, ERR_CONNECT_FAILURE, ERR_NO_HEALTHY_UPSTREAM, ERR_OVER_LIMIT, ERR_TIMEOUT, ERR_UNSPECIFIED,
+  AttributeMatch, allMatch, matchError, readMatch, Bytes, ERR_CONNECT_FAILURE, ERR_NO_HEALTHY_UPSTREAM, ERR_OVER_LIMIT, ERR_TIMEOUT, ERR_UNSPECIFIED,
   FILTER_CONTINUE, Filter, FilterInfo, FilterRequest, JsonKind, JsonValue, jsonError, nowMs, parseJson, registerFilter,
 } from "../../sdk/assembly";
 
@@ -24,24 +24,12 @@ function roll(): f64 {
   return <f64>rng / 4294967296.0 * 100.0;
 }
 
-class AttributeMatch {
-  constructor(public key: string, public kind: i32, public value: string) {} // 0 exact, 1 prefix, 2 present
-
-  matches(req: FilterRequest): bool {
-    const v = req.getBytes(this.key);
-    if (v === null) return false;
-    if (this.kind == 2) return true;
-    const n = String.UTF8.byteLength(this.value);
-    return (this.kind == 1 ? v.length >= n : v.length == n) && v.equals(0, n, this.value);
-  }
-}
-
 class Fault {
   percentage: f64 = 100;
   matches: AttributeMatch[] = [];
 
   applies(req: FilterRequest): bool {
-    for (let i = 0; i < this.matches.length; i++) if (!this.matches[i].matches(req)) return false;
+    if (!allMatch(this.matches, req)) return false;
     return this.percentage >= 100 || roll() < this.percentage;
   }
 }
@@ -55,20 +43,9 @@ function readFault(v: JsonValue, where: string, fault: Fault): bool {
     if (pct.kind != JsonKind.Number || pct.num < 0 || pct.num > 100) { problem = where + ".percentage must be a number from 0 to 100"; return false; }
     fault.percentage = pct.num;
   }
-  const match = v.get("match");
-  if (match === null) return true;
-  const attributes = match.get("attributes");
-  if (attributes === null || attributes.kind != JsonKind.Object) { problem = where + ".match.attributes must be an object"; return false; }
-  for (let i = 0; i < attributes.keys.length; i++) {
-    const key = attributes.keys[i];
-    const m = attributes.items[i];
-    if (m.isNull) { fault.matches.push(new AttributeMatch(key, 2, "")); continue; }
-    const exact = m.get("exact");
-    const prefix = m.get("prefix");
-    if (exact !== null && exact.kind == JsonKind.String) fault.matches.push(new AttributeMatch(key, 0, exact.str));
-    else if (prefix !== null && prefix.kind == JsonKind.String) fault.matches.push(new AttributeMatch(key, 1, prefix.str));
-    else { problem = where + ".match.attributes." + key + " needs exact or prefix"; return false; }
-  }
+  const matches = readMatch(v.get("match"), where + ".match");
+  if (matches === null) { problem = matchError; return false; }
+  fault.matches = matches;
   return true;
 }
 

@@ -9,8 +9,8 @@
 // live in the plugin instance, so they are shared by every connection of the listener.
 
 import {
-  Bytes, ERR_OVER_LIMIT, FILTER_CONTINUE, Filter, FilterInfo, FilterRequest, JsonKind, JsonValue,
-  jsonError, nowMs, parseJson, registerFilter,
+  AttributeMatch, Bytes, ERR_OVER_LIMIT, FILTER_CONTINUE, Filter, FilterInfo, FilterRequest, JsonKind, JsonValue,
+  allMatch, jsonError, matchError, nowMs, parseJson, readMatch, registerFilter,
 } from "../../sdk/assembly";
 
 export * from "../../sdk/assembly/filter-exports";
@@ -33,19 +33,6 @@ class TokenBucket {
     if (this.tokens < 1) return false;
     this.tokens -= 1;
     return true;
-  }
-}
-
-class AttributeMatch {
-  constructor(public key: string, public kind: i32, public value: string) {} // kind 0 exact, 1 prefix, 2 present
-
-  matches(req: FilterRequest): bool {
-    const v = req.getBytes(this.key);
-    if (v === null) return false;
-    const n = String.UTF8.byteLength(this.value);
-    if (this.kind == 2) return true;
-    if (this.kind == 0) return v.length == n && v.equals(0, n, this.value);
-    return v.length >= n && v.equals(0, n, this.value);
   }
 }
 
@@ -78,24 +65,6 @@ function readBucket(v: JsonValue | null, where: string): TokenBucket | null {
   return new TokenBucket(max.num, perFill, fill);
 }
 
-function readMatch(v: JsonValue | null, where: string): AttributeMatch[] | null {
-  let attributes: JsonValue | null = null;
-  if (v !== null) attributes = v.get("attributes");
-  if (attributes === null || attributes.kind != JsonKind.Object) { problem = where + ".attributes must be an object"; return null; }
-  const out: AttributeMatch[] = [];
-  for (let i = 0; i < attributes.keys.length; i++) {
-    const key = attributes.keys[i];
-    const m = attributes.items[i];
-    if (m.isNull) { out.push(new AttributeMatch(key, 2, "")); continue; }
-    const exact = m.get("exact");
-    const prefix = m.get("prefix");
-    if (exact !== null && exact.kind == JsonKind.String) out.push(new AttributeMatch(key, 0, exact.str));
-    else if (prefix !== null && prefix.kind == JsonKind.String) out.push(new AttributeMatch(key, 1, prefix.str));
-    else { problem = where + ".attributes." + key + " needs exact or prefix (regex is not supported here)"; return null; }
-  }
-  return out;
-}
-
 class LocalRateLimit extends Filter {
   defaultBucket: TokenBucket | null = null;
   conditions: Condition[] = [];
@@ -116,7 +85,7 @@ class LocalRateLimit extends Filter {
         const c = conditions.items[i];
         const where = "conditions[" + i.toString() + "]";
         const matches = readMatch(c.get("match"), where + ".match");
-        if (matches === null) return problem;
+        if (matches === null) return matchError;
         const b = readBucket(c.get("tokenBucket"), where + ".tokenBucket");
         if (b === null) return problem;
         this.conditions.push(new Condition(matches, b));
@@ -129,9 +98,7 @@ class LocalRateLimit extends Filter {
   onRequest(req: FilterRequest): i32 {
     for (let i = 0; i < this.conditions.length; i++) {
       const c = this.conditions[i];
-      let all = true;
-      for (let j = 0; j < c.matches.length && all; j++) all = c.matches[j].matches(req);
-      if (all) return c.bucket.take() ? FILTER_CONTINUE : req.reject(ERR_OVER_LIMIT, "meltemi: rate limited");
+      if (allMatch(c.matches, req)) return c.bucket.take() ? FILTER_CONTINUE : req.reject(ERR_OVER_LIMIT, "meltemi: rate limited");
     }
     const b = this.defaultBucket;
     if (b === null || b.take()) return FILTER_CONTINUE;

@@ -65,6 +65,8 @@ export const ErrorKind = {
   UPSTREAM_CLOSED: 7,
   TIMEOUT: 8,
   PROTOCOL_ERROR: 9,
+  /** ABI 1.1: a filter refused the request (authorization). */
+  PERMISSION_DENIED: 10,
 } as const;
 export type ErrorKindValue = (typeof ErrorKind)[keyof typeof ErrorKind];
 

@@ -56,6 +56,7 @@ export const ERR_CONNECT_FAILURE: i32 = 6;
 export const ERR_UPSTREAM_CLOSED: i32 = 7;
 export const ERR_TIMEOUT: i32 = 8;
 export const ERR_PROTOCOL_ERROR: i32 = 9;
+export const ERR_PERMISSION_DENIED: i32 = 10; // ABI 1.1
 
 // Log levels for meltemi.log.
 export const LOG_TRACE: i32 = 0;

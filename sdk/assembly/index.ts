@@ -11,3 +11,4 @@ export { registerCodec } from "./registry";
 export { log, logDebug, logInfo, logWarn, logError } from "./log";
 export { Filter, FilterInfo, FilterRequest, registerFilter, nowMs } from "./filter";
 export { JsonKind, JsonValue, jsonError, parseJson } from "./json";
+export { AttributeMatch, allMatch, matchError, readMatch } from "./match";
