@@ -200,7 +200,22 @@ export class Meltemi {
       traps: p.traps,
       instance_recycles: p.recycles,
       file: p.compiled.file,
-    }));
+    })).concat(this.plugins.filters().map((p) => ({
+      name: p.name,
+      kind: p.descriptor.kind,
+      protocol: p.descriptor.protocol,
+      version: p.descriptor.version,
+      abi: `1.${p.descriptor.abiMinor}`,
+      sha256: p.compiled.sha256,
+      generation: p.generation,
+      current: true,
+      removed: p.removed,
+      loaded_at: p.compiled.loadedAt.toISOString(),
+      connections: this.listeners.reduce((n, l) => n + (l.config.filters.some((f) => f.name === p.name) ? l.activeConnections : 0), 0),
+      traps: p.traps,
+      instance_recycles: p.recycles,
+      file: p.compiled.file,
+    })));
   }
 
   listener(name: string): Listener | undefined {

@@ -62,6 +62,7 @@ export class FilterPlugin implements PluginHost {
   /** The current instance, replaced first if a call trapped. */
   current(): FilterInstance {
     if (!this.instance.poisoned) return this.instance;
+    this.traps++;
     this.recycles++;
     this.instance = this.instantiate();
     for (const host of this.roots.values()) host.reconfigure(this.instance);
