@@ -3,9 +3,12 @@
 // and a codec file refused as not a filter.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorKind, FilterHarness } from '../sdk/harness/filter-harness';
-import { PLUGIN_DIR } from './helpers/paths';
+import { PLUGIN_DIR, ROOT } from './helpers/paths';
 
 const RATELIMIT = join(PLUGIN_DIR, 'local-ratelimit.wasm');
 const FAULT = join(PLUGIN_DIR, 'fault.wasm');
@@ -49,4 +52,24 @@ describe('filter harness', function () {
       await assert.rejects(FilterHarness.load(file, config), message);
     });
   }
+});
+
+describe('the SDK reference\'s filter example', function () {
+  this.timeout(60_000);
+
+  it('compiles from the page as written, and does what the page says', async () => {
+    const page = readFileSync(join(ROOT, 'sdk', 'README.md'), 'utf8');
+    const section = page.slice(page.indexOf('## Filters'));
+    const code = /```ts\n([\s\S]*?)```/.exec(section)![1];
+    const dir = mkdtempSync(join(tmpdir(), 'meltemi-filter-example-'));
+    writeFileSync(join(dir, 'index.ts'), code);
+    const out = join(dir, 'deny-command.wasm');
+    const asc = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'assemblyscript', 'bin', 'asc.js'), join(dir, 'index.ts'),
+      '--config', join(ROOT, 'asconfig.json'), '--target', 'release', '--path', join(ROOT, 'build', 'asc-packages'), '-o', out], { encoding: 'utf8' });
+    assert.equal(asc.status, 0, asc.stderr);
+    const f = await FilterHarness.load(out, { command: 'FLUSHALL' });
+    assert.deepEqual(f.request([['command', 'FLUSHALL']]), { id: 1, action: 'local_reply', mutations: [], replyKind: ErrorKind.PERMISSION_DENIED, replyMessage: 'not here' });
+    assert.equal(f.request([['command', 'GET']]).action, 'continue');
+    await assert.rejects(FilterHarness.load(out, {}), /refused its config: needs command/);
+  });
 });
