@@ -57,4 +57,4 @@ class Authz extends Filter {
   }
 }
 
-registerFilter(new FilterInfo("authz", "1.0.0"), (): Filter => new Authz());
+registerFilter(new FilterInfo("authz", "1.0.0", 0), (): Filter => new Authz());

@@ -8,7 +8,7 @@
 // Attribute matches: exact, prefix, or null (present); no match: every request.
 
 import {
-  AttributeMatch, allMatch, matchError, readMatch, Bytes, ERR_CONNECT_FAILURE, ERR_NO_HEALTHY_UPSTREAM, ERR_OVER_LIMIT, ERR_TIMEOUT, ERR_UNSPECIFIED,
+  AttributeMatch, allMatch, CALL_DONE, CALL_TIMER, matchError, readMatch, Bytes, ERR_CONNECT_FAILURE, ERR_NO_HEALTHY_UPSTREAM, ERR_OVER_LIMIT, ERR_TIMEOUT, ERR_UNSPECIFIED,
   FILTER_CONTINUE, Filter, FilterInfo, FilterRequest, JsonKind, JsonValue, jsonError, nowMs, parseJson, registerFilter,
 } from "../../sdk/assembly";
 
@@ -124,4 +124,4 @@ class FaultFilter extends Filter {
   }
 }
 
-registerFilter(new FilterInfo("fault", "1.0.0"), (): Filter => new FaultFilter());
+registerFilter(new FilterInfo("fault", "1.0.0", CALL_TIMER | CALL_DONE), (): Filter => new FaultFilter());

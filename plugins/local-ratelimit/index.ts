@@ -106,4 +106,4 @@ class LocalRateLimit extends Filter {
   }
 }
 
-registerFilter(new FilterInfo("local-ratelimit", "1.0.0"), (): Filter => new LocalRateLimit());
+registerFilter(new FilterInfo("local-ratelimit", "1.0.0", 0), (): Filter => new LocalRateLimit());

@@ -64,6 +64,31 @@ export class Metadata {
     return this.ents[this.entBase + i * ENTRY_INTS] & 0xffff;
   }
 
+  /** Length of the key bytes of entry `i` (0 for a well-known key). */
+  keyLengthAt(i: number): number {
+    return this.ents[this.entBase + i * ENTRY_INTS + 2];
+  }
+
+  valueLengthAt(i: number): number {
+    return this.ents[this.entBase + i * ENTRY_INTS + 4];
+  }
+
+  /** Copies the key bytes of entry `i` into `dst` at `at`; returns the bytes copied. */
+  copyKeyTo(i: number, dst: Buffer, at: number): number {
+    const e = this.entBase + i * ENTRY_INTS;
+    const inline = ((this.ents[e] >>> 16) & EntryFlag.INLINE_KEY) !== 0;
+    const off = this.ents[e + 1] + (inline ? this.recordOff : 0);
+    return copySmall(inline ? this.batch : this.src, off, this.ents[e + 2], dst, at);
+  }
+
+  /** Copies the value bytes of entry `i` into `dst` at `at`; returns the bytes copied. */
+  copyValueTo(i: number, dst: Buffer, at: number): number {
+    const e = this.entBase + i * ENTRY_INTS;
+    const inline = ((this.ents[e] >>> 16) & EntryFlag.INLINE_VALUE) !== 0;
+    const off = this.ents[e + 3] + (inline ? this.recordOff : 0);
+    return copySmall(inline ? this.batch : this.src, off, this.ents[e + 4], dst, at);
+  }
+
   /** The key bytes of a named entry (empty for a well-known key). */
   keyBytesAt(i: number): Buffer {
     const e = this.entBase + i * ENTRY_INTS;
@@ -123,4 +148,11 @@ export class Metadata {
       metadata: this.entries().map(([k, v]) => [k, Buffer.from(v, 'latin1').toString('utf8')]),
     };
   }
+}
+
+/** Metadata keys and values are mostly a few bytes: a loop beats a native copy call there. */
+function copySmall(src: Buffer, off: number, len: number, dst: Buffer, at: number): number {
+  if (len > 32) return src.copy(dst, at, off, off + len);
+  for (let k = 0; k < len; k++) dst[at + k] = src[off + k];
+  return len;
 }

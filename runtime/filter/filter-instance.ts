@@ -3,7 +3,7 @@
 // numbered by the host. Results are decoded here into plain values, copied out of guest memory.
 
 import type { Logger } from '../core/logger';
-import { FilterAction, Status } from '../wasm/abi';
+import { Ctrl, FilterAction, Status } from '../wasm/abi';
 import type { PluginHost } from '../wasm/host-imports';
 import { BaseExports, WasmInstance } from '../wasm/wasm-instance';
 import { parseDescriptor, PluginDescriptor } from '../plugin/plugin-descriptor';
@@ -76,6 +76,8 @@ export class FilterInstance {
   }
 
   private result(call: string, action: number): FilterResult {
+    // The common case, continue with nothing in OUT, reads one control field and allocates nothing.
+    if (action === FilterAction.CONTINUE && this.wasm.ctrlField(Ctrl.OUT_LEN) === 0) return CONTINUE;
     if (action < 0) throw this.wasm.statusError(call, action);
     if (action > FilterAction.ABORT) throw this.wasm.violation(`${call} returned action ${action}`);
     const out = this.wasm.outBytes();

@@ -23,14 +23,19 @@ export class WasmFilter implements Filter, RootHost {
   private readonly config: Buffer;
   /** Requests this filter paused, by their number, with the chain to resume them on. */
   private readonly paused = new Map<number, Waiting>();
-  /** The request being decided in the current call (a timer set during on_request is for it). */
-  private pending: Waiting | undefined;
+  /** The request being decided in the current on_request call, and its chain. */
+  private deciding: ActiveRequest | undefined;
+  private decidingChain: FilterChain | undefined;
+  private readonly wantsResponses: boolean;
+  private readonly wantsDone: boolean;
 
   /** Configures a root in `plugin`; throws a ConfigError naming `field` when the filter refuses the config. */
   constructor(readonly plugin: FilterPlugin, entry: FilterConfig, field: string) {
     this.name = entry.name;
     this.failurePolicy = entry.failurePolicy;
     this.config = Buffer.from(JSON.stringify(entry.config ?? {}), 'utf8');
+    this.wantsResponses = plugin.descriptor.calls.has('response');
+    this.wantsDone = plugin.descriptor.calls.has('done');
     this.root = plugin.addRoot(this);
     const refused = plugin.current().rootNew(this.root, this.config);
     if (refused !== undefined) {
@@ -46,18 +51,23 @@ export class WasmFilter implements Filter, RootHost {
   onRequest(req: ActiveRequest, chain: FilterChain): FilterStatusValue {
     if (req.filterId === 0) req.filterId = nextRequestId = (nextRequestId + 1) | 0 || 1;
     const record = (req.filterRecord ??= encodeRecord(req.meta));
-    const entry: Waiting = { req, chain, timers: new Set() };
-    this.pending = entry; // a timer set during this call belongs to this request
+    // A timer set during this call belongs to this request; its bookkeeping is made only then.
+    this.deciding = req;
+    this.decidingChain = chain;
     let result: FilterResult;
     try {
       result = this.plugin.current().onRequest(this.root, req.filterId, record);
+    } catch (err) {
+      this.plugin.current(); // a trap: the instance is replaced (and counted) now, not at the next call
+      throw err;
     } finally {
-      this.pending = undefined;
+      this.deciding = undefined;
     }
-    return this.apply(req, chain, result, entry);
+    return this.apply(req, chain, result, this.paused.get(req.filterId));
   }
 
   onResponse(req: ActiveRequest, _response: Buffer, isError: boolean): FilterStatusValue {
+    if (!this.wantsResponses) return FilterStatus.CONTINUE;
     const result = this.plugin.current().onResponse(this.root, req.filterId, isError ? ERROR_RESPONSE : OK_RESPONSE);
     return result.action === FilterAction.ABORT ? FilterStatus.ABORT : FilterStatus.CONTINUE;
   }
@@ -68,12 +78,16 @@ export class WasmFilter implements Filter, RootHost {
       for (const t of waiting.timers) clearTimeout(t);
       this.paused.delete(req.filterId);
     }
-    this.plugin.current().onDone(this.root, req.filterId);
+    if (this.wantsDone) this.plugin.current().onDone(this.root, req.filterId);
   }
 
   /** meltemi.set_timer: calls meltemi_on_timer for the request after `delayMs`. */
   setTimer(reqId: number, delayMs: number): number {
-    const waiting = this.paused.get(reqId) ?? this.pending;
+    let waiting = this.paused.get(reqId);
+    if (!waiting && this.deciding?.filterId === reqId) {
+      waiting = { req: this.deciding, chain: this.decidingChain!, timers: new Set() };
+      this.paused.set(reqId, waiting);
+    }
     if (!waiting) return 0;
     const id = nextTimerId = (nextTimerId + 1) | 0 || 1;
     const timer = setTimeout(() => {
@@ -92,8 +106,8 @@ export class WasmFilter implements Filter, RootHost {
     return id;
   }
 
-  private apply(req: ActiveRequest, chain: FilterChain, result: FilterResult, entry: Waiting): FilterStatusValue {
-    if (result.action !== FilterAction.PAUSE) {
+  private apply(req: ActiveRequest, chain: FilterChain, result: FilterResult, entry: Waiting | undefined): FilterStatusValue {
+    if (result.action !== FilterAction.PAUSE && entry) {
       // Decided: timers set for it are moot.
       for (const t of entry.timers) clearTimeout(t);
       this.paused.delete(req.filterId);
@@ -106,7 +120,8 @@ export class WasmFilter implements Filter, RootHost {
         req.rejectWith(result.replyKind, result.replyMessage);
         return FilterStatus.LOCAL_REPLY;
       case FilterAction.PAUSE:
-        this.paused.set(req.filterId, entry);
+        // Paused without a timer: it waits for a host event (none yet) or for its client to go.
+        if (!entry) this.paused.set(req.filterId, { req, chain, timers: new Set() });
         return FilterStatus.PAUSE;
       default:
         return FilterStatus.ABORT;

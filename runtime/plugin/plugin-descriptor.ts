@@ -14,7 +14,12 @@ export interface PluginDescriptor {
   readonly version: string;
   readonly correlation: Correlation;
   readonly passthroughEncode: boolean;
+  /** Filters: the calls beyond on_request the filter wants (ABI 1.1 `calls`; absent: all). */
+  readonly calls: ReadonlySet<FilterCall>;
 }
+
+export type FilterCall = 'response' | 'timer' | 'done';
+const FILTER_CALLS: readonly FilterCall[] = ['response', 'timer', 'done'];
 
 const NAME_RE = /^[a-z0-9_.-]+$/;
 
@@ -38,7 +43,10 @@ export function parseDescriptor(file: string, json: string): PluginDescriptor {
   if (correlation !== 'order' && correlation !== 'request_id') throw bad('correlation', 'must be "order" or "request_id"');
   const passthrough = d.passthrough_encode ?? false;
   if (typeof passthrough !== 'boolean') throw bad('passthrough_encode', 'must be a boolean');
+  const calls = d.calls ?? FILTER_CALLS;
+  if (!Array.isArray(calls) || calls.some((c) => !(FILTER_CALLS as readonly unknown[]).includes(c))) throw bad('calls', `must be a list of ${FILTER_CALLS.join(', ')}`);
   return {
+    calls: new Set(calls as FilterCall[]),
     abiMinor: d.abi_minor as number,
     kind: d.kind,
     name: d.name,

@@ -2,7 +2,7 @@
 //   export * from "meltemi/sdk/assembly/filter-exports";
 
 import { Bytes } from "./bytes";
-import { Filter, FilterRequest, registeredFilterFactory, registeredFilterInfo } from "./filter";
+import { CALL_DONE, CALL_RESPONSE, CALL_TIMER, Filter, FilterRequest, registeredFilterFactory, registeredFilterInfo } from "./filter";
 import { ABI_MINOR, FILTER_ABORT, FILTER_CONTINUE, FILTER_LOCAL_REPLY, STATUS_BAD_ARGUMENT, STATUS_INTERNAL, STATUS_OK, STATUS_UNKNOWN_CONTEXT } from "./abi";
 import { beginCall, fail, finishCall, inCap, inPtr, jsonString, out } from "./host-io";
 
@@ -20,7 +20,12 @@ export function meltemi_info(): i32 {
   jsonString(out, info.name);
   out.string(',"version":');
   jsonString(out, info.version);
-  out.string("}");
+  out.string(',"calls":[');
+  let first = true;
+  if (info.calls & CALL_RESPONSE) { out.string('"response"'); first = false; }
+  if (info.calls & CALL_TIMER) { out.string(first ? '"timer"' : ',"timer"'); first = false; }
+  if (info.calls & CALL_DONE) out.string(first ? '"done"' : ',"done"');
+  out.string("]}");
   return finishCall(STATUS_OK);
 }
 

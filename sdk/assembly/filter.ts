@@ -17,6 +17,24 @@ export function nowMs(): u32 { return <u32>hostNowMs(); }
 
 const INLINE_KEY: u16 = 1;
 
+/** A metadata key as a filter names it: its well-known id (0 if none) and UTF-8 length. */
+class KeyInfo {
+  constructor(public key: string, public id: i32, public length: i32) {}
+}
+
+// Filters look up the same few literal keys on every request: remember them by identity, so
+// each lookup is a pointer comparison instead of string comparisons against the key table.
+const keyCache: KeyInfo[] = [];
+
+function keyInfo(key: string): KeyInfo {
+  for (let i = 0; i < keyCache.length; i++) if (changetype<usize>(keyCache[i].key) == changetype<usize>(key)) return keyCache[i];
+  let id = 0;
+  for (let j = 1; j < WELL_KNOWN_KEYS.length; j++) if (WELL_KNOWN_KEYS[j] == key) { id = j; break; }
+  const info = new KeyInfo(key, id, String.UTF8.byteLength(key));
+  if (keyCache.length < 16) keyCache.push(info);
+  return info;
+}
+
 /** One request (or response) as a filter sees it: its metadata, and what the filter decides. */
 export class FilterRequest {
   /** The host's number for this request, the same in every call about it. */
@@ -26,6 +44,7 @@ export class FilterRequest {
   private rec: usize = 0;
   private recLen: i32 = 0;
   private readonly value: Bytes = new Bytes();
+  private readonly whole: Bytes = new Bytes();
   /** @internal */ mutationCount: u32 = 0;
   /** @internal */ out: Output | null = null;
   /** @internal */ replyKind: i32 = 0;
@@ -50,13 +69,15 @@ export class FilterRequest {
   /** The first value of metadata key `key` (its bytes, valid during this call), or null. */
   getBytes(key: string): Bytes | null {
     const n = this.entryCount;
-    const whole = new Bytes(this.rec, this.recLen);
+    if (n == 0) return null;
+    const k = keyInfo(key);
     for (let i = 0; i < n; i++) {
       const e = this.rec + <usize>(RECORD_HEADER_SIZE + i * ENTRY_SIZE);
-      const id = load<u16>(e);
+      const id = <i32>load<u16>(e);
       const matches = id != 0
-        ? (<i32>id < WELL_KNOWN_KEYS.length && WELL_KNOWN_KEYS[id] == key)
-        : ((load<u16>(e, 2) & INLINE_KEY) != 0 && whole.equals(<i32>load<u32>(e, 4), <i32>load<u32>(e, 8), key) && String.UTF8.byteLength(key) == <i32>load<u32>(e, 8));
+        ? id == k.id
+        : (k.id == 0 && <i32>load<u32>(e, 8) == k.length && (load<u16>(e, 2) & INLINE_KEY) != 0
+          && this.whole.reset(this.rec, this.recLen).equals(<i32>load<u32>(e, 4), k.length, key));
       if (matches) return this.value.reset(this.rec + <usize>load<u32>(e, 12), <i32>load<u32>(e, 16));
     }
     return null;
@@ -120,9 +141,18 @@ export abstract class Filter {
   onDone(reqId: i32): void {}
 }
 
-/** What the filter declares about itself. */
+/** Calls beyond onRequest a filter can ask for (the host skips the others). */
+export const CALL_RESPONSE: i32 = 1;
+export const CALL_TIMER: i32 = 2;
+export const CALL_DONE: i32 = 4;
+
+/**
+ * What the filter declares about itself. `calls`: which of onResponse, onTimer and onDone it
+ * implements (CALL_* flags); the host makes no call it did not ask for, which saves a guest call
+ * per request for each one left out.
+ */
 export class FilterInfo {
-  constructor(public name: string, public version: string) {}
+  constructor(public name: string, public version: string, public calls: i32 = CALL_RESPONSE | CALL_TIMER | CALL_DONE) {}
 }
 
 export let registeredFilterInfo: FilterInfo | null = null;

@@ -9,6 +9,6 @@ export { Mutation, MutationOp } from "./mutation";
 export { Codec, CodecInfo, Correlation } from "./codec";
 export { registerCodec } from "./registry";
 export { log, logDebug, logInfo, logWarn, logError } from "./log";
-export { Filter, FilterInfo, FilterRequest, registerFilter, nowMs } from "./filter";
+export { CALL_DONE, CALL_RESPONSE, CALL_TIMER, Filter, FilterInfo, FilterRequest, registerFilter, nowMs } from "./filter";
 export { JsonKind, JsonValue, jsonError, parseJson } from "./json";
 export { AttributeMatch, allMatch, matchError, readMatch } from "./match";

@@ -1,0 +1,85 @@
+// redis-benchmark -t set,get -c 50 -P 16 through meltemi with 0, 1 and 3 pass-through Wasm filters
+// (probe-filter: reads the request's metadata, decides continue), against redis-server directly
+// in the same rounds; interleaved rounds, medians, proxy CPU per request from /proc. What each
+// filter costs is the CPU difference to the empty chain.
+
+import { execFile } from 'node:child_process';
+import { copyFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { MeltemiProcess } from '../helpers/meltemi-process';
+import { PLUGIN_DIR, TEST_PLUGIN_DIR } from '../helpers/paths';
+import { freePort } from '../helpers/ports';
+import { RedisServer } from '../helpers/redis-server';
+import { cpuSeconds } from './proc-cpu';
+
+const run = promisify(execFile);
+
+export interface FiltersBenchOptions { rounds: number; requests: number; clients: number }
+
+async function redisBenchmark(port: number, requests: number, clients: number): Promise<number> {
+  const { stdout } = await run('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), '-t', 'set,get', '-n', String(requests), '-c', String(clients), '-P', '16', '--csv'], { maxBuffer: 1 << 20 });
+  const rows = stdout.trim().split('\n').filter((l) => /^"(SET|GET)"/.test(l));
+  if (rows.length !== 2) throw new Error(`unexpected redis-benchmark output:\n${stdout}`);
+  const rates = rows.map((l) => Number(JSON.parse(`[${l}]`)[1]));
+  return (2 * requests) / rates.reduce((t, r) => t + requests / r, 0);
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const FILTER_COUNTS = [0, 1, 3] as const;
+
+export async function filtersBench(opts: FiltersBenchOptions): Promise<Record<string, unknown>> {
+  const redis = await RedisServer.start();
+  const dir = mkdtempSync(join(tmpdir(), 'meltemi-bench-filters-'));
+  copyFileSync(join(PLUGIN_DIR, 'redis.wasm'), join(dir, 'redis.wasm'));
+  copyFileSync(join(TEST_PLUGIN_DIR, 'probe-filter.wasm'), join(dir, 'probe-filter.wasm'));
+  const proxies: Array<{ filters: number; port: number; proc: MeltemiProcess }> = [];
+  for (const filters of FILTER_COUNTS) {
+    const port = await freePort();
+    const chain = filters === 0 ? '[]' : `[ ${Array.from({ length: filters }, () => '{ name: probe-filter }').join(', ')} ]`;
+    const proc = await MeltemiProcess.start(`
+log_level: warn
+plugins: { directory: ${JSON.stringify(dir)}, watch: false }
+listeners:
+  - { name: redis, port: ${port}, protocol: redis, filters: ${chain}, route_config: { routes: [ { route: { cluster: redis } } ] } }
+clusters:
+  - { name: redis, endpoints: [ { address: 127.0.0.1, port: ${redis.port} } ] }
+`, port);
+    proxies.push({ filters, port, proc });
+  }
+  const samples = new Map<string, Array<{ rps: number; cpu: number | null }>>();
+  try {
+    for (const p of proxies) await redisBenchmark(p.port, 100_000, opts.clients); // warm-up
+    for (let round = 1; round <= opts.rounds; round++) {
+      const direct = await redisBenchmark(redis.port, opts.requests, opts.clients);
+      (samples.get('direct') ?? samples.set('direct', []).get('direct')!).push({ rps: direct, cpu: null });
+      process.stderr.write(`round ${round} direct: ${Math.round(direct)} req/s\n`);
+      for (const p of proxies) {
+        const cpu0 = cpuSeconds(p.proc.pid);
+        const rps = await redisBenchmark(p.port, opts.requests, opts.clients);
+        const cpu = ((cpuSeconds(p.proc.pid) - cpu0) * 1e6) / (2 * opts.requests);
+        const key = `filters${p.filters}`;
+        (samples.get(key) ?? samples.set(key, []).get(key)!).push({ rps, cpu });
+        process.stderr.write(`round ${round} ${p.filters} filters: ${Math.round(rps)} req/s, proxy CPU ${cpu.toFixed(2)} µs/req\n`);
+      }
+    }
+  } finally {
+    for (const p of proxies) await p.proc.stop();
+    await redis.stop();
+  }
+  const direct = median(samples.get('direct')!.map((s) => s.rps));
+  const result: Record<string, unknown> = { benchmark: 'filters', rounds: opts.rounds, clients: opts.clients, requests: opts.requests, direct_rps: Math.round(direct) };
+  const rows = ['| Wasm filters | req/s (median) | ratio to direct | proxy CPU µs/req | over the empty chain |', '|---|---|---|---|---|'];
+  const base = median(samples.get('filters0')!.map((s) => s.cpu!));
+  for (const n of FILTER_COUNTS) {
+    const list = samples.get(`filters${n}`)!;
+    const rps = median(list.map((s) => s.rps));
+    const cpu = median(list.map((s) => s.cpu!));
+    result[`filters${n}_rps`] = Math.round(rps);
+    result[`filters${n}_cpu_us_per_req`] = Number(cpu.toFixed(3));
+    rows.push(`| ${n} | ${Math.round(rps)} | ${(rps / direct).toFixed(2)} | ${cpu.toFixed(2)} | ${n === 0 ? '–' : `+${(cpu - base).toFixed(2)} µs (${((cpu - base) / n).toFixed(2)} per filter)`} |`);
+  }
+  process.stdout.write(rows.join('\n') + '\n');
+  return result;
+}
