@@ -64,7 +64,7 @@ describe('ABI v1 conformance', () => {
 
     it('meltemi_info: the descriptor', () => {
       assert.deepEqual(kv.descriptor, {
-        abiMinor: 1, kind: 'codec', name: 'kv', protocol: 'kv', version: '0.1.0', correlation: 'request_id', passthroughEncode: true,
+        abiMinor: 1, kind: 'codec', name: 'kv', protocol: 'kv', version: '0.1.0', correlation: 'request_id', passthroughEncode: true, calls: new Set(),
       });
     });
 

@@ -8,10 +8,11 @@ import assert from 'node:assert/strict';
 import Redis from 'ioredis';
 import type { Meltemi } from '../runtime/server';
 import { PLUGIN_DIR } from './helpers/paths';
-import { portOf, startProxy } from './helpers/proxy';
+import { adminGet, metricSum, portOf, startProxy } from './helpers/proxy';
 import { RedisServer } from './helpers/redis-server';
 
 const config = (port: number, filters: string) => `
+admin: { port: 0 }
 plugins: { directory: ${JSON.stringify(PLUGIN_DIR)} }
 listeners:
   - name: redis
@@ -69,6 +70,10 @@ describe('filter: local-ratelimit on Redis', function () {
     assert.deepEqual(gets.map((g) => (g === 'ok' ? 'ok' : /rate limited/.test(g) ? 'limited' : g)), ['ok', 'ok', 'limited', 'limited']);
     const sets = await Promise.all([1, 2, 3, 4, 5].map((i) => c.set(`k${i}`, 'v')));
     assert.deepEqual(sets, ['OK', 'OK', 'OK', 'OK', 'OK']);
+    // The filter's own counter (meltemi.metric_define / metric_record), on /metrics.
+    const metrics = (await adminGet(proxy!.admin!.port, '/metrics')).body;
+    assert.equal(metricSum(metrics, 'meltemi_plugin_local_ratelimit_requests_total', { outcome: 'allowed' }), 2);
+    assert.equal(metricSum(metrics, 'meltemi_plugin_local_ratelimit_requests_total', { outcome: 'limited' }), 2);
   });
 
   const refusals: Array<[string, string, RegExp]> = [

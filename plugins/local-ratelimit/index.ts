@@ -9,7 +9,7 @@
 // live in the plugin instance, so they are shared by every connection of the listener.
 
 import {
-  AttributeMatch, Bytes, ERR_OVER_LIMIT, FILTER_CONTINUE, Filter, FilterInfo, FilterRequest, JsonKind, JsonValue,
+  AttributeMatch, Bytes, ERR_OVER_LIMIT, Metric, defineCounter, FILTER_CONTINUE, Filter, FilterInfo, FilterRequest, JsonKind, JsonValue,
   allMatch, jsonError, matchError, nowMs, parseJson, readMatch, registerFilter,
 } from "../../sdk/assembly";
 
@@ -65,6 +65,11 @@ function readBucket(v: JsonValue | null, where: string): TokenBucket | null {
   return new TokenBucket(max.num, perFill, fill);
 }
 
+/** meltemi_plugin_local_ratelimit_requests_total{outcome="allowed"|"limited"} on /metrics. */
+let requests: Metric = new Metric(0);
+const ALLOWED: string[] = ["allowed"];
+const LIMITED: string[] = ["limited"];
+
 class LocalRateLimit extends Filter {
   defaultBucket: TokenBucket | null = null;
   conditions: Condition[] = [];
@@ -92,17 +97,22 @@ class LocalRateLimit extends Filter {
       }
     }
     if (this.defaultBucket === null && this.conditions.length == 0) return "needs tokenBucket or conditions";
+    requests = defineCounter("requests_total", ["outcome"]);
     return null;
+  }
+
+  private decide(req: FilterRequest, allowed: bool): i32 {
+    requests.record(allowed ? ALLOWED : LIMITED, 1);
+    return allowed ? FILTER_CONTINUE : req.reject(ERR_OVER_LIMIT, "meltemi: rate limited");
   }
 
   onRequest(req: FilterRequest): i32 {
     for (let i = 0; i < this.conditions.length; i++) {
       const c = this.conditions[i];
-      if (allMatch(c.matches, req)) return c.bucket.take() ? FILTER_CONTINUE : req.reject(ERR_OVER_LIMIT, "meltemi: rate limited");
+      if (allMatch(c.matches, req)) return this.decide(req, c.bucket.take());
     }
     const b = this.defaultBucket;
-    if (b === null || b.take()) return FILTER_CONTINUE;
-    return req.reject(ERR_OVER_LIMIT, "meltemi: rate limited");
+    return b === null ? FILTER_CONTINUE : this.decide(req, b.take());
   }
 }
 

@@ -6,6 +6,8 @@ import { DURATION_BUCKETS, StatsStore } from '../core/stats';
 import type { PluginRegistry } from '../plugin/plugin-registry';
 import type { CodecPlugin } from '../codec/codec-plugin';
 import type { OverloadManager } from '../proxy/overload-manager';
+import { PLUGIN_HISTOGRAM_BUCKETS, PluginMetric } from '../filter/plugin-metrics';
+import { MetricKind } from '../wasm/abi';
 
 type Labels = Record<string, string>;
 interface Sample { labels: Labels; value: number; metricName?: string }
@@ -100,5 +102,30 @@ export function createMetricsRegistry(stats: StatsStore, plugins: PluginRegistry
     plugins.codecs().map((p) => ({ labels: { plugin: p.name }, value: p.reloads })));
   add('meltemi_plugin_generations_live', 'Plugin generations loaded: the current ones and older ones still used by connections.', 'gauge', () =>
     [{ labels: {}, value: plugins.generations().length }]);
+  // Metrics filter plugins define: registered as they are defined, read at scrape time.
+  const pluginMetric = (m: PluginMetric) => add(m.fullName, `Defined by a plugin (${m.labelNames.length ? `labels ${m.labelNames.join(', ')}` : 'no labels'}).`,
+    m.kind === MetricKind.COUNTER ? 'counter' : m.kind === MetricKind.GAUGE ? 'gauge' : 'histogram', () => {
+      const out: Sample[] = [];
+      for (const [key, s] of m.series) {
+        const values = key === '' && m.labelNames.length === 0 ? [] : key.split('\u0000');
+        const labels = Object.fromEntries(m.labelNames.map((n, i) => [n, values[i] ?? '']));
+        if (m.kind !== MetricKind.HISTOGRAM) {
+          out.push({ labels, value: s[0] });
+          continue;
+        }
+        let cumulative = 0;
+        PLUGIN_HISTOGRAM_BUCKETS.forEach((le, i) => {
+          cumulative += s[i];
+          out.push({ metricName: `${m.fullName}_bucket`, labels: { ...labels, le: String(le) }, value: cumulative });
+        });
+        cumulative += s[PLUGIN_HISTOGRAM_BUCKETS.length];
+        out.push({ metricName: `${m.fullName}_bucket`, labels: { ...labels, le: '+Inf' }, value: cumulative });
+        out.push({ metricName: `${m.fullName}_sum`, labels, value: s[PLUGIN_HISTOGRAM_BUCKETS.length + 1] });
+        out.push({ metricName: `${m.fullName}_count`, labels, value: cumulative });
+      }
+      return out;
+    });
+  for (const m of plugins.metrics.all()) pluginMetric(m);
+  plugins.metrics.onDefine = pluginMetric;
   return registry;
 }

@@ -7,6 +7,7 @@ import type { Logger } from '../core/logger';
 import type { CompiledPlugin } from '../plugin/plugin-loader';
 import type { PluginHost } from '../wasm/host-imports';
 import { FilterInstance } from './filter-instance';
+import type { PluginMetrics } from './plugin-metrics';
 
 /** What a root (a WasmFilter) gets from the host functions its plugin calls. */
 export interface RootHost {
@@ -27,7 +28,7 @@ export class FilterPlugin implements PluginHost {
   private nextRoot = 1;
 
   constructor(readonly compiled: CompiledPlugin, private readonly logger: Logger, readonly generation = 1,
-    private readonly maxMemoryBytes?: number, private readonly fuelPerCall = 0) {
+    private readonly maxMemoryBytes?: number, private readonly fuelPerCall = 0, private readonly metrics?: PluginMetrics) {
     this.instance = this.instantiate();
   }
 
@@ -73,10 +74,11 @@ export class FilterPlugin implements PluginHost {
     return this.roots.get(root)?.setTimer(req, delayMs) ?? 0;
   }
 
-  // Plugin-defined metrics are the next step (issue 10, part 3); until then they are refused.
-  defineMetric(): number {
-    return 0;
+  defineMetric(kind: number, name: string, labelNames: string[]): number {
+    return this.metrics ? this.metrics.define(this.name, kind, name, labelNames) : 0;
   }
 
-  recordMetric(): void {}
+  recordMetric(id: number, labelValues: string[], value: number): void {
+    this.metrics?.record(id, labelValues, value);
+  }
 }

@@ -46,7 +46,7 @@ export function parseDescriptor(file: string, json: string): PluginDescriptor {
   const calls = d.calls ?? FILTER_CALLS;
   if (!Array.isArray(calls) || calls.some((c) => !(FILTER_CALLS as readonly unknown[]).includes(c))) throw bad('calls', `must be a list of ${FILTER_CALLS.join(', ')}`);
   return {
-    calls: new Set(calls as FilterCall[]),
+    calls: new Set(d.kind === 'filter' ? calls as FilterCall[] : []),
     abiMinor: d.abi_minor as number,
     kind: d.kind,
     name: d.name,

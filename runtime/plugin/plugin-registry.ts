@@ -11,6 +11,7 @@ import type { Logger } from '../core/logger';
 import type { PluginsConfig } from '../config/types';
 import { CodecPlugin } from '../codec/codec-plugin';
 import { FilterPlugin } from '../filter/filter-plugin';
+import { PluginMetrics } from '../filter/plugin-metrics';
 import type { AcceptResult } from './plugin-accept';
 import { PluginCompiler, sharedPluginCompiler } from './plugin-compiler';
 
@@ -39,6 +40,8 @@ export class PluginRegistry {
   readonly rejected: RejectedPlugin[] = [];
   rejectedTotal = 0;
   reloads = 0;
+  /** Metrics plugins define (meltemi.metric_define), exported on /metrics. */
+  readonly metrics = new PluginMetrics();
   /** Called when a filter gets a new current generation. */
   onFilterSwap: ((name: string, plugin: FilterPlugin) => void) | undefined;
   /** Called when a protocol gets a new current generation. */
@@ -144,7 +147,7 @@ export class PluginRegistry {
       return undefined;
     }
     const compiled = { file, sha256: sha, module: result.module, descriptor: result.descriptor, loadedAt: new Date() };
-    const plugin = new FilterPlugin(compiled, this.logger, this.nextGeneration++, this.opts.maxMemoryBytes, this.opts.fuelPerCall);
+    const plugin = new FilterPlugin(compiled, this.logger, this.nextGeneration++, this.opts.maxMemoryBytes, this.opts.fuelPerCall, this.metrics);
     this.byFilterName.set(name, plugin);
     if (existing) {
       this.reloads++;

@@ -12,3 +12,4 @@ export { log, logDebug, logInfo, logWarn, logError } from "./log";
 export { CALL_DONE, CALL_RESPONSE, CALL_TIMER, Filter, FilterInfo, FilterRequest, registerFilter, nowMs } from "./filter";
 export { JsonKind, JsonValue, jsonError, parseJson } from "./json";
 export { AttributeMatch, allMatch, matchError, readMatch } from "./match";
+export { Metric, defineCounter, defineGauge, defineHistogram } from "./metrics";
