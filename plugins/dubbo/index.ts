@@ -1,7 +1,8 @@
 // The Dubbo codec (Dubbo 2.x protocol, hessian2 bodies). Requests: metadata `interface`,
 // `method`, `version` and every string attachment; responses: status and string attachments.
 // Heartbeats are answered by the proxy; one-way requests are forwarded. Encode rewrites the
-// request id and, for requests, the attachments map (and the body length).
+// request id and the attachments map of requests (route request_mutation, filters) and of OK
+// responses (filters' response mutations), fixing the body length.
 
 import {
   Bytes, Codec, CodecInfo, Correlation, Frame, Mutation, Output, registerCodec, WELL_KNOWN_KEYS,
@@ -203,43 +204,35 @@ class DubboCodec extends Codec {
     if (mutation.isEmpty) return STATUS_UNCHANGED;
     const id = mutation.hasRequestId ? mutation.requestId : input.u64be(4);
     const flags = input.at(2);
-    const rewriteMap = !upstream && (flags & FLAG_REQUEST) != 0 && (flags & FLAG_EVENT) == 0
-      && (flags & 0x1f) == HESSIAN2 && mutation.count > (mutation.hasRequestId ? <u32>1 : 0);
-    if (!rewriteMap) {
-      out.bytes(input, 0, input.length);
-      out.setU32be(4, <u32>(id >> 32));
-      out.setU32be(8, <u32>id);
-      return STATUS_OK;
+    const hasOps = mutation.count > (mutation.hasRequestId ? <u32>1 : 0);
+    const plain = (flags & FLAG_EVENT) == 0 && (flags & 0x1f) == HESSIAN2;
+    if (hasOps && plain && !upstream && (flags & FLAG_REQUEST) != 0) {
+      // A request: its attachments map (after the arguments) is rewritten.
+      if (parseRequest(input, null) != 1) return STATUS_PROTOCOL_ERROR;
+      header(out, flags, input.at(3), id, 0);
+      out.bytes(input, HEADER, mapAt - HEADER);
+      return finishMap(input, mapAt, mapEnd, mutation, out);
     }
-    if (parseRequest(input, null) != 1) return STATUS_PROTOCOL_ERROR;
-    header(out, flags, input.at(3), id, 0);
-    out.bytes(input, HEADER, mapAt - HEADER);
-    out.u8(0x48); // H: untyped map
-    // Keep the original pairs whose keys no op touches, then apply SET/APPEND in order.
-    if (mapEnd > mapAt && input.at(mapAt) != 0x4e) {
-      let p = input.at(mapAt) == 0x4d ? readString(input, mapAt + 1) : mapAt + 1;
-      while (p > 0 && p < mapEnd && input.at(p) != 0x5a) {
-        const pairAt = p;
-        const k = readString(input, p);
-        const keyAt = strAt, keyLen = strLen, keyText = k > 0 && !strChunked && !strNull;
-        const kEnd = k > 0 ? k : skipValue(input, p);
-        const vEnd = skipValue(input, kEnd);
-        if (vEnd <= 0) return STATUS_PROTOCOL_ERROR;
-        if (!keyText || !touched(mutation, input, keyAt, keyLen)) out.bytes(input, pairAt, vEnd - pairAt);
-        p = vEnd;
-      }
+    if (hasOps && plain && upstream && (flags & FLAG_REQUEST) == 0 && input.at(3) == OK) {
+      // A response (filters' response mutations): the value keeps its bytes; the flag gains
+      // "with attachments" and the map after the value is written or rewritten.
+      resetClasses();
+      const r = readInt(input, HEADER);
+      if (r <= 0) return STATUS_PROTOCOL_ERROR;
+      const flag = intValue;
+      if (flag < R_EXCEPTION || flag > R_NULL_ATT) return STATUS_PROTOCOL_ERROR;
+      const valueEnd = flag == R_NULL || flag == R_NULL_ATT ? r : skipValue(input, r);
+      if (valueEnd <= 0) return STATUS_PROTOCOL_ERROR;
+      const end = flag >= R_EXCEPTION_ATT ? readAttachments(input, valueEnd, null) : valueEnd;
+      if (end <= 0) return STATUS_PROTOCOL_ERROR;
+      header(out, flags, OK, id, 0);
+      out.u8(<u8>(0x90 + (flag < R_EXCEPTION_ATT ? flag + 3 : flag))); // hessian compact int
+      out.bytes(input, r, valueEnd - r);
+      return finishMap(input, valueEnd, flag >= R_EXCEPTION_ATT ? end : valueEnd, mutation, out);
     }
-    mutation.rewind();
-    while (mutation.next()) {
-      const op = mutation.current;
-      if (op.op != OP_SET && op.op != OP_APPEND) continue;
-      if (op.keyId != 0) writeHessianText(out, WELL_KNOWN_KEYS[op.keyId]);
-      else writeHessianString(out, op.key, 0, op.key.length);
-      writeHessianString(out, op.value, 0, op.value.length);
-    }
-    out.u8(0x5a); // Z
-    out.bytes(input, mapEnd, input.length - mapEnd);
-    out.setU32be(12, <u32>(out.length - HEADER));
+    out.bytes(input, 0, input.length);
+    out.setU32be(4, <u32>(id >> 32));
+    out.setU32be(8, <u32>id);
     return STATUS_OK;
   }
 
@@ -257,6 +250,40 @@ class DubboCodec extends Codec {
     out.u8(0x4e); // null
     return STATUS_OK;
   }
+}
+
+/**
+ * Writes an attachments map: the pairs of the map at [at, end) of `input` whose keys no op
+ * touches, then SET/APPEND ops in order; then the rest of the input after the map, and the body
+ * length. `end == at`: there was no map.
+ */
+function finishMap(input: Bytes, at: i32, end: i32, mutation: Mutation, out: Output): i32 {
+  out.u8(0x48); // H: untyped map
+  if (end > at && input.at(at) != 0x4e) {
+    let p = input.at(at) == 0x4d ? readString(input, at + 1) : at + 1;
+    while (p > 0 && p < end && input.at(p) != 0x5a) {
+      const pairAt = p;
+      const k = readString(input, p);
+      const keyAt = strAt, keyLen = strLen, keyText = k > 0 && !strChunked && !strNull;
+      const kEnd = k > 0 ? k : skipValue(input, p);
+      const vEnd = skipValue(input, kEnd);
+      if (vEnd <= 0) return STATUS_PROTOCOL_ERROR;
+      if (!keyText || !touched(mutation, input, keyAt, keyLen)) out.bytes(input, pairAt, vEnd - pairAt);
+      p = vEnd;
+    }
+  }
+  mutation.rewind();
+  while (mutation.next()) {
+    const op = mutation.current;
+    if (op.op != OP_SET && op.op != OP_APPEND) continue;
+    if (op.keyId != 0) writeHessianText(out, WELL_KNOWN_KEYS[op.keyId]);
+    else writeHessianString(out, op.key, 0, op.key.length);
+    writeHessianString(out, op.value, 0, op.value.length);
+  }
+  out.u8(0x5a); // Z
+  out.bytes(input, end, input.length - end);
+  out.setU32be(12, <u32>(out.length - HEADER));
+  return STATUS_OK;
 }
 
 /** Whether any SET/APPEND/DELETE op names the key [at, at+len) of `b`. */

@@ -7,6 +7,7 @@ import { ErrorKind } from '../wasm/abi';
 import type { Logger } from '../core/logger';
 import type { ActiveRequest } from '../proxy/active-request';
 import type { Router } from '../router/router';
+import type { Metadata } from '../codec/metadata';
 import { Filter, FilterStatus, FilterStatusValue } from './filter';
 
 export interface FilterChainStats {
@@ -91,13 +92,13 @@ export class FilterChain {
   }
 
   /** An answer for `req`: back through the filters that saw it, then to the client. */
-  respond(req: ActiveRequest, response: Buffer, isError: boolean, now: number): void {
+  respond(req: ActiveRequest, response: Buffer, isError: boolean, now: number, meta?: Metadata): void {
     const filters = this.filters;
     for (let i = Math.min(req.filterIndex, filters.length) - 1; i >= 0; i--) {
       const filter = filters[i];
       let status: FilterStatusValue;
       try {
-        status = filter.onResponse(req, response, isError);
+        status = filter.onResponse(req, response, isError, meta);
       } catch (err) {
         this.stats?.onFilterOutcome(filter.name, 'failure');
         this.logger.log('warn', `filter ${filter.name} failed on a response: ${(err as Error).message}`);
@@ -111,6 +112,8 @@ export class FilterChain {
       }
     }
     if (filters.length > 0) this.done(req);
+    // Response mutations are applied by the codec (Dubbo attachments); one that cannot keeps the bytes.
+    if (req.responseMutations !== null) response = req.downstream.encodeResponse(req, response, req.responseMutations);
     req.downstream.respond(req, response, isError, now);
   }
 

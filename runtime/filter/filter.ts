@@ -5,6 +5,7 @@
 
 import type { ActiveRequest } from '../proxy/active-request';
 import type { FilterChain } from './filter-chain';
+import type { Metadata } from '../codec/metadata';
 
 /** What a filter decides for a request. */
 export const FilterStatus = {
@@ -26,8 +27,11 @@ export interface Filter {
   readonly name: string;
   readonly failurePolicy: FailurePolicy;
   onRequest(req: ActiveRequest, chain: FilterChain): FilterStatusValue;
-  /** An answer on its way back: CONTINUE, or ABORT to close the client connection instead. */
-  onResponse(req: ActiveRequest, response: Buffer, isError: boolean): FilterStatusValue;
+  /**
+   * An answer on its way back: CONTINUE (with any `req.mutateResponse`), or ABORT to close the
+   * client connection instead. `meta`: the upstream response as decoded (absent for local replies).
+   */
+  onResponse(req: ActiveRequest, response: Buffer, isError: boolean, meta?: Metadata): FilterStatusValue;
   /** The request is over (answered or abandoned): drop any state kept for it. */
   onDone(req: ActiveRequest): void;
   /** The chain holding this filter is gone: release what it holds. */
@@ -43,7 +47,7 @@ export abstract class BaseFilter implements Filter {
     return FilterStatus.CONTINUE;
   }
 
-  onResponse(_req: ActiveRequest, _response: Buffer, _isError: boolean): FilterStatusValue {
+  onResponse(_req: ActiveRequest, _response: Buffer, _isError: boolean, _meta?: Metadata): FilterStatusValue {
     return FilterStatus.CONTINUE;
   }
 

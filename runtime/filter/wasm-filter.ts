@@ -6,6 +6,7 @@
 import type { FilterConfig } from '../config/types';
 import { ConfigError } from '../core/errors';
 import { decodeMutation } from '../codec/mutation';
+import type { Metadata } from '../codec/metadata';
 import type { ActiveRequest } from '../proxy/active-request';
 import { FilterAction } from '../wasm/abi';
 import { Filter, FailurePolicy, FilterStatus, FilterStatusValue } from './filter';
@@ -66,10 +67,13 @@ export class WasmFilter implements Filter, RootHost {
     return this.apply(req, chain, result, this.paused.get(req.filterId));
   }
 
-  onResponse(req: ActiveRequest, _response: Buffer, isError: boolean): FilterStatusValue {
+  onResponse(req: ActiveRequest, _response: Buffer, isError: boolean, meta?: Metadata): FilterStatusValue {
     if (!this.wantsResponses) return FilterStatus.CONTINUE;
-    const result = this.plugin.current().onResponse(this.root, req.filterId, isError ? ERROR_RESPONSE : OK_RESPONSE);
-    return result.action === FilterAction.ABORT ? FilterStatus.ABORT : FilterStatus.CONTINUE;
+    const record = meta ? encodeRecord(meta) : isError ? ERROR_RESPONSE : OK_RESPONSE;
+    const result = this.plugin.current().onResponse(this.root, req.filterId, record);
+    if (result.action === FilterAction.ABORT) return FilterStatus.ABORT;
+    if (result.mutation) for (const m of decodeMutation(result.mutation)) req.mutateResponse(m.key, m.value, m.op);
+    return FilterStatus.CONTINUE;
   }
 
   onDone(req: ActiveRequest): void {

@@ -10,8 +10,8 @@ import type { Downstream } from './downstream';
 
 /** Where an upstream delivers the outcome of a request it carried: the router. */
 export interface ResponseSink {
-  /** Delivers the response bytes for `req`. */
-  complete(req: ActiveRequest, response: Buffer, isError: boolean, now: number): void;
+  /** Delivers the response bytes for `req`; `meta` is the response as decoded (valid during the call). */
+  complete(req: ActiveRequest, response: Buffer, isError: boolean, now: number, meta?: Metadata): void;
   /** The upstream failed `req`; the sink answers it with a local reply of `kind`. */
   fail(req: ActiveRequest, kind: number, message: string): void;
 }
@@ -30,6 +30,8 @@ export class ActiveRequest {
   filterIndex = 0;
   /** A filter paused the chain; `FilterChain.resume` continues it. */
   paused = false;
+  /** Mutations filters added to the response; the codec applies them before it goes back. */
+  responseMutations: MutationEntry[] | null = null;
   /** Mutations filters added; applied with the route's own. */
   mutations: MutationEntry[] | null = null;
   /** Wasm filters: the request's number in filter calls, and its metadata record (built once). */
@@ -56,6 +58,11 @@ export class ActiveRequest {
   /** Adds a mutation to the request, applied by the codec with the route's request_mutation. */
   mutate(key: string, value: string, op: MutationOpValue = MutationOp.SET): void {
     (this.mutations ??= []).push({ op, key, value });
+  }
+
+  /** Adds a mutation to the response (filters' on_response), applied by the codec where it can. */
+  mutateResponse(key: string, value: string, op: MutationOpValue = MutationOp.SET): void {
+    (this.responseMutations ??= []).push({ op, key, value });
   }
 
   /** The client closed before the response: keep only what the upstream's bookkeeping needs. */

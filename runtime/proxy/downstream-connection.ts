@@ -9,6 +9,7 @@ import { isMeltemiError } from '../core/errors';
 import { ErrorKind, ErrorKindValue, MessageType } from '../wasm/abi';
 import type { CodecContext, CodecPlugin } from '../codec/codec-plugin';
 import type { Metadata } from '../codec/metadata';
+import { Mutation, MutationEntry } from '../codec/mutation';
 import { ActiveRequest } from './active-request';
 import type { Downstream } from './downstream';
 import { ConnectionUpstreams } from '../upstream/connection-upstreams';
@@ -274,6 +275,18 @@ export class DownstreamConnection implements Flushable, Downstream {
     const reply = this.encodeLocalReply(req, ErrorKind.PROTOCOL_ERROR, `meltemi: protocol error: ${message}`);
     if (reply !== null) this.respond(req, reply, true, performance.now());
     this.startClosing();
+  }
+
+  encodeResponse(req: ActiveRequest, response: Buffer, mutations: readonly MutationEntry[]): Buffer {
+    if (this.closed) return response;
+    const m = new Mutation();
+    for (const e of mutations) m.add(e);
+    try {
+      return this.ctx.encode(response, m.encode(), MessageType.RESPONSE, true) ?? response;
+    } catch (err) {
+      this.listener.logger.log('debug', `response mutation not applied: ${(err as Error).message}`, { listener: this.listener.config.name });
+      return response;
+    }
   }
 
   closeAfterResponses(): void {

@@ -3,6 +3,7 @@
 
 import type { ConnectionUpstreams } from '../upstream/connection-upstreams';
 import type { ActiveRequest } from './active-request';
+import type { MutationEntry } from '../codec/mutation';
 
 export interface Downstream {
   /** This connection's upstream choice (the shared pool, or its own connections once pinned). */
@@ -14,6 +15,8 @@ export interface Downstream {
    * build one (the connection is then aborted and `req` accounted for).
    */
   encodeLocalReply(req: ActiveRequest, kind: number, message: string): Buffer | null;
+  /** `response` with `mutations` applied by the codec (its response side); the bytes as they are if it cannot. */
+  encodeResponse(req: ActiveRequest, response: Buffer, mutations: readonly MutationEntry[]): Buffer;
   /** Answers what is in flight, then closes (the codec asked for it, or could not encode). */
   closeAfterResponses(): void;
   /** Closes the connection now. */

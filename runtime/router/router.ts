@@ -9,6 +9,7 @@ import { Mutation, MutationEntry } from '../codec/mutation';
 import type { RequestStats, StatsStore } from '../core/stats';
 import type { FilterChain } from '../filter/filter-chain';
 import type { ActiveRequest, ResponseSink } from '../proxy/active-request';
+import type { Metadata } from '../codec/metadata';
 import type { ClusterManager } from '../upstream/cluster';
 import type { RouteTable } from './route-table';
 
@@ -74,8 +75,8 @@ export class Router implements ResponseSink {
     if (meta.flags & FrameFlag.DRAIN_CLOSE) req.downstream.closeAfterResponses();
   }
 
-  complete(req: ActiveRequest, response: Buffer, isError: boolean, now: number): void {
-    this.chain.respond(req, response, isError, now);
+  complete(req: ActiveRequest, response: Buffer, isError: boolean, now: number, meta?: Metadata): void {
+    this.chain.respond(req, response, isError, now, meta);
   }
 
   fail(req: ActiveRequest, kind: number, message: string): void {

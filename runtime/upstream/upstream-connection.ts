@@ -201,7 +201,7 @@ export class UpstreamConnection implements Flushable {
         this.destroy('response without a request');
         return;
       }
-      req.sink!.complete(req, meta.frame, meta.status === ResponseStatus.ERROR, now);
+      req.sink!.complete(req, meta.frame, meta.status === ResponseStatus.ERROR, now, meta);
     }
     if (result.status < 0) this.destroy(`malformed response: ${result.error}`);
   }
@@ -228,7 +228,7 @@ export class UpstreamConnection implements Flushable {
     if (!original) return true; // its client is gone: nothing to restore, nobody to answer
     const renumbered = original.requestIdLo !== meta.requestIdLo || original.requestIdHi !== meta.requestIdHi;
     const restored = this.ctx.encode(meta.frame, withRequestId(null, original.requestIdLo, original.requestIdHi), meta.messageType, true, renumbered) ?? meta.frame;
-    req.sink!.complete(req, restored, meta.status === ResponseStatus.ERROR || meta.messageType === MessageType.ERROR, now);
+    req.sink!.complete(req, restored, meta.status === ResponseStatus.ERROR || meta.messageType === MessageType.ERROR, now, meta);
     return true;
   }
 
