@@ -1,6 +1,6 @@
 // The metadata record a filter call gets in IN (ABI-1.1.md §2): the layout of a decode record
 // (ABI.md §6.1) with every key and value inline, so the guest reads one self-contained buffer.
-// Built once per request and shared by every filter of the chain.
+// Built once per request and read by every filter of the chain.
 
 import type { Metadata } from '../codec/metadata';
 import { EntryFlag, Layout } from '../wasm/abi';
@@ -28,44 +28,73 @@ export function pairsSource(pairs: ReadonlyArray<readonly [string, string]>, mes
   };
 }
 
-/** A record with no entries (the self-test's request). */
-export const EMPTY_RECORD = encodeRecord(null);
 
-/** Once per request (every filter of the chain reads the same bytes): sizes first, then one pass. */
+
+/** A fresh record (the harness, fixtures, the self-test). */
 export function encodeRecord(meta: RecordSource | null): Buffer {
+  return Buffer.from(writeRecord(meta));
+}
+
+// The proxy's records are written into one reused buffer with aligned int views: a record is
+// read by the filters of one request in the same turn, and written again when a paused request
+// resumes after others, so no request keeps a buffer of its own.
+let scratch = new ArrayBuffer(4096);
+let ints = new Int32Array(scratch);
+let bytes = Buffer.from(scratch);
+let owner: object | null = null;
+let ownerLength = 0;
+
+/** The record of `req`'s metadata, valid until the next call for another request. */
+export function recordFor(req: object, meta: RecordSource | null): Buffer {
+  if (owner === req) return bytes.subarray(0, ownerLength);
+  const view = writeRecord(meta);
+  owner = req;
+  ownerLength = view.length;
+  return view;
+}
+
+/** Sizes first, then one pass: header and entries through the int view, bytes copied in. */
+function writeRecord(meta: RecordSource | null): Buffer {
   const count = meta?.entryCount ?? 0;
   let inline = 0;
   for (let i = 0; i < count; i++) inline += meta!.keyLengthAt(i) + meta!.valueLengthAt(i);
   const entriesEnd = Layout.RECORD_HEADER_SIZE + count * Layout.ENTRY_SIZE;
   const length = (entriesEnd + inline + 7) & ~7;
-  const buf = Buffer.allocUnsafe(length);
-  buf.writeUInt32LE(length, 0);
-  buf.writeUInt32LE(0, 4);
-  buf.writeUInt32LE(meta?.frame.length ?? 0, 8);
-  buf[12] = meta?.messageType ?? 0;
-  buf[13] = meta?.status ?? 0;
-  buf.writeUInt16LE(meta?.flags ?? 0, 14);
-  buf.writeUInt32LE(meta?.requestIdLo ?? 0, 16);
-  buf.writeUInt32LE(meta?.requestIdHi ?? 0, 20);
-  buf.writeUInt32LE(meta?.streamIdLo ?? 0, 24);
-  buf.writeUInt32LE(meta?.streamIdHi ?? 0, 28);
-  buf.writeUInt32LE(count, 32);
-  buf.writeUInt32LE(0, 36);
+  if (length > scratch.byteLength) {
+    scratch = new ArrayBuffer(Math.max(length, scratch.byteLength * 2));
+    ints = new Int32Array(scratch);
+    bytes = Buffer.from(scratch);
+    owner = null;
+  }
+  const i32 = ints;
+  i32[0] = length;
+  i32[1] = 0;
+  i32[2] = meta?.frame.length ?? 0;
+  i32[3] = (meta?.messageType ?? 0) | ((meta?.status ?? 0) << 8) | ((meta?.flags ?? 0) << 16);
+  i32[4] = meta?.requestIdLo ?? 0;
+  i32[5] = meta?.requestIdHi ?? 0;
+  i32[6] = meta?.streamIdLo ?? 0;
+  i32[7] = meta?.streamIdHi ?? 0;
+  i32[8] = count;
+  i32[9] = 0;
   let at = entriesEnd;
   for (let i = 0; i < count; i++) {
-    const e = Layout.RECORD_HEADER_SIZE + i * Layout.ENTRY_SIZE;
+    const e = (Layout.RECORD_HEADER_SIZE + i * Layout.ENTRY_SIZE) >> 2;
     const id = meta!.keyIdAt(i);
-    buf.writeUInt16LE(id, e);
-    buf.writeUInt16LE(id === 0 ? EntryFlag.INLINE_KEY | EntryFlag.INLINE_VALUE : EntryFlag.INLINE_VALUE, e + 2);
-    const keyLen = id === 0 ? meta!.copyKeyTo(i, buf, at) : 0;
-    buf.writeUInt32LE(id === 0 ? at : 0, e + 4);
-    buf.writeUInt32LE(keyLen, e + 8);
+    i32[e] = id | ((id === 0 ? EntryFlag.INLINE_KEY | EntryFlag.INLINE_VALUE : EntryFlag.INLINE_VALUE) << 16);
+    const keyLen = id === 0 ? meta!.copyKeyTo(i, bytes, at) : 0;
+    i32[e + 1] = id === 0 ? at : 0;
+    i32[e + 2] = keyLen;
     at += keyLen;
-    const valueLen = meta!.copyValueTo(i, buf, at);
-    buf.writeUInt32LE(at, e + 12);
-    buf.writeUInt32LE(valueLen, e + 16);
+    const valueLen = meta!.copyValueTo(i, bytes, at);
+    i32[e + 3] = at;
+    i32[e + 4] = valueLen;
     at += valueLen;
   }
-  buf.fill(0, at, length); // padding: no stale pool bytes reach a plugin
-  return buf;
+  bytes.fill(0, at, length); // padding: no bytes of an earlier record reach a plugin
+  owner = null;
+  return bytes.subarray(0, length);
 }
+
+/** A record with no entries (the self-test's request). */
+export const EMPTY_RECORD = encodeRecord(null);

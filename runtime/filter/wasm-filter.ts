@@ -13,7 +13,7 @@ import { Filter, FailurePolicy, FilterStatus, FilterStatusValue } from './filter
 import type { FilterChain } from './filter-chain';
 import type { FilterInstance, FilterResult } from './filter-instance';
 import type { FilterPlugin, RootHost } from './filter-plugin';
-import { encodeRecord } from './filter-record';
+import { encodeRecord, recordFor } from './filter-record';
 
 let nextRequestId = 1;
 
@@ -51,7 +51,7 @@ export class WasmFilter implements Filter, RootHost {
 
   onRequest(req: ActiveRequest, chain: FilterChain): FilterStatusValue {
     if (req.filterId === 0) req.filterId = nextRequestId = (nextRequestId + 1) | 0 || 1;
-    const record = (req.filterRecord ??= encodeRecord(req.meta));
+    const record = recordFor(req, req.meta);
     // A timer set during this call belongs to this request; its bookkeeping is made only then.
     this.deciding = req;
     this.decidingChain = chain;
@@ -69,7 +69,7 @@ export class WasmFilter implements Filter, RootHost {
 
   onResponse(req: ActiveRequest, _response: Buffer, isError: boolean, meta?: Metadata): FilterStatusValue {
     if (!this.wantsResponses) return FilterStatus.CONTINUE;
-    const record = meta ? encodeRecord(meta) : isError ? ERROR_RESPONSE : OK_RESPONSE;
+    const record = meta ? recordFor(meta, meta) : isError ? ERROR_RESPONSE : OK_RESPONSE;
     const result = this.plugin.current().onResponse(this.root, req.filterId, record);
     if (result.action === FilterAction.ABORT) return FilterStatus.ABORT;
     if (result.mutation) for (const m of decodeMutation(result.mutation)) req.mutateResponse(m.key, m.value, m.op);

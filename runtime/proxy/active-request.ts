@@ -34,9 +34,8 @@ export class ActiveRequest {
   responseMutations: MutationEntry[] | null = null;
   /** Mutations filters added; applied with the route's own. */
   mutations: MutationEntry[] | null = null;
-  /** Wasm filters: the request's number in filter calls, and its metadata record (built once). */
+  /** Wasm filters: the request's number in filter calls. */
   filterId = 0;
-  filterRecord: Buffer | null = null;
   /** What a filter that returned LOCAL_REPLY answers with. */
   replyKind = 0;
   replyMessage = '';
@@ -69,7 +68,6 @@ export class ActiveRequest {
   abandon(): void {
     this.abandoned = true;
     this.meta = null;
-    this.filterRecord = null;
     this.response = null;
   }
 }
