@@ -4,7 +4,7 @@
 // timer the filter set.
 
 import type { FilterConfig } from '../config/types';
-import { ConfigError } from '../core/errors';
+import { ConfigError, PluginError } from '../core/errors';
 import { decodeMutation } from '../codec/mutation';
 import type { Metadata } from '../codec/metadata';
 import type { ActiveRequest } from '../proxy/active-request';
@@ -92,7 +92,7 @@ export class WasmFilter implements Filter, RootHost {
       waiting = { req: this.deciding, chain: this.decidingChain!, timers: new Set() };
       this.paused.set(reqId, waiting);
     }
-    if (!waiting) return 0;
+    if (!waiting || delayMs > MAX_TIMER_MS || waiting.timers.size >= MAX_TIMERS_PER_REQUEST) return 0;
     const id = nextTimerId = (nextTimerId + 1) | 0 || 1;
     const timer = setTimeout(() => {
       waiting.timers.delete(timer);
@@ -124,8 +124,11 @@ export class WasmFilter implements Filter, RootHost {
         req.rejectWith(result.replyKind, result.replyMessage);
         return FilterStatus.LOCAL_REPLY;
       case FilterAction.PAUSE:
-        // Paused without a timer: it waits for a host event (none yet) or for its client to go.
-        if (!entry) this.paused.set(req.filterId, { req, chain, timers: new Set() });
+        // In ABI 1.1 only a timer resumes a request: a pause without one would hold it forever.
+        if (!entry || entry.timers.size === 0) {
+          this.paused.delete(req.filterId);
+          throw new PluginError('MELTEMI_ABI_VIOLATION', this.plugin.compiled.file, 'paused a request without setting a timer (nothing would resume it)');
+        }
         return FilterStatus.PAUSE;
       default:
         return FilterStatus.ABORT;
@@ -141,6 +144,9 @@ export class WasmFilter implements Filter, RootHost {
 }
 
 let nextTimerId = 1;
+/** Longest delay a filter may ask for, and timers one request may hold (refused beyond: 0). */
+const MAX_TIMER_MS = 3_600_000;
+const MAX_TIMERS_PER_REQUEST = 16;
 
 interface Waiting {
   readonly req: ActiveRequest;
