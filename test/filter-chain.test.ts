@@ -156,12 +156,47 @@ clusters:
     assert.deepEqual(server.received.slice(seen).map((f) => pair(f, 'method')), ['after']);
   });
 
-  it('abort closes the client connection', async () => {
-    use(new ScriptedFilter('closer', { bye: () => FilterStatus.ABORT }));
+  it('abort closes the client connection; the filter is told once that the request is over', async () => {
+    const closer = new ScriptedFilter('closer', { bye: () => FilterStatus.ABORT });
+    use(closer);
     const c = client();
     c.write(kvFrame(0, 8n, [['method', 'bye']]));
     await c.until(() => c.closed);
     assert.equal(frames(c).length, 0);
+    await new Promise((r) => setTimeout(r, 50)); // the proxy's side of the close has run
+    assert.deepEqual(closer.seen.filter((l) => l.includes('.done')), ['closer.done:bye']);
+  });
+
+  it('a one-way request: filters see it and are told it is over (nothing answers it)', async () => {
+    const f = new ScriptedFilter('watch');
+    use(f);
+    const c = client();
+    c.write(kvFrame(2, 12n, [['method', 'notify']]));
+    await waitFor('the one-way request done', () => f.seen.includes('watch.done:notify'));
+    assert.deepEqual(f.seen, ['watch>notify', 'watch.done:notify']);
+  });
+
+  it('only the filter that paused a request can resume it', async () => {
+    const gate = new ScriptedFilter('gate', { slow: () => FilterStatus.PAUSE });
+    const other = new ScriptedFilter('other');
+    use(other, gate);
+    const c = client();
+    c.write(kvFrame(0, 13n, [['method', 'slow']]));
+    await waitFor('paused', () => gate.paused.length === 1);
+    const { req, chain } = gate.paused[0];
+    chain.resume(req, FilterStatus.CONTINUE, other); // a stray resume from another filter
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(frames(c).length, 0, 'still paused');
+    chain.resume(req, FilterStatus.CONTINUE, gate);
+    await c.until(() => frames(c).length === 1);
+  });
+
+  it('requests a filter answers are counted (route "" and cluster ""), as errors', async () => {
+    use(new ScriptedFilter('deny', { secret: (req) => { req.rejectWith(ErrorKind.OVER_LIMIT, 'no'); return FilterStatus.LOCAL_REPLY; } }));
+    const count = () => proxy.stats.request('kv', '', '');
+    const before = { total: count().total, errors: count().errors };
+    await call(client(), 14n, 'secret');
+    assert.deepEqual({ total: count().total, errors: count().errors, active: count().active }, { total: before.total + 1, errors: before.errors + 1, active: 0 });
   });
 
   it('a response filter can abort: the client connection closes instead of getting the answer', async () => {

@@ -12,7 +12,7 @@ import type { Meltemi } from '../runtime/server';
 import { kvFrame, KvDecoded, kvFrames } from './helpers/kv-frames';
 import { KvServer } from './helpers/kv-server';
 import { TEST_PLUGIN_DIR } from './helpers/paths';
-import { adminGet, portOf, RawClient, startProxy } from './helpers/proxy';
+import { adminGet, metricSum, portOf, RawClient, startProxy } from './helpers/proxy';
 
 const pair = (f: KvDecoded, key: string) => f.pairs.find(([k]) => k === key)?.[1];
 
@@ -80,6 +80,9 @@ clusters:
       const c = client(listener);
       check(await call(c, 1n, pairs));
       assert.equal(await traps(), before + (trapped ? 1 : 0));
+      const outcomes = metricSum((await adminGet(proxy.admin!.port, '/metrics')).body, 'meltemi_filter_outcomes_total', { listener, filter: 'probe-filter', outcome: 'failure' });
+      assert.ok(outcomes >= 1, 'counted on /metrics');
+      if (trapped) assert.ok(metricSum((await adminGet(proxy.admin!.port, '/metrics')).body, 'meltemi_plugin_traps_total', { plugin: 'probe-filter' }) >= 1);
       const next = await call(c, 2n, [['tag', 'after']]);
       assert.equal(pair(next, 'tagged'), 'after', 'the filter runs again, configured, in a new instance');
     });
@@ -152,5 +155,59 @@ clusters:
     assert.deepEqual(failures, []);
     assert.ok(calls > 100, `${calls} calls`);
     assert.equal(await generation(), first + 100, 'every build became the current generation');
+  });
+});
+
+describe('filter containment: a root that traps while configuring', () => {
+  it('is not kept: after a later trap, the instance is replaced and only the good roots are configured again', async () => {
+    const { ConsoleLogger } = await import('../runtime/core/logger');
+    const { acceptPlugin } = await import('../runtime/plugin/plugin-accept');
+    const { FilterPlugin } = await import('../runtime/filter/filter-plugin');
+    const { WasmFilter } = await import('../runtime/filter/wasm-filter');
+    const { encodeRecord, pairsSource } = await import('../runtime/filter/filter-record');
+    const file = join(TEST_PLUGIN_DIR, 'probe-filter.wasm');
+    const accepted = await acceptPlugin(file, { maxFileBytes: 1 << 25, maxMemoryBytes: 1 << 29, fuelPerCall: 200_000_000 });
+    assert.equal(accepted.unchanged, false);
+    if (accepted.unchanged) return;
+    const plugin = new FilterPlugin({ file, sha256: accepted.sha256, module: accepted.module, descriptor: accepted.descriptor, loadedAt: new Date() }, new ConsoleLogger('silent'));
+    const good = new WasmFilter(plugin, { name: 'probe-filter', config: {}, failurePolicy: 'fail_closed' }, 'listeners[0].filters[0]');
+    assert.throws(() => new WasmFilter(plugin, { name: 'probe-filter', config: { trapOnConfigure: true }, failurePolicy: 'fail_closed' }, 'listeners[1].filters[0]'),
+      /listeners\[1\]\.filters\[0\]\.config: filter probe-filter failed while reading its config: .*trap while reading the config/);
+    assert.throws(() => plugin.current().onRequest(1, 1, encodeRecord(pairsSource([['filter-trap', '1']]))), /trap requested by the request/);
+    const replaced = plugin.current(); // reconfigures the good root only; the failed one is gone
+    assert.equal(plugin.recycles, 2, 'the trap while configuring, and the request trap');
+    assert.deepEqual(replaced.onRequest(1, 2, encodeRecord(pairsSource([['tag', 'ok']]))).action, 0);
+    good.close();
+  });
+});
+
+describe('filter files that change what they hold', function () {
+  this.timeout(20_000);
+
+  it('a filter file overwritten with a codec frees the filter name: another file may provide it', async () => {
+    const server = await KvServer.start('v1');
+    const dir = mkdtempSync(join(tmpdir(), 'meltemi-filter-swap-'));
+    copyFileSync(join(TEST_PLUGIN_DIR, 'kv.wasm'), join(dir, 'kv.wasm'));
+    copyFileSync(join(TEST_PLUGIN_DIR, 'probe-filter.wasm'), join(dir, 'x.wasm'));
+    const proxy = await startProxy(`
+plugins: { directory: ${JSON.stringify(dir)}, watch: false }
+listeners:
+  - { name: kv, port: 0, protocol: kv, route_config: { routes: [ { route: { cluster: v1 } } ] } }
+clusters:
+  - { name: v1, endpoints: [ { address: 127.0.0.1, port: ${server.port} } ] }
+`);
+    try {
+      assert.equal(proxy.plugins.filter('probe-filter')?.compiled.file, join(dir, 'x.wasm'));
+      copyFileSync(join(TEST_PLUGIN_DIR, 'response-tagger.wasm'), join(dir, 'x.wasm')); // another filter now
+      await proxy.reloadPlugins();
+      assert.equal(proxy.plugins.filter('probe-filter'), undefined, 'the name no file holds is gone');
+      copyFileSync(join(TEST_PLUGIN_DIR, 'probe-filter.wasm'), join(dir, 'y.wasm'));
+      await proxy.reloadPlugins();
+      assert.equal(proxy.plugins.filter('probe-filter')?.compiled.file, join(dir, 'y.wasm'));
+      assert.equal(proxy.plugins.filter('response-tagger')?.compiled.file, join(dir, 'x.wasm'));
+    } finally {
+      await proxy.stop();
+      await server.stop();
+    }
   });
 });

@@ -72,8 +72,8 @@ describe('filter: local-ratelimit on Redis', function () {
     assert.deepEqual(sets, ['OK', 'OK', 'OK', 'OK', 'OK']);
     // The filter's own counter (meltemi.metric_define / metric_record), on /metrics.
     const metrics = (await adminGet(proxy!.admin!.port, '/metrics')).body;
-    assert.equal(metricSum(metrics, 'meltemi_plugin_local_ratelimit_requests_total', { outcome: 'allowed' }), 2);
-    assert.equal(metricSum(metrics, 'meltemi_plugin_local_ratelimit_requests_total', { outcome: 'limited' }), 2);
+    assert.equal(metricSum(metrics, 'meltemi_plugin_metric_local_ratelimit_requests_total', { outcome: 'allowed' }), 2);
+    assert.equal(metricSum(metrics, 'meltemi_plugin_metric_local_ratelimit_requests_total', { outcome: 'limited' }), 2);
   });
 
   const refusals: Array<[string, string, RegExp]> = [

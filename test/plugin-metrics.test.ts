@@ -23,7 +23,7 @@ describe('plugin metrics', () => {
     assert.ok(id > 0);
     assert.equal(m.define('my-filter', MetricKind.COUNTER, 'hits_total', ['outcome']), id);
     assert.equal(m.define('my-filter', MetricKind.GAUGE, 'hits_total', ['outcome']), 0);
-    assert.equal(m.all()[0].fullName, 'meltemi_plugin_my_filter_hits_total');
+    assert.equal(m.all()[0].fullName, 'meltemi_plugin_metric_my_filter_hits_total');
   });
 
   it('series stop at 1000 label sets, long label values are dropped, counters only grow', () => {
@@ -36,6 +36,19 @@ describe('plugin metrics', () => {
     assert.equal(metric.series.size, 1000);
     assert.equal(metric.dropped, 500);
     assert.deepEqual(metric.series.get('k0'), [1]);
+  });
+
+  it('two plugins whose names map to one prefix cannot write into each other\'s metric', () => {
+    const m = new PluginMetrics();
+    assert.ok(m.define('a.b', MetricKind.COUNTER, 'x', []) > 0);
+    assert.equal(m.define('a_b', MetricKind.COUNTER, 'x', []), 0);
+  });
+
+  it('a registration the admin refuses (a clash) leaves the plugin without the metric', () => {
+    const m = new PluginMetrics();
+    m.onDefine = () => { throw new Error('already registered'); };
+    assert.equal(m.define('p', MetricKind.COUNTER, 'x', []), 0);
+    assert.deepEqual(m.all(), []);
   });
 
   it('a plugin defines at most 64 metrics', () => {

@@ -65,7 +65,7 @@ function readBucket(v: JsonValue | null, where: string): TokenBucket | null {
   return new TokenBucket(max.num, perFill, fill);
 }
 
-/** meltemi_plugin_local_ratelimit_requests_total{outcome="allowed"|"limited"} on /metrics. */
+/** meltemi_plugin_metric_local_ratelimit_requests_total{outcome="allowed"|"limited"} on /metrics. */
 let requests: Metric = new Metric(0);
 const ALLOWED: string[] = ["allowed"];
 const LIMITED: string[] = ["limited"];

@@ -4,7 +4,6 @@
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { DURATION_BUCKETS, StatsStore } from '../core/stats';
 import type { PluginRegistry } from '../plugin/plugin-registry';
-import type { CodecPlugin } from '../codec/codec-plugin';
 import type { OverloadManager } from '../proxy/overload-manager';
 import { PLUGIN_HISTOGRAM_BUCKETS, PluginMetric } from '../filter/plugin-metrics';
 import { MetricKind } from '../wasm/abi';
@@ -63,6 +62,11 @@ export function createMetricsRegistry(stats: StatsStore, plugins: PluginRegistry
     [...stats.listeners.values()].map((s) => ({ labels: { listener: s.listener }, value: s.decodingErrors })));
   add('meltemi_local_replies_total', 'Error replies produced by the proxy itself, by kind.', 'counter', () =>
     [...stats.listeners.values()].flatMap((s) => [...s.localReplies].map(([kind, value]) => ({ labels: { listener: s.listener, kind }, value }))));
+  add('meltemi_filter_outcomes_total', 'Requests a filter answered itself (local_reply), closed the connection on (abort), or failed on (failure: trap, fuel, error).', 'counter', () =>
+    [...stats.listeners.values()].flatMap((s) => [...s.filterOutcomes].map(([key, value]) => {
+      const [filter, outcome] = key.split('\u0000');
+      return { labels: { listener: s.listener, filter, outcome }, value };
+    })));
   add('meltemi_downstream_connections_total', 'Downstream connections accepted.', 'counter', () =>
     [...stats.listeners.values()].map((s) => ({ labels: { listener: s.listener }, value: s.connectionsTotal })));
   add('meltemi_downstream_connections_active', 'Downstream connections open.', 'gauge', () =>
@@ -89,9 +93,9 @@ export function createMetricsRegistry(stats: StatsStore, plugins: PluginRegistry
   add('meltemi_overload_shed_requests_total', 'Requests answered over-limit because memory was over overload.shed_requests_at.', 'counter', () =>
     [{ labels: {}, value: overload.shedRequests }]);
   // Summed over every live generation of a plugin, so a reload does not reset them.
-  const perPlugin = (f: (p: CodecPlugin) => number) => () => {
+  const perPlugin = (f: (p: { traps: number; recycles: number }) => number) => () => {
     const sums = new Map<string, number>();
-    for (const p of plugins.generations()) sums.set(p.name, (sums.get(p.name) ?? 0) + f(p));
+    for (const p of [...plugins.generations(), ...plugins.filters()]) sums.set(p.name, (sums.get(p.name) ?? 0) + f(p));
     return [...sums].map(([plugin, value]) => ({ labels: { plugin }, value }));
   };
   add('meltemi_plugin_traps_total', 'Plugin calls that trapped.', 'counter', perPlugin((p) => p.traps));

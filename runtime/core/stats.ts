@@ -31,8 +31,15 @@ export class ListenerStats {
   connectionsTotal = 0;
   connectionsActive = 0;
   readonly localReplies = new Map<string, number>();
+  /** Requests a filter answered, cut or failed on: "<filter>\u0000<outcome>" → count. */
+  readonly filterOutcomes = new Map<string, number>();
 
   constructor(readonly listener: string) {}
+
+  onFilterOutcome(filter: string, outcome: string): void {
+    const key = `${filter}\u0000${outcome}`;
+    this.filterOutcomes.set(key, (this.filterOutcomes.get(key) ?? 0) + 1);
+  }
 
   localReply(kind: string): void {
     this.localReplies.set(kind, (this.localReplies.get(kind) ?? 0) + 1);

@@ -10,6 +10,8 @@ import type { Router } from '../router/router';
 import type { Metadata } from '../codec/metadata';
 import { Filter, FilterStatus, FilterStatusValue } from './filter';
 
+const EMPTY = Buffer.alloc(0);
+
 export interface FilterChainStats {
   /** Requests a filter answered, aborted, or failed (threw), by filter name. */
   onFilterOutcome(filter: string, outcome: 'local_reply' | 'abort' | 'failure'): void;
@@ -39,19 +41,34 @@ export class FilterChain {
       if (status === FilterStatus.CONTINUE) continue;
       if (status === FilterStatus.PAUSE) {
         req.paused = true;
+        req.pausedBy = filter;
         return;
       }
+      // Answered or cut before the router: counted as a request without route.
+      if (req.stats === null) this.router.unrouted(req);
       if (status === FilterStatus.LOCAL_REPLY) {
         this.stats?.onFilterOutcome(filter.name, 'local_reply');
         this.localReply(req, req.replyKind, req.replyMessage);
         return;
       }
       this.stats?.onFilterOutcome(filter.name, 'abort');
-      this.done(req);
-      req.downstream.abort(`filter ${filter.name} closed the connection`);
+      this.cut(req, `filter ${filter.name} closed the connection`);
       return;
     }
     this.router.route(req, now);
+  }
+
+  /** Closes the client connection over `req`: filters are told once, the request is accounted. */
+  private cut(req: ActiveRequest, reason: string): void {
+    this.done(req);
+    req.downstream.respond(req, EMPTY, true, performance.now(), true);
+    req.downstream.abort(reason);
+  }
+
+  /** A one-way request was sent: nothing will answer it, but filters that saw it are told it is over. */
+  sent(req: ActiveRequest, now: number): void {
+    if (this.filters.length > 0) this.done(req);
+    req.downstream.respond(req, EMPTY, false, now, true);
   }
 
   /**
@@ -59,16 +76,20 @@ export class FilterChain {
    * filter's decision: CONTINUE goes on to the next filter, LOCAL_REPLY answers with the reply
    * set on the request, ABORT closes the connection.
    */
-  resume(req: ActiveRequest, status: FilterStatusValue = FilterStatus.CONTINUE): void {
-    if (!req.paused) return;
+  resume(req: ActiveRequest, status: FilterStatusValue = FilterStatus.CONTINUE, by?: Filter): void {
+    // Only the filter that paused it may resume it (a stray timer of another filter may not).
+    if (!req.paused || (by !== undefined && req.pausedBy !== by)) return;
     req.paused = false;
+    req.pausedBy = null;
     if (req.abandoned || req.done) return;
+    if (status !== FilterStatus.CONTINUE && status !== FilterStatus.PAUSE && req.stats === null) this.router.unrouted(req);
     if (status === FilterStatus.CONTINUE) this.onRequest(req, performance.now());
     else if (status === FilterStatus.LOCAL_REPLY) this.localReply(req, req.replyKind, req.replyMessage);
-    else if (status === FilterStatus.ABORT) {
-      this.done(req);
-      req.downstream.abort('a filter closed the connection');
-    } else req.paused = true;
+    else if (status === FilterStatus.ABORT) this.cut(req, 'a filter closed the connection');
+    else {
+      req.paused = true;
+      req.pausedBy = by ?? null;
+    }
   }
 
   /** A connection using this chain closed. */
@@ -105,9 +126,7 @@ export class FilterChain {
         status = filter.failurePolicy === 'fail_open' ? FilterStatus.CONTINUE : FilterStatus.ABORT;
       }
       if (status === FilterStatus.ABORT) {
-        this.done(req);
-        req.downstream.respond(req, response, true, now, true);
-        req.downstream.abort(`filter ${filter.name} closed the connection`);
+        this.cut(req, `filter ${filter.name} closed the connection`);
         return;
       }
     }

@@ -26,6 +26,10 @@ export interface FilterResult {
   readonly replyMessage: string;
 }
 
+/** A local reply's message is cut to this many bytes; a mutation buffer may not exceed the other. */
+const MAX_REPLY_MESSAGE = 4096;
+const MAX_MUTATION_BYTES = 64 * 1024;
+
 const CONTINUE: FilterResult = { action: FilterAction.CONTINUE, mutation: null, replyKind: 0, replyMessage: '' };
 
 export class FilterInstance {
@@ -84,9 +88,12 @@ export class FilterInstance {
     if (action === FilterAction.LOCAL_REPLY) {
       if (out.length < 4) throw this.wasm.violation(`${call}: a local reply needs an error kind in OUT`);
       const kind = Buffer.from(out.buffer, out.byteOffset, 4).readUInt32LE(0);
-      return { action, mutation: null, replyKind: kind, replyMessage: Buffer.from(out.subarray(4)).toString('utf8') };
+      // The message goes into an error frame: bounded before it is copied out of the guest.
+      const message = Buffer.from(out.subarray(4, 4 + Math.min(out.length - 4, MAX_REPLY_MESSAGE))).toString('utf8');
+      return { action, mutation: null, replyKind: kind, replyMessage: message };
     }
     if (action === FilterAction.CONTINUE && out.length === 0) return CONTINUE;
+    if (out.length > MAX_MUTATION_BYTES) throw this.wasm.violation(`${call}: a mutation of ${out.length} bytes (at most ${MAX_MUTATION_BYTES})`);
     return { action, mutation: action === FilterAction.CONTINUE ? Buffer.from(out) : null, replyKind: 0, replyMessage: '' };
   }
 }

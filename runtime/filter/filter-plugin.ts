@@ -66,7 +66,17 @@ export class FilterPlugin implements PluginHost {
     this.traps++;
     this.recycles++;
     this.instance = this.instantiate();
-    for (const host of this.roots.values()) host.reconfigure(this.instance);
+    for (const [root, host] of [...this.roots]) {
+      try {
+        host.reconfigure(this.instance);
+      } catch (err) {
+        // A root that cannot be configured again is dropped: its calls fail (unknown root) by
+        // their filter's failure policy, and other roots keep working.
+        this.roots.delete(root);
+        this.logger.log('error', `filter ${this.name}: root ${root} could not be configured again after a trap: ${(err as Error).message}`);
+        if (this.instance.poisoned) this.instance = this.instantiate();
+      }
+    }
     return this.instance;
   }
 

@@ -1,5 +1,6 @@
 // Metrics a plugin defines through meltemi.metric_define and updates through
-// meltemi.metric_record (ABI-1.1.md §3), exported on /metrics as meltemi_plugin_<plugin>_<name>.
+// meltemi.metric_record (ABI-1.1.md §3), exported on /metrics as
+// meltemi_plugin_metric_<plugin>_<name>.
 // Everything a plugin passes is untrusted and may come from request bytes: names and labels are
 // checked, and every limit (metrics per plugin, labels per metric, series per metric, label value
 // length) is checked before anything is stored, so a plugin cannot grow the proxy's memory.
@@ -16,6 +17,7 @@ export const PLUGIN_HISTOGRAM_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 100
 
 export interface PluginMetric {
   readonly id: number;
+  readonly plugin: string;
   readonly fullName: string;
   readonly kind: number;
   readonly labelNames: readonly string[];
@@ -37,16 +39,28 @@ export class PluginMetrics {
   define(plugin: string, kind: number, name: string, labelNames: string[]): number {
     if (kind !== MetricKind.COUNTER && kind !== MetricKind.GAUGE && kind !== MetricKind.HISTOGRAM) return 0;
     if (!NAME.test(name) || labelNames.length > MAX_LABELS || labelNames.some((l) => !NAME.test(l) || l === 'le')) return 0;
-    const fullName = `meltemi_plugin_${plugin.replace(/[^a-z0-9_]/g, '_')}_${name}`;
+    // Its own prefix, so no plugin name can reach a built-in metric (meltemi_plugin_traps_total).
+    const fullName = `meltemi_plugin_metric_${plugin.replace(/[^a-z0-9_]/g, '_')}_${name}`;
     const existing = this.byName.get(fullName);
-    if (existing) return existing.kind === kind && existing.labelNames.join() === labelNames.join() ? existing.id : 0;
+    if (existing) {
+      // "a.b" and "a_b" map to one prefix: a metric belongs to the plugin that defined it.
+      const same = existing.plugin === plugin && existing.kind === kind && existing.labelNames.join() === labelNames.join();
+      return same ? existing.id : 0;
+    }
     const count = this.perPlugin.get(plugin) ?? 0;
     if (count >= MAX_METRICS_PER_PLUGIN) return 0;
     this.perPlugin.set(plugin, count + 1);
-    const m: PluginMetric = { id: this.nextId++, fullName, kind, labelNames: [...labelNames], series: new Map(), dropped: 0 };
+    const m: PluginMetric = { id: this.nextId++, plugin, fullName, kind, labelNames: [...labelNames], series: new Map(), dropped: 0 };
     this.byId.set(m.id, m);
     this.byName.set(fullName, m);
-    this.onDefine?.(m);
+    try {
+      this.onDefine?.(m);
+    } catch {
+      // Registration refused (a name clash the registry knows of): the plugin gets no metric.
+      this.byId.delete(m.id);
+      this.byName.delete(fullName);
+      return 0;
+    }
     return m.id;
   }
 

@@ -38,7 +38,15 @@ export class WasmFilter implements Filter, RootHost {
     this.wantsResponses = plugin.descriptor.calls.has('response');
     this.wantsDone = plugin.descriptor.calls.has('done');
     this.root = plugin.addRoot(this);
-    const refused = plugin.current().rootNew(this.root, this.config);
+    let refused: string | undefined;
+    try {
+      refused = plugin.current().rootNew(this.root, this.config);
+    } catch (err) {
+      // A trap while configuring: the root must not outlive it (it would be configured again,
+      // and trap again, each time the instance is replaced).
+      plugin.removeRoot(this.root);
+      throw new ConfigError(`${field}.config`, `filter ${entry.name} failed while reading its config: ${(err as Error).message}`);
+    }
     if (refused !== undefined) {
       plugin.removeRoot(this.root);
       throw new ConfigError(`${field}.config`, `filter ${entry.name} refused its config: ${refused}`);
@@ -59,6 +67,7 @@ export class WasmFilter implements Filter, RootHost {
     try {
       result = this.plugin.current().onRequest(this.root, req.filterId, record);
     } catch (err) {
+      this.forget(req.filterId); // timers it set before failing must not resume the request later
       this.plugin.current(); // a trap: the instance is replaced (and counted) now, not at the next call
       throw err;
     } finally {
@@ -102,9 +111,10 @@ export class WasmFilter implements Filter, RootHost {
       try {
         status = this.apply(req, chain, this.plugin.current().onTimer(this.root, reqId, id), waiting);
       } catch (err) {
+        this.forget(reqId);
         status = chain.failed(this, req, err);
       }
-      if (status !== FilterStatus.PAUSE) chain.resume(req, status);
+      if (status !== FilterStatus.PAUSE) chain.resume(req, status, this);
     }, delayMs);
     waiting.timers.add(timer);
     return id;
@@ -133,6 +143,14 @@ export class WasmFilter implements Filter, RootHost {
       default:
         return FilterStatus.ABORT;
     }
+  }
+
+  /** Drops what is kept for a request (its pause and timers). */
+  private forget(reqId: number): void {
+    const waiting = this.paused.get(reqId);
+    if (!waiting) return;
+    for (const t of waiting.timers) clearTimeout(t);
+    this.paused.delete(reqId);
   }
 
   /** The entry is gone (config change, listener closed). */

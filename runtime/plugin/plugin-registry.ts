@@ -109,6 +109,15 @@ export class PluginRegistry {
       return undefined;
     }
     if (result.unchanged) return undefined;
+    // The file held a filter that its new build no longer is (a codec now, or another name):
+    // that filter's name is free again; listeners keep the chains they have.
+    for (const [name, f] of this.byFilterName) {
+      if (f.compiled.file === file && (result.descriptor.kind !== 'filter' || result.descriptor.name !== name)) {
+        f.removed = true;
+        this.byFilterName.delete(name);
+        this.logger.log('warn', `plugin file ${file} no longer holds filter ${name}; listeners keep generation ${f.generation}`);
+      }
+    }
     const sha = result.sha256;
     this.fileSha.set(file, sha);
     for (const line of result.guestLog) this.logger.log(line.level, line.message, { plugin: file, canary: true });

@@ -30,6 +30,8 @@ export class ActiveRequest {
   filterIndex = 0;
   /** A filter paused the chain; `FilterChain.resume` continues it. */
   paused = false;
+  /** The filter that paused it: the only one that may resume it. */
+  pausedBy: object | null = null;
   /** Mutations filters added to the response; the codec applies them before it goes back. */
   responseMutations: MutationEntry[] | null = null;
   /** Mutations filters added; applied with the route's own. */

@@ -45,7 +45,7 @@ export class Listener {
       released: (p: CodecPlugin, pool: UpstreamPool) => this.released(p, pool),
     };
     // The router reads the context at each request: RDS replaces its routes there.
-    context.chain = new FilterChain([], new Router(context as ListenerContext), this.childLogger);
+    context.chain = new FilterChain([], new Router(context as ListenerContext), this.childLogger, context.stats);
     this.context = context as ListenerContext;
     // allowHalfOpen: a client may send its requests and half-close; it still gets its replies.
     this.server = net.createServer({ allowHalfOpen: true }, (socket) => {
@@ -70,22 +70,28 @@ export class Listener {
    */
   useFilters(filters: readonly Filter[]): void {
     const old = this.context.chain;
-    this.context.chain = new FilterChain(filters, new Router(this.context), this.childLogger);
+    this.context.chain = new FilterChain(filters, new Router(this.context), this.childLogger, this.context.stats);
     old.retired = true;
     if (old.users === 0) old.close();
   }
 
   /** Builds the chain of `filters:` from the registry's current filter plugins. */
   useFilterPlugins(registry: PluginRegistry, index: number): void {
-    const filters = this.config.filters.map((entry, j) => {
-      const field = `listeners[${index}].filters[${j}]`;
-      const plugin = registry.filter(entry.name);
-      if (!plugin) {
-        const known = registry.filters().map((p) => p.name).join(', ') || 'none';
-        throw new ConfigError(`${field}.name`, `no filter plugin "${entry.name}" in the plugin directory (loaded: ${known})`);
-      }
-      return new WasmFilter(plugin, entry, field);
-    });
+    const filters: WasmFilter[] = [];
+    try {
+      this.config.filters.forEach((entry, j) => {
+        const field = `listeners[${index}].filters[${j}]`;
+        const plugin = registry.filter(entry.name);
+        if (!plugin) {
+          const known = registry.filters().map((p) => p.name).join(', ') || 'none';
+          throw new ConfigError(`${field}.name`, `no filter plugin "${entry.name}" in the plugin directory (loaded: ${known})`);
+        }
+        filters.push(new WasmFilter(plugin, entry, field));
+      });
+    } catch (err) {
+      for (const f of filters) f.close(); // the entries built before the failing one release their roots
+      throw err;
+    }
     this.useFilters(filters);
   }
 

@@ -13,7 +13,6 @@ import type { Metadata } from '../codec/metadata';
 import type { ClusterManager } from '../upstream/cluster';
 import type { RouteTable } from './route-table';
 
-const EMPTY = Buffer.alloc(0);
 
 /** What the router reads from its listener at each request (routes change with RDS). */
 export interface RouterContext {
@@ -34,10 +33,7 @@ export class Router implements ResponseSink {
     const meta = req.meta!;
     const route = this.ctx.routes.match(meta);
     if (!route) {
-      const stats = this.noRouteStats ??= this.ctx.store.request(this.ctx.config.name, '', '');
-      stats.total++;
-      stats.active++;
-      req.stats = stats;
+      if (req.stats === null) this.unrouted(req);
       this.fail(req, ErrorKind.ROUTE_NOT_FOUND, 'meltemi: no route matched the request');
       return;
     }
@@ -71,8 +67,16 @@ export class Router implements ResponseSink {
       req.downstream.closeAfterResponses();
       return;
     }
-    if (oneway) req.downstream.respond(req, EMPTY, false, now, true);
+    if (oneway) this.chain.sent(req, now);
     if (meta.flags & FrameFlag.DRAIN_CLOSE) req.downstream.closeAfterResponses();
+  }
+
+  /** Counts `req` as a request without route (a filter answered or held it before routing). */
+  unrouted(req: ActiveRequest): void {
+    const stats = this.noRouteStats ??= this.ctx.store.request(this.ctx.config.name, '', '');
+    stats.total++;
+    stats.active++;
+    req.stats = stats;
   }
 
   complete(req: ActiveRequest, response: Buffer, isError: boolean, now: number, meta?: Metadata): void {

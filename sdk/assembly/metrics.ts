@@ -1,5 +1,5 @@
 // Metrics a plugin defines and updates (ABI 1.1 §3), exported by the proxy on /metrics as
-// meltemi_plugin_<plugin>_<name>. Define them in `configure` (a plugin-wide metric is defined
+// meltemi_plugin_metric_<plugin>_<name>. Define them in `configure` (a plugin-wide metric is defined
 // once; defining it again returns the same one); label values are passed on each update.
 
 import { METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM } from "./abi";
