@@ -72,12 +72,21 @@ describe('codec authors: `meltemi new codec` makes a project of their own', func
     assert.match(run.stdout, /# pass 3\n# fail 0/);
   });
 
+  it('`meltemi new filter` scaffolds a filter project that builds and passes its own filter-harness test', () => {
+    const { dir, created } = newCodecProject('deny-list', 'filter');
+    assert.equal(created.status, 0, created.stderr);
+    assert.match(created.stdout, /created the filter project/);
+    const run = npmTest(dir);
+    assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
+    assert.match(run.stdout, /# pass 2\n# fail 0/);
+  });
+
   const refusals: Array<[string, string[], RegExp]> = [
     ['a name that is not a protocol name', ['new', 'codec', 'Acme RPC'], /NAME must match/],
     ['no name', ['new', 'codec'], /NAME must match/],
     ['a folder that is not empty', ['new', 'codec', 'acme', '--dir', tmpdir()], /exists and is not empty; nothing was written/],
     ['a folder inside meltemi\'s own', ['new', 'codec', 'acme', '--dir', join(ROOT, 'examples', 'acme')], /is inside meltemi's own folder; a codec project lives beside it: --dir \.\.\/acme/],
-    ['an unknown kind', ['new', 'filter', 'x'], /only "meltemi new codec NAME" is known/],
+    ['an unknown kind', ['new', 'transport', 'x'], /"meltemi new codec NAME" or "meltemi new filter NAME"/],
   ];
   for (const [what, args, message] of refusals) {
     it(`refuses ${what}`, () => {

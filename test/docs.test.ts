@@ -35,7 +35,7 @@ describe('docs: commands a new user can run', () => {
       });
     });
     assert.equal(r.code, 0, r.out);
-    assert.match(r.out, /meltemi new codec NAME/);
+    assert.match(r.out, /meltemi new codec\|filter NAME/);
   });
 
   it('README: the example\'s "another terminal" commands come right after it, before the test suite', () => {

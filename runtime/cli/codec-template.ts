@@ -1,5 +1,7 @@
-// The files `meltemi new codec NAME` writes: a codec project outside this repository that
-// depends on meltemi (the SDK, the harness and the proxy) and builds and tests on its own.
+// What `meltemi new codec NAME` writes beyond the common project files (plugin-project.ts): a
+// working request-id codec for a small length-prefixed protocol, its harness test and README.
+
+import { pascal, PluginSources } from './plugin-project';
 
 /** The protocol the template codec speaks, so the first build already routes and tests. */
 const codecSource = (name: string) => `// ${name}: a meltemi codec. Replace the protocol below with yours.
@@ -138,34 +140,7 @@ clusters:
 then \`npx meltemi run --config meltemi.yaml\`. meltemi reloads the \`.wasm\` when \`npm run build\` replaces it.
 `;
 
-export interface TemplateFile { readonly path: string; readonly text: string }
-
-/** The files of a new codec project; `meltemiDir` is the meltemi package it depends on. */
-export function codecProject(name: string, meltemiDir: string, versions: { meltemi: string; assemblyscript: string }): TemplateFile[] {
-  const asconfig = {
-    // The options meltemi's own plugins are built with (ABI.md §1: _initialize, incremental runtime).
-    options: { runtime: 'incremental', exportStart: '_initialize', initialMemory: 4, maximumMemory: 4096, noAssert: false },
-    targets: { release: { outFile: `build/${name}.wasm`, optimizeLevel: 3, shrinkLevel: 0, converge: false } },
-  };
-  const pkg = {
-    name: `${name}-codec`,
-    version: '0.1.0',
-    private: true,
-    type: 'module',
-    scripts: { build: 'asc assembly/index.ts --config asconfig.json --target release', test: 'npm run build && node --test test/' },
-    devDependencies: { meltemi: `file:${meltemiDir}`, assemblyscript: versions.assemblyscript },
-  };
-  return [
-    { path: 'package.json', text: JSON.stringify(pkg, null, 2) + '\n' },
-    { path: 'asconfig.json', text: JSON.stringify(asconfig, null, 2) + '\n' },
-    { path: 'assembly/tsconfig.json', text: JSON.stringify({ extends: 'assemblyscript/std/assembly.json', include: ['./**/*.ts'] }, null, 2) + '\n' },
-    { path: 'assembly/index.ts', text: codecSource(name) },
-    { path: `test/${name}.test.mjs`, text: testSource(name) },
-    { path: '.gitignore', text: 'node_modules/\nbuild/\n' },
-    { path: 'README.md', text: readme(name, meltemiDir) },
-  ];
-}
-
-function pascal(name: string): string {
-  return name.split(/[-_]/).map((p) => p.charAt(0).toUpperCase() + p.slice(1)).join('');
+/** The codec-specific files of a new codec project (the rest is plugin-project.ts's). */
+export function codecSources(name: string, meltemiDir: string): PluginSources {
+  return { index: codecSource(name), test: testSource(name), readme: readme(name, meltemiDir) };
 }

@@ -11,7 +11,7 @@ import { ConsoleLogger } from '../core/logger';
 import { ControlPlane } from '../control-plane/control-plane';
 import { DirectorySource } from '../control-plane/resource-source';
 import { sharedPluginCompiler } from '../plugin/plugin-compiler';
-import { newCodec } from './new-codec';
+import { newPlugin } from './new-plugin';
 
 async function controlPlane(values: { resources?: string; address?: string; port?: string; debounce?: string }): Promise<number> {
   if (!values.resources) {
@@ -73,9 +73,9 @@ Usage:
                                 serve routes, clusters and endpoints built from the Aeraki and
                                 Istio resources (MetaRouter, ServiceEntry, DestinationRule,
                                 ApplicationProtocol) in DIR over RDS and ADS; DIR is watched
-  meltemi new codec NAME [--dir DIR]
-                                create a codec project (AssemblyScript codec, harness test,
-                                build script) in DIR (default ./NAME), depending on this meltemi
+  meltemi new codec|filter NAME [--dir DIR]
+                                create a codec or filter project (AssemblyScript source, harness
+                                test, build script) in DIR (default ./NAME), depending on this meltemi
   meltemi --help                this text
 
 Signals: SIGINT/SIGTERM stop the proxy; SIGHUP reloads the plugin directory.`;
@@ -100,11 +100,11 @@ export async function main(argv: string[]): Promise<number> {
   if (command === 'control-plane') return controlPlane(parsed.values);
   if (command === 'new') {
     const [, what, name] = parsed.positionals;
-    if (what !== 'codec') {
-      process.stderr.write(`meltemi new: only "meltemi new codec NAME" is known\n`);
+    if (what !== 'codec' && what !== 'filter') {
+      process.stderr.write(`meltemi new: "meltemi new codec NAME" or "meltemi new filter NAME"\n`);
       return 2;
     }
-    return newCodec(name, parsed.values.dir, process.stdout, process.stderr);
+    return newPlugin(what, name, parsed.values.dir, process.stdout, process.stderr);
   }
   if (command !== 'run' && command !== 'validate') {
     process.stderr.write(`unknown command "${command}"\n\n${HELP}\n`);

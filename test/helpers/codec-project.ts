@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MELTEMI_BIN, ROOT } from './paths';
 
-export function newCodecProject(name: string): { dir: string; created: SpawnSyncReturns<string> } {
-  const dir = join(mkdtempSync(join(tmpdir(), 'meltemi-codec-')), `${name}-codec`);
-  const created = spawnSync(process.execPath, [MELTEMI_BIN, 'new', 'codec', name, '--dir', dir], { encoding: 'utf8' });
+export function newCodecProject(name: string, kind: 'codec' | 'filter' = 'codec'): { dir: string; created: SpawnSyncReturns<string> } {
+  const dir = join(mkdtempSync(join(tmpdir(), `meltemi-${kind}-`)), `${name}-${kind}`);
+  const created = spawnSync(process.execPath, [MELTEMI_BIN, 'new', kind, name, '--dir', dir], { encoding: 'utf8' });
   if (created.status !== 0) return { dir, created };
   mkdirSync(join(dir, 'node_modules', '.bin'), { recursive: true });
   symlinkSync(ROOT, join(dir, 'node_modules', 'meltemi'), 'dir');
