@@ -9,6 +9,17 @@ import { beginCall, fail, finishCall, inCap, inPtr, jsonString, out } from "./ho
 export { meltemi_abi_v1, meltemi_ctrl, meltemi_in_reserve } from "./host-io";
 
 const roots = new Map<i32, Filter>();
+// Most calls are for the same root as the last one: remember it.
+let lastRoot: i32 = 0;
+let lastFilter: Filter | null = null;
+
+@inline function rootFilter(root: i32): Filter | null {
+  if (root == lastRoot && lastFilter !== null) return lastFilter;
+  if (!roots.has(root)) return null;
+  lastRoot = root;
+  lastFilter = roots.get(root);
+  return lastFilter;
+}
 const request = new FilterRequest();
 const config = new Bytes();
 
@@ -38,12 +49,14 @@ export function meltemi_root_new(root: i32, cfgLen: i32): i32 {
   const refused = filter.configure(config.reset(inPtr(), cfgLen));
   if (refused !== null) return fail(STATUS_BAD_ARGUMENT, refused);
   roots.set(root, filter);
+  if (root == lastRoot) { lastRoot = 0; lastFilter = null; }
   return finishCall(STATUS_OK);
 }
 
 export function meltemi_root_free(root: i32): i32 {
   beginCall();
   roots.delete(root);
+  if (root == lastRoot) { lastRoot = 0; lastFilter = null; }
   return finishCall(STATUS_OK);
 }
 
@@ -59,10 +72,11 @@ function decided(action: i32): i32 {
 
 export function meltemi_on_request(root: i32, req: i32, recLen: i32): i32 {
   beginCall();
-  if (!roots.has(root)) return fail(STATUS_UNKNOWN_CONTEXT, "unknown root");
+  const filter = rootFilter(root);
+  if (filter === null) return fail(STATUS_UNKNOWN_CONTEXT, "unknown root");
   if (recLen < 0 || recLen > inCap()) return fail(STATUS_BAD_ARGUMENT, "rec_len out of range");
   request.bind(root, req, inPtr(), recLen, out);
-  return decided(roots.get(root).onRequest(request));
+  return decided(filter.onRequest(request));
 }
 
 export function meltemi_on_response(root: i32, req: i32, recLen: i32): i32 {
