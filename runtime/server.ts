@@ -10,6 +10,8 @@ import { createMetricsRegistry } from './admin/metrics';
 import { PluginRegistry } from './plugin/plugin-registry';
 import { PluginWatcher } from './plugin/plugin-watcher';
 import { ClusterManager } from './upstream/cluster';
+import type { CodecPlugin } from './codec/codec-plugin';
+import type { FilterPlugin } from './filter/filter-plugin';
 import { Listener } from './proxy/listener';
 import { StatsStore } from './core/stats';
 import { RouteTable } from './router/route-table';
@@ -185,37 +187,12 @@ export class Meltemi {
 
   pluginsDump(): unknown {
     const current = new Set(this.plugins.codecs());
-    return this.plugins.generations().map((p) => ({
-      name: p.name,
-      kind: p.descriptor.kind,
-      protocol: p.descriptor.protocol,
-      version: p.descriptor.version,
-      abi: `1.${p.descriptor.abiMinor}`,
-      sha256: p.compiled.sha256,
-      generation: p.generation,
-      current: current.has(p),
-      removed: p.removed,
-      loaded_at: p.compiled.loadedAt.toISOString(),
-      connections: p.connections,
-      traps: p.traps,
-      instance_recycles: p.recycles,
-      file: p.compiled.file,
-    })).concat(this.plugins.filters().map((p) => ({
-      name: p.name,
-      kind: p.descriptor.kind,
-      protocol: p.descriptor.protocol,
-      version: p.descriptor.version,
-      abi: `1.${p.descriptor.abiMinor}`,
-      sha256: p.compiled.sha256,
-      generation: p.generation,
-      current: true,
-      removed: p.removed,
-      loaded_at: p.compiled.loadedAt.toISOString(),
-      connections: this.listeners.reduce((n, l) => n + (l.config.filters.some((f) => f.name === p.name) ? l.activeConnections : 0), 0),
-      traps: p.traps,
-      instance_recycles: p.recycles,
-      file: p.compiled.file,
-    })));
+    const filterConnections = (name: string) =>
+      this.listeners.reduce((n, l) => n + (l.config.filters.some((f) => f.name === name) ? l.activeConnections : 0), 0);
+    return [
+      ...this.plugins.generations().map((p) => generationDump(p, current.has(p), p.connections)),
+      ...this.plugins.filters().map((p) => generationDump(p, true, filterConnections(p.name))),
+    ];
   }
 
   listener(name: string): Listener | undefined {
@@ -257,4 +234,24 @@ export class Meltemi {
     await Promise.all(this.listeners.map((l) => l.close()));
     await this.admin?.close();
   }
+}
+
+/** One plugin generation as /plugins shows it (codecs and filters alike). */
+function generationDump(p: CodecPlugin | FilterPlugin, current: boolean, connections: number): Record<string, unknown> {
+  return {
+    name: p.name,
+    kind: p.descriptor.kind,
+    protocol: p.descriptor.protocol,
+    version: p.descriptor.version,
+    abi: `1.${p.descriptor.abiMinor}`,
+    sha256: p.compiled.sha256,
+    generation: p.generation,
+    current,
+    removed: p.removed,
+    loaded_at: p.compiled.loadedAt.toISOString(),
+    connections,
+    traps: p.traps,
+    instance_recycles: p.recycles,
+    file: p.compiled.file,
+  };
 }

@@ -9,7 +9,7 @@ import type { FilterChain } from '../runtime/filter/filter-chain';
 import type { ActiveRequest } from '../runtime/proxy/active-request';
 import type { Meltemi } from '../runtime/server';
 import { ErrorKind } from '../runtime/wasm/abi';
-import { kvFrame, KvDecoded, kvFrames } from './helpers/kv-frames';
+import { kvCall, kvFrame, KvDecoded, kvFrames } from './helpers/kv-frames';
 import { KvServer } from './helpers/kv-server';
 import { TEST_PLUGIN_DIR } from './helpers/paths';
 import { portOf, RawClient, startProxy } from './helpers/proxy';
@@ -65,10 +65,7 @@ describe('filter chain on a live listener', function () {
   };
   const frames = (c: RawClient) => kvFrames(c.received);
   async function call(c: RawClient, id: bigint, name: string): Promise<KvDecoded> {
-    const before = frames(c).length;
-    c.write(kvFrame(0, id, [['method', name]]));
-    await c.until(() => frames(c).length > before || c.closed);
-    const got = frames(c)[before];
+    const got = await kvCall(c, id, [['method', name]]);
     if (!got) throw new Error(`connection closed before an answer to ${name}`);
     return got;
   }

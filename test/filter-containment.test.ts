@@ -9,7 +9,7 @@ import { copyFileSync, mkdtempSync, readFileSync, renameSync, writeFileSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Meltemi } from '../runtime/server';
-import { kvFrame, KvDecoded, kvFrames } from './helpers/kv-frames';
+import { kvCall, kvFrame, KvDecoded, kvFrames } from './helpers/kv-frames';
 import { KvServer } from './helpers/kv-server';
 import { TEST_PLUGIN_DIR } from './helpers/paths';
 import { adminGet, metricSum, portOf, RawClient, startProxy } from './helpers/proxy';
@@ -55,10 +55,9 @@ clusters:
   });
 
   async function call(c: RawClient, id: bigint, pairs: Array<[string, string]>): Promise<KvDecoded> {
-    const before = kvFrames(c.received).length;
-    c.write(kvFrame(0, id, [['method', 'm'], ...pairs]));
-    await c.until(() => kvFrames(c.received).length > before);
-    return kvFrames(c.received)[before];
+    const got = await kvCall(c, id, [['method', 'm'], ...pairs]);
+    assert.ok(got, 'answered before the connection closed');
+    return got;
   }
   const client = (listener: string) => {
     const c = new RawClient(portOf(proxy, listener));

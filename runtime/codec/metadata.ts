@@ -89,14 +89,6 @@ export class Metadata {
     return copySmall(inline ? this.batch : this.src, off, this.ents[e + 4], dst, at);
   }
 
-  /** The key bytes of a named entry (empty for a well-known key). */
-  keyBytesAt(i: number): Buffer {
-    const e = this.entBase + i * ENTRY_INTS;
-    const inline = ((this.ents[e] >>> 16) & EntryFlag.INLINE_KEY) !== 0;
-    const off = this.ents[e + 1] + (inline ? this.recordOff : 0);
-    return (inline ? this.batch : this.src).subarray(off, off + this.ents[e + 2]);
-  }
-
   valueAt(i: number): string {
     const e = this.entBase + i * ENTRY_INTS;
     const inline = ((this.ents[e] >>> 16) & EntryFlag.INLINE_VALUE) !== 0;

@@ -65,7 +65,8 @@ function readConfig(root: Field, baseDir: string): Config {
   });
   const listeners = slots.filter((l): l is ListenerConfig => l !== undefined);
   const pluginsField = root.child('plugins');
-  const plugins = pluginsField.collect(() => readPlugins(pluginsField, baseDir), readPlugins(new Field('plugins', undefined), baseDir));
+  // Defaults stand in for a section only when it failed (readOverload's read /proc and the cgroup).
+  const plugins = pluginsField.collect(() => readPlugins(pluginsField, baseDir), undefined) ?? readPlugins(new Field('plugins', undefined), baseDir);
   const adminField = root.child('admin');
   const logField = root.child('log_level');
   const overloadField = root.child('overload');
@@ -76,7 +77,7 @@ function readConfig(root: Field, baseDir: string): Config {
     clusters,
     logLevel: logField.collect(() => logField.or((f) => f.oneOf(LOG_LEVELS as readonly LogLevel[]), 'info'), 'info'),
     xds,
-    overload: overloadField.collect(() => readOverload(overloadField), readOverload(new Field('overload', undefined))),
+    overload: overloadField.collect(() => readOverload(overloadField), undefined) ?? readOverload(new Field('overload', undefined)),
   };
 }
 

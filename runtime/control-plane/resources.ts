@@ -240,7 +240,7 @@ function readServiceEntry(spec: Field, id: { name: string; namespace: string }, 
   if (hosts.length === 0) spec.child('hosts').fail('must name a host');
   if (hosts.length > 1) notes.push(`${spec.path}.hosts: only the first host (${String(hosts[0].value)}) is served, as Aeraki does`);
   const resolution = spec.child('resolution').or((r) => r.oneOf(['STATIC', 'DNS', 'DNS_ROUND_ROBIN', 'NONE'] as const), 'STATIC');
-  if (resolution !== 'STATIC') notes.push(`${spec.path}.resolution: ${resolution} is not implemented; endpoint addresses are used as given (STATIC)`);
+  if (resolution !== 'STATIC') notes.push(`${spec.path}.resolution: ${resolution}: meltemi does not resolve names; endpoint addresses are used as given (STATIC)`);
   spec.child('location').or((l) => l.oneOf(['MESH_EXTERNAL', 'MESH_INTERNAL'] as const), undefined);
   return {
     kind: 'ServiceEntry', ...id,

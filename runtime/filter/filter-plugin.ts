@@ -20,8 +20,6 @@ export class FilterPlugin implements PluginHost {
   instance: FilterInstance;
   traps = 0;
   recycles = 0;
-  /** Downstream connections whose chain holds this generation. */
-  connections = 0;
   reloads = 0;
   removed = false;
   private readonly roots = new Map<number, RootHost>();

@@ -8,12 +8,12 @@ import { ConfigError, PluginError } from '../core/errors';
 import { decodeMutation } from '../codec/mutation';
 import type { Metadata } from '../codec/metadata';
 import type { ActiveRequest } from '../proxy/active-request';
-import { FilterAction } from '../wasm/abi';
+import { FilterAction, MessageType } from '../wasm/abi';
 import { Filter, FailurePolicy, FilterStatus, FilterStatusValue } from './filter';
 import type { FilterChain } from './filter-chain';
 import type { FilterInstance, FilterResult } from './filter-instance';
 import type { FilterPlugin, RootHost } from './filter-plugin';
-import { encodeRecord, recordFor } from './filter-record';
+import { encodeRecord, pairsSource, recordFor } from './filter-record';
 
 let nextRequestId = 1;
 
@@ -171,10 +171,6 @@ interface Waiting {
   readonly chain: FilterChain;
   readonly timers: Set<NodeJS.Timeout>;
 }
-const OK_RESPONSE = encodeRecord(null);
-const ERROR_RESPONSE = (() => {
-  const r = Buffer.from(encodeRecord(null));
-  r.writeUInt8(1, 12); // response
-  r.writeUInt8(1, 13); // status error
-  return r;
-})();
+/** What on_response gets for a local reply: a response with no metadata, ok or error. */
+const OK_RESPONSE = encodeRecord(pairsSource([], MessageType.RESPONSE, 0));
+const ERROR_RESPONSE = encodeRecord(pairsSource([], MessageType.RESPONSE, 1));

@@ -1,4 +1,5 @@
 // Builds frames of the "kv" conformance protocol (test/fixtures/plugins/kv).
+import type { RawClient } from './proxy';
 
 export function kvFrame(type: number, id: bigint, pairs: Array<[string, string | Buffer]>, flags = 0): Buffer {
   const body = pairs.map(([k, v]) => {
@@ -51,4 +52,12 @@ export function kvFrames(buf: Buffer): KvDecoded[] {
     buf = buf.subarray(buf.readUInt32BE(0));
   }
   return out;
+}
+
+/** Sends one kv request on `client` and waits for its answer (undefined if the proxy closed first). */
+export async function kvCall(client: RawClient, id: bigint, pairs: Array<[string, string]>): Promise<KvDecoded | undefined> {
+  const before = kvFrames(client.received).length;
+  client.write(kvFrame(0, id, pairs));
+  await client.until(() => kvFrames(client.received).length > before || client.closed);
+  return kvFrames(client.received)[before];
 }
