@@ -47,11 +47,14 @@ export class AttackBench {
     plugins?: string;
     /** Command the proxy's node runs under (e.g. prlimit). */
     prefix?: string[];
+    /** Puts more plugin files in the plugin directory before the proxy starts. */
+    beforeStart?: (pluginDir: string) => void;
   } = {}): Promise<AttackBench> {
     const redis = await RedisServer.start();
     const target = await RedisServer.start();
     const pluginDir = mkdtempSync(join(tmpdir(), 'meltemi-attack-'));
     copyFileSync(join(PLUGIN_DIR, 'redis.wasm'), join(pluginDir, 'redis.wasm'));
+    opts.beforeStart?.(pluginDir);
     const healthyPort = await freePort();
     const adminPort = await freePort();
     const ports: Record<string, number> = {};
