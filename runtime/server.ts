@@ -1,4 +1,5 @@
-// Assembles a running proxy from a validated config: plugins, clusters, listeners, admin.
+// Assembles a running proxy from a validated config: plugins, clusters, listeners (static, and
+// dynamic from LDS), the control agent (RDS, ADS) and admin.
 
 import type { Config } from './config/types';
 import { ConfigError } from './core/errors';
@@ -12,7 +13,10 @@ import { PluginWatcher } from './plugin/plugin-watcher';
 import { ClusterManager } from './upstream/cluster';
 import type { CodecPlugin } from './codec/codec-plugin';
 import type { FilterPlugin } from './filter/filter-plugin';
-import { Listener } from './proxy/listener';
+import type { Listener } from './proxy/listener';
+import { ListenerManager, RouteFollower } from './proxy/listener-manager';
+import { LdsUpdater } from './xds/lds-update';
+import type { DecodedRoutes } from './xds/route-tunnel';
 import { StatsStore } from './core/stats';
 import { RouteTable } from './router/route-table';
 import { OverloadManager } from './proxy/overload-manager';
@@ -20,6 +24,7 @@ import * as grpc from '@grpc/grpc-js';
 import { RdsAgent } from './xds/rds-agent';
 import { clusterReferences } from './xds/route-tunnel';
 import { AdsClient } from './xds/ads-client';
+import { TYPE_LISTENER } from './xds/envoy-protos';
 
 /** Least time between the starts of two plugin-directory reloads. */
 const RELOAD_INTERVAL_MS = 100;
@@ -34,7 +39,7 @@ export class Meltemi {
   readonly stats = new StatsStore();
   readonly plugins: PluginRegistry;
   readonly clusters: ClusterManager;
-  readonly listeners: Listener[] = [];
+  readonly listenerManager: ListenerManager;
   readonly overload: OverloadManager;
   admin: AdminServer | undefined;
   private watcher: PluginWatcher | undefined;
@@ -58,20 +63,31 @@ export class Meltemi {
     // A new build of a filter: listeners that use it build their chain again; open connections
     // keep the chain (and generation) they started with.
     this.plugins.onFilterSwap = (name) => {
-      this.listeners.forEach((l, i) => {
-        if (!l.config.filters.some((f) => f.name === name)) return;
+      for (const l of this.listeners) {
+        if (!l.config.filters.some((f) => f.name === name)) continue;
         try {
-          l.useFilterPlugins(this.plugins, i);
+          l.useFilterPlugins(this.plugins);
         } catch (err) {
           this.logger.log('error', `listener ${l.config.name} keeps its filters: ${(err as Error).message}`);
         }
-      });
+      }
     };
     this.plugins.onSwap = (protocol, plugin) => {
       for (const l of this.listeners) if (l.config.protocol === protocol) l.swap(plugin);
     };
     this.clusters = new ClusterManager(config.clusters, this.stats);
     this.overload = new OverloadManager(config.overload, this.logger, opts.rss);
+    this.listenerManager = new ListenerManager({
+      plugins: this.plugins, clusters: this.clusters, stats: this.stats, logger: this.logger, overload: this.overload,
+      followRoutes: (l) => this.followRoutes(l),
+      warmTimeoutMs: config.xds?.initialFetchTimeoutMs ?? 15_000,
+      drainTimeoutMs: config.xds?.drainTimeoutMs ?? 5_000,
+    });
+  }
+
+  /** Every listener: static ones, then those LDS added. */
+  get listeners(): readonly Listener[] {
+    return this.listenerManager.listeners;
   }
 
   /** Loads plugins, binds every listener and the admin port. Rejects if any listener cannot start. */
@@ -84,15 +100,13 @@ export class Meltemi {
         this.watcher = new PluginWatcher(this.config.plugins.directory, () => { void this.reloadPlugins(); });
         await this.watcher.start();
       }
-      for (const lc of this.config.listeners) {
+      const statics = this.config.listeners.map((lc, i) => {
         const plugin = this.plugins.codec(lc.protocol);
-        if (!plugin) throw missingCodec(this.config, this.config.listeners.indexOf(lc), this.plugins);
-        const listener = new Listener(lc, plugin, this.clusters, this.stats, this.logger, this.overload, (p) => this.plugins.forgetIfIdle(p));
-        listener.useFilterPlugins(this.plugins, this.config.listeners.indexOf(lc));
-        this.listeners.push(listener);
-      }
+        if (!plugin) throw missingCodec(this.config, i, this.plugins);
+        return this.listenerManager.addStatic(lc, plugin, i);
+      });
       await this.startXds();
-      for (const l of this.listeners) await l.listen();
+      for (const l of statics) await l.listen();
       const admin = this.config.admin;
       if (admin) {
         this.admin = new AdminServer(createMetricsRegistry(this.stats, this.plugins, this.overload), {
@@ -118,42 +132,25 @@ export class Meltemi {
 
   /**
    * Starts the control agent: RDS for listeners that name a route_config_name, ADS for clusters
-   * and endpoints. Listeners are warmed: they open once the first routes and clusters arrived,
-   * or after initial_fetch_timeout.
+   * and endpoints (xds.ads) and listeners (xds.lds). Listeners are warmed: they open once the
+   * first routes, clusters and listeners arrived, or after initial_fetch_timeout.
    */
   private async startXds(): Promise<void> {
     const xds = this.config.xds;
     if (!xds) return;
     this.xdsChannel = new grpc.Client(`${xds.address}:${xds.port}`, grpc.credentials.createInsecure());
     const waits: Array<Promise<unknown>> = [];
-    const dynamic = this.listeners.filter((l) => l.config.rds);
-    if (dynamic.length > 0) {
-      this.rds = new RdsAgent(this.xdsChannel, xds, this.logger);
-      for (const l of dynamic) {
-        // A route update applies to the next request on every connection; requests already
-        // dispatched keep the cluster they were given.
-        const rds = l.config.rds!;
-        this.rds.subscribe(rds.routeConfigName, ({ routes, validateClusters }) => {
-          // Until ADS delivered its first clusters, a cluster that is not here yet is not unknown.
-          const unknown = this.config.xds?.ads && !this.adsSynced ? [] : clusterReferences(routes).filter((ref) => !this.clusters.get(ref.cluster));
-          if (unknown.length > 0 && (validateClusters || rds.validateClusters)) {
-            // Thrown: the update is NACKed with this reason and the last accepted routes keep serving.
-            throw new ConfigError(unknown[0].path, `unknown cluster "${unknown[0].cluster}"${unknown.length > 1 ? ` (and ${unknown.length - 1} more unknown)` : ''}`);
-          }
-          if (unknown.length > 0) {
-            this.logger.log('warn', `RDS ${rds.routeConfigName}: routes name unknown clusters; matching requests get an error reply until they arrive (set rds.validate_clusters to reject such updates)`, { clusters: [...new Set(unknown.map((u) => u.cluster))] });
-          }
-          l.context.routes = new RouteTable(routes, l.config.name, this.stats);
-        });
-      }
-      this.rds.start();
-      waits.push(this.rds.ready(xds.initialFetchTimeoutMs));
-    }
-    if (xds.ads) {
-      this.ads = new AdsClient(this.xdsChannel, xds, this.clusters, this.logger);
+    for (const l of this.listeners) if (l.config.rds) waits.push(this.followRoutes(l).ready);
+    this.rds?.start();
+    if (xds.ads || xds.lds) {
+      const updater = xds.lds ? new LdsUpdater(this.listenerManager, this.logger) : undefined;
+      this.ads = new AdsClient(this.xdsChannel, xds, xds.ads ? this.clusters : undefined, this.logger, updater && ((listeners) => updater.apply(listeners)));
       this.ads.start();
-      void this.ads.ready.then(() => { this.adsSynced = true; });
-      waits.push(this.ads.ready);
+      if (xds.ads) {
+        void this.ads.ready.then(() => { this.adsSynced = true; });
+        waits.push(this.ads.ready);
+      }
+      if (xds.lds) waits.push(this.ads.listenersReady);
     }
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
@@ -162,6 +159,34 @@ export class Meltemi {
     ]);
     clearTimeout(timer);
     if (timedOut) this.logger.log('warn', `xDS: nothing complete from ${xds.address}:${xds.port} within ${xds.initialFetchTimeoutMs} ms; opening listeners anyway`);
+  }
+
+  /** Keeps `l`'s routes current from RDS (its `config.rds`, read at each update). */
+  private followRoutes(l: Listener): RouteFollower {
+    if (!this.rds) {
+      this.rds = new RdsAgent(this.xdsChannel!, this.config.xds!, this.logger);
+      if (this.started || this.ads) this.rds.start();
+    }
+    const rds = this.rds;
+    const name = l.config.rds!.routeConfigName;
+    const sub = rds.subscribe(name, (decoded) => this.applyRoutes(l, decoded));
+    return { ready: sub.ready, stop: () => rds.unsubscribe(sub) };
+  }
+
+  /** A route update applies to the next request on every connection; requests already dispatched keep the cluster they were given. */
+  private applyRoutes(l: Listener, { routes, validateClusters }: DecodedRoutes): void {
+    const rds = l.config.rds;
+    if (!rds) return;
+    // Until ADS delivered its first clusters, a cluster that is not here yet is not unknown.
+    const unknown = this.config.xds?.ads && !this.adsSynced ? [] : clusterReferences(routes).filter((ref) => !this.clusters.get(ref.cluster));
+    if (unknown.length > 0 && (validateClusters || rds.validateClusters)) {
+      // Thrown: the update is NACKed with this reason and the last accepted routes keep serving.
+      throw new ConfigError(unknown[0].path, `unknown cluster "${unknown[0].cluster}"${unknown.length > 1 ? ` (and ${unknown.length - 1} more unknown)` : ''}`);
+    }
+    if (unknown.length > 0) {
+      this.logger.log('warn', `RDS ${rds.routeConfigName}: routes name unknown clusters; matching requests get an error reply until they arrive (set rds.validate_clusters to reject such updates)`, { clusters: [...new Set(unknown.map((u) => u.cluster))] });
+    }
+    l.context.routes = new RouteTable(routes, l.config.name, this.stats);
   }
 
   /**
@@ -196,7 +221,7 @@ export class Meltemi {
   }
 
   listener(name: string): Listener | undefined {
-    return this.listeners.find((l) => l.config.name === name);
+    return this.listenerManager.listener(name);
   }
 
   configDump(): unknown {
@@ -218,7 +243,12 @@ export class Meltemi {
       })),
       rejected_plugins: this.plugins.rejected,
       dynamic_route_configs: this.rds?.statuses() ?? [],
-      dynamic_clusters: this.ads ? { connected: this.ads.connected, types: [...this.ads.statuses.values()] } : undefined,
+      dynamic_clusters: this.ads && this.config.xds?.ads ? { connected: this.ads.connected, types: [...this.ads.statuses.values()].filter((t) => t.typeUrl !== TYPE_LISTENER) } : undefined,
+      dynamic_listeners: this.ads && this.config.xds?.lds ? {
+        connected: this.ads.connected,
+        status: this.ads.statuses.get(TYPE_LISTENER),
+        listeners: this.listenerManager.dynamicNames.map((n) => ({ ...this.listener(n)!.config, port: this.listener(n)!.port })),
+      } : undefined,
       clusters: this.clusters.all().map((c) => ({ name: c.name, endpoints: c.endpoints.map((e) => e.label) })),
       routes: Object.fromEntries(this.listeners.map((l) => [l.config.name, l.context.routes.config])),
     };
@@ -231,7 +261,7 @@ export class Meltemi {
     this.rds?.stop();
     this.ads?.stop();
     this.xdsChannel?.close();
-    await Promise.all(this.listeners.map((l) => l.close()));
+    await this.listenerManager.close();
     await this.admin?.close();
   }
 }

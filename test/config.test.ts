@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { parseConfig } from '../runtime/config/load';
 import { ConfigError } from '../runtime/core/errors';
+import { validateConfig } from '../runtime/config/validate';
 
 const VALID = `
 listeners:
@@ -58,6 +59,14 @@ describe('config', () => {
     assert.deepEqual(r.route, { kind: 'weighted_clusters', clusters: [{ name: 'main', weight: 20 }, { name: 'b', weight: 80 }] });
     assert.deepEqual(r.requestMutation, [{ key: 'tenant', value: 'blue' }]);
     assert.equal(c.clusters[1].connectTimeoutMs, 1500);
+  });
+
+  it('listeners may be left to LDS (xds.lds), and only then', () => {
+    const c = validateConfig({ xds: { port: 15010, lds: true } }, '/');
+    assert.deepEqual(c.listeners, []);
+    assert.equal(c.xds?.lds, true);
+    assert.equal(c.xds?.drainTimeoutMs, 5000);
+    assert.throws(() => validateConfig({ xds: { port: 15010, ads: true } }, '/'), /listeners: must have at least one listener \(or xds\.lds/);
   });
 
   const invalid: Array<[what: string, edit: (d: any) => void, field: string, message: RegExp]> = [

@@ -13,7 +13,7 @@ import { DirectorySource } from '../control-plane/resource-source';
 import { sharedPluginCompiler } from '../plugin/plugin-compiler';
 import { newPlugin } from './new-plugin';
 
-async function controlPlane(values: { resources?: string; address?: string; port?: string; debounce?: string }): Promise<number> {
+async function controlPlane(values: { resources?: string; address?: string; port?: string; debounce?: string; 'listener-address'?: string }): Promise<number> {
   if (!values.resources) {
     process.stderr.write('meltemi control-plane: --resources DIR is required\n');
     return 2;
@@ -23,7 +23,8 @@ async function controlPlane(values: { resources?: string; address?: string; port
     process.stderr.write(`meltemi control-plane: --port ${values.port} is not a port\n`);
     return 2;
   }
-  const cp = new ControlPlane(new DirectorySource(values.resources, Number(values.debounce ?? 100)), new ConsoleLogger('info'));
+  const cp = new ControlPlane(new DirectorySource(values.resources, Number(values.debounce ?? 100)), new ConsoleLogger('info'),
+    { address: values['listener-address'] ?? '127.0.0.1' });
   try {
     await cp.start(values.address ?? '127.0.0.1', port);
   } catch (err) {
@@ -69,10 +70,12 @@ Usage:
   meltemi validate --config FILE  check FILE as run would (schema, plugin directory, a codec for
                                 every listener, admin token), report every problem, and print
                                 the effective config as YAML that run accepts
-  meltemi control-plane --resources DIR [--address A] [--port N] [--debounce MS]
-                                serve routes, clusters and endpoints built from the Aeraki and
-                                Istio resources (MetaRouter, ServiceEntry, DestinationRule,
-                                ApplicationProtocol) in DIR over RDS and ADS; DIR is watched
+  meltemi control-plane --resources DIR [--address A] [--port N] [--debounce MS] [--listener-address A]
+                                serve routes, clusters, endpoints and listeners built from the
+                                Aeraki and Istio resources (MetaRouter, ServiceEntry,
+                                DestinationRule, ApplicationProtocol) in DIR over RDS and ADS;
+                                DIR is watched. Listeners bind at a service's loopback address,
+                                else at --listener-address (default 127.0.0.1)
   meltemi new codec|filter NAME [--dir DIR]
                                 create a codec or filter project (AssemblyScript source, harness
                                 test, build script) in DIR (default ./NAME), depending on this meltemi
@@ -85,7 +88,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({ args: argv, allowPositionals: true, options: {
       config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' },
-      resources: { type: 'string' }, address: { type: 'string' }, port: { type: 'string' }, debounce: { type: 'string' },
+      resources: { type: 'string' }, address: { type: 'string' }, port: { type: 'string' }, debounce: { type: 'string' }, 'listener-address': { type: 'string' },
       dir: { type: 'string' },
     } });
   } catch (err) {

@@ -26,9 +26,9 @@ export function toInputConfig(config: Config): Plain {
   if (config.xds) {
     const x = config.xds;
     o.xds = {
-      address: x.address, port: x.port, ads: x.ads,
+      address: x.address, port: x.port, ads: x.ads, lds: x.lds,
       node: { id: x.node.id, cluster: x.node.cluster, metadata: { ...x.node.metadata } },
-      initial_backoff: ms(x.initialBackoffMs), max_backoff: ms(x.maxBackoffMs), initial_fetch_timeout: ms(x.initialFetchTimeoutMs),
+      initial_backoff: ms(x.initialBackoffMs), max_backoff: ms(x.maxBackoffMs), initial_fetch_timeout: ms(x.initialFetchTimeoutMs), drain_timeout: ms(x.drainTimeoutMs),
     };
   }
   const ov = config.overload;

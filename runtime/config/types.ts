@@ -22,6 +22,10 @@ export interface XdsConfig {
   readonly maxBackoffMs: number;
   /** Fetch clusters and endpoints over ADS (CDS + EDS). */
   readonly ads: boolean;
+  /** Fetch listeners over ADS (LDS): Listener resources whose network filter is a MetaProtocolProxy. */
+  readonly lds: boolean;
+  /** How long the connections of a listener LDS removed or moved may take to finish. */
+  readonly drainTimeoutMs: number;
   /** How long a listener with `rds` waits for its first routes before it opens anyway (Envoy: 15 s). */
   readonly initialFetchTimeoutMs: number;
 }

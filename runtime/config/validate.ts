@@ -49,11 +49,12 @@ function readConfig(root: Field, baseDir: string): Config {
   const clusterNames = new Set([...clusters.map((c) => c.name), ...namesIn(clustersField.value)]);
   const xdsField = root.child('xds');
   const xds = xdsField.collect(() => xdsField.or(readXds, undefined), undefined);
+  const ldsOn = xds?.lds === true;
   const listenersField = root.child('listeners');
   // One slot per listener as written (undefined where it had errors), so indices stay the input's.
   const slots = listenersField.collect(() => {
-    const items = listenersField.items();
-    if (items.length === 0) listenersField.fail('must have at least one listener');
+    const items = listenersField.present ? listenersField.items() : [];
+    if (items.length === 0 && !ldsOn) listenersField.fail('must have at least one listener (or xds.lds: listeners from the control plane)');
     return items.map((f) => f.collect(() => readListener(f, clusterNames), undefined));
   }, [] as Array<ListenerConfig | undefined>);
   const written = Array.isArray(listenersField.value) ? (listenersField.value as unknown[]) : [];
@@ -194,7 +195,7 @@ function readOverload(f: Field): OverloadConfig {
 }
 
 function readXds(f: Field) {
-  f.only(['address', 'port', 'node', 'ads', 'initial_backoff', 'max_backoff', 'initial_fetch_timeout']);
+  f.only(['address', 'port', 'node', 'ads', 'lds', 'initial_backoff', 'max_backoff', 'initial_fetch_timeout', 'drain_timeout']);
   const node = f.child('node');
   if (node.present) node.only(['id', 'cluster', 'metadata']);
   const metadata = node.present ? node.child('metadata').or((m) => m.object(), {}) : {};
@@ -210,6 +211,8 @@ function readXds(f: Field) {
     initialBackoffMs: f.child('initial_backoff').or((b) => b.durationMs(), 500),
     maxBackoffMs: f.child('max_backoff').or((b) => b.durationMs(), 30_000),
     ads: f.child('ads').or((a) => a.boolean(), false),
+    lds: f.child('lds').or((a) => a.boolean(), false),
+    drainTimeoutMs: f.child('drain_timeout').or((d) => d.durationMs(), 5_000),
     initialFetchTimeoutMs: f.child('initial_fetch_timeout').or((b) => b.durationMs(), 15_000),
   };
 }

@@ -6,6 +6,7 @@ import { buildConfig } from './route-builder';
 import { mergeLastGood } from './last-good';
 import type { Located, ResourceSnapshot, ResourceSource } from './resource-source';
 import { XdsServer } from './xds-server';
+import { buildListeners, ListenerOptions } from './listener-builder';
 
 export class ControlPlane {
   readonly server: XdsServer;
@@ -15,14 +16,15 @@ export class ControlPlane {
   private loggedNotes = new Set<string>();
   port = 0;
 
-  constructor(private readonly source: ResourceSource, private readonly logger: Logger) {
+  /** `listeners`: where served listeners bind (LDS) when a service has no loopback address. */
+  constructor(private readonly source: ResourceSource, private readonly logger: Logger, private readonly listeners: ListenerOptions = { address: '127.0.0.1' }) {
     this.server = new XdsServer(logger);
   }
 
   async start(address: string, port: number): Promise<number> {
     await this.source.start((snapshot) => this.apply(snapshot));
     this.port = await this.server.listen(address, port);
-    this.logger.log('info', `control plane serving RDS and ADS on ${address}:${this.port}`);
+    this.logger.log('info', `control plane serving RDS and ADS (CDS, EDS, LDS) on ${address}:${this.port}`);
     return this.port;
   }
 
@@ -43,14 +45,16 @@ export class ControlPlane {
           : '; skipped';
       this.logger.log('error', `invalid resource in ${e.file}: ${e.message}${outcome}`);
     }
+    const built = buildConfig(merged.resources.map((l) => l.resource), merged.withheldHosts);
+    const lds = buildListeners(merged.resources.map((l) => l.resource), merged.withheldHosts, this.listeners);
     // Notes repeat on every re-read of the directory: log each once while it stands.
-    const notes = new Set(snapshot.notes.map((n) => `${n.file}: ${n.message}`));
+    const notes = new Set([...snapshot.notes.map((n) => `${n.file}: ${n.message}`), ...lds.notes]);
     for (const n of notes) if (!this.loggedNotes.has(n)) this.logger.log('warn', n);
     this.loggedNotes = notes;
-    const built = buildConfig(merged.resources.map((l) => l.resource), merged.withheldHosts);
     const { changedRoutes, clustersChanged } = this.server.setConfig(built);
-    if (changedRoutes.length || clustersChanged) {
-      this.logger.log('info', `config updated: ${changedRoutes.length} route configs changed${clustersChanged ? ', clusters changed' : ''}`, { routes: changedRoutes });
+    const listenersChanged = this.server.setListeners(lds.listeners);
+    if (changedRoutes.length || clustersChanged || listenersChanged) {
+      this.logger.log('info', `config updated: ${changedRoutes.length} route configs changed${clustersChanged ? ', clusters changed' : ''}${listenersChanged ? `, listeners changed (${lds.listeners.length})` : ''}`, { routes: changedRoutes });
     }
   }
 

@@ -23,13 +23,17 @@ export const OBJECT_FIELDS = { read: ['apiVersion', 'kind', 'metadata', 'spec'],
 export interface FieldSet { read: readonly string[]; ignored: readonly string[] }
 
 export const SPEC_FIELDS: Record<string, FieldSet> = {
-  MetaRouter: { read: ['hosts', 'routes'], ignored: ['gateways', 'localRateLimit', 'globalRateLimit', 'exportTo'] },
+  MetaRouter: { read: ['hosts', 'routes', 'localRateLimit'], ignored: ['gateways', 'globalRateLimit', 'exportTo'] },
+  'MetaRouter.localRateLimit': { read: ['tokenBucket', 'conditions'], ignored: [] },
+  'MetaRouter.tokenBucket': { read: ['maxTokens', 'tokensPerFill', 'fillInterval'], ignored: [] },
+  'MetaRouter.rateLimitCondition': { read: ['match', 'tokenBucket'], ignored: [] },
   'MetaRouter.route': { read: ['name', 'match', 'route', 'mirror', 'mirrorPercentage', 'requestMutation'], ignored: ['responseMutation'] },
   'MetaRouter.match': { read: ['attributes'], ignored: [] },
   'MetaRouter.destination': { read: ['destination', 'weight'], ignored: [] },
   // `location` and `protocol` change nothing for a MetaProtocol port (its name selects the
   // protocol); `resolution` is read: meltemi serves STATIC endpoints.
-  ServiceEntry: { read: ['hosts', 'ports', 'endpoints', 'location', 'resolution'], ignored: ['addresses', 'workloadSelector', 'exportTo', 'subjectAltNames'] },
+  // `addresses`: the first one that is a loopback address is where the service's listener binds.
+  ServiceEntry: { read: ['hosts', 'addresses', 'ports', 'endpoints', 'location', 'resolution'], ignored: ['workloadSelector', 'exportTo', 'subjectAltNames'] },
   'ServiceEntry.port': { read: ['number', 'name', 'targetPort', 'protocol'], ignored: [] },
   'ServiceEntry.endpoint': { read: ['address', 'ports', 'labels'], ignored: ['network', 'locality', 'weight', 'serviceAccount'] },
   DestinationRule: { read: ['host', 'trafficPolicy', 'subsets'], ignored: ['exportTo', 'workloadSelector'] },

@@ -9,11 +9,20 @@ import { GROUPS, OBJECT_FIELDS, READ_KINDS, ReadKind, SPEC_FIELDS, type FieldSet
 
 export interface StringMatch { kind: 'exact' | 'prefix' | 'regex' | 'present'; value: string }
 
+export interface TokenBucket { maxTokens: number; tokensPerFill: number; fillIntervalMs: number }
+
+/** Aeraki's MetaRouter localRateLimit: the first matching condition's bucket, else the default one. */
+export interface LocalRateLimit {
+  tokenBucket: TokenBucket | undefined;
+  conditions: Array<{ match: Array<[string, StringMatch]>; tokenBucket: TokenBucket }>;
+}
+
 export interface MetaRouter {
   kind: 'MetaRouter';
   name: string;
   namespace: string;
   host: string;
+  localRateLimit: LocalRateLimit | undefined;
   routes: Array<{
     name: string;
     /** Sorted by key: Aeraki's map iteration made route content non-deterministic. */
@@ -30,6 +39,8 @@ export interface ServiceEntry {
   name: string;
   namespace: string;
   host: string;
+  /** Virtual IPs of the service (Istio: where its clients connect). */
+  addresses: string[];
   ports: Array<{ number: number; name: string; targetPort: number | undefined }>;
   endpoints: Array<{ address: string; ports: Record<string, number>; labels: Record<string, string> }>;
 }
@@ -174,6 +185,45 @@ function readDestination(f: Field) {
   };
 }
 
+/** Aeraki's webhook: a bucket must not refill faster than this. */
+const MIN_FILL_INTERVAL_MS = 50;
+
+function readTokenBucket(f: Field, notes: Notes): TokenBucket {
+  checked(f, SPEC_FIELDS['MetaRouter.tokenBucket'], notes);
+  const maxTokens = f.child('maxTokens').integer(1, 2 ** 32 - 1);
+  const fillIntervalMs = f.child('fillInterval').durationMs();
+  if (fillIntervalMs < MIN_FILL_INTERVAL_MS) f.child('fillInterval').fail(`must be at least ${MIN_FILL_INTERVAL_MS}ms`);
+  if (fillIntervalMs > 86_400_000) f.child('fillInterval').fail('must be at most a day');
+  // Aeraki's webhook requires tokensPerFill; meltemi defaults it to maxTokens like its filter does.
+  return { maxTokens, tokensPerFill: f.child('tokensPerFill').or((t) => t.integer(1, 2 ** 32 - 1), maxTokens), fillIntervalMs };
+}
+
+function readAttributes(attributes: Field): Array<[string, StringMatch]> {
+  if (!attributes.present) return [];
+  return Object.keys(attributes.object()).sort().flatMap((k) => {
+    if (!k) attributes.fail('attribute names must not be empty');
+    const m = readMatch(attributes.child(k));
+    return m ? [[k, m] as [string, StringMatch]] : [];
+  });
+}
+
+function readLocalRateLimit(f: Field, notes: Notes): LocalRateLimit {
+  checked(f, SPEC_FIELDS['MetaRouter.localRateLimit'], notes);
+  const tokenBucket = f.child('tokenBucket').or((b) => readTokenBucket(b, notes), undefined);
+  const conditions = f.child('conditions').or((c) => c.items().map((cond) => {
+    checked(cond, SPEC_FIELDS['MetaRouter.rateLimitCondition'], notes);
+    const match = cond.child('match');
+    checked(match, SPEC_FIELDS['MetaRouter.match'], notes);
+    const attributes = readAttributes(match.child('attributes'));
+    attributes.forEach(([k, m]) => {
+      if (m.kind === 'regex') match.child('attributes').child(k).child('regex').fail('the local rate limit matches exact, prefix or presence only');
+    });
+    return { match: attributes, tokenBucket: readTokenBucket(cond.child('tokenBucket'), notes) };
+  }), []);
+  if (!tokenBucket && conditions.length === 0) f.fail('needs tokenBucket or conditions');
+  return { tokenBucket, conditions };
+}
+
 function readMatch(f: Field): StringMatch | undefined {
   if (!f.present) return { kind: 'present', value: '' }; // null: presence (Aeraki)
   const o = f.object();
@@ -204,14 +254,7 @@ function readMetaRouter(spec: Field, id: { name: string; namespace: string }, no
     }));
     if (dests.length > 1 && dests.reduce((t, d) => t + d.weight, 0) !== 100) route.child('route').fail('weights must add up to 100');
     if (route.child('match').present) checked(route.child('match'), SPEC_FIELDS['MetaRouter.match'], notes);
-    const attributes = route.child('match').present ? route.child('match').child('attributes') : undefined;
-    const match = attributes?.present
-      ? Object.keys(attributes.object()).sort().flatMap((k) => {
-        if (!k) attributes.fail('attribute names must not be empty');
-        const m = readMatch(attributes.child(k));
-        return m ? [[k, m] as [string, StringMatch]] : [];
-      })
-      : [];
+    const match = route.child('match').present ? readAttributes(route.child('match').child('attributes')) : [];
     const mirror = route.child('mirror').or((m) => readDestination(m), undefined);
     const pct = route.child('mirrorPercentage');
     let mirrorPercentage: number | undefined;
@@ -232,7 +275,8 @@ function readMetaRouter(spec: Field, id: { name: string; namespace: string }, no
       })), []),
     };
   }), []);
-  return { kind: 'MetaRouter', ...id, host: hosts[0].string({ nonEmpty: true }), routes };
+  const localRateLimit = spec.child('localRateLimit').or((l) => readLocalRateLimit(l, notes), undefined);
+  return { kind: 'MetaRouter', ...id, host: hosts[0].string({ nonEmpty: true }), routes, localRateLimit };
 }
 
 function readServiceEntry(spec: Field, id: { name: string; namespace: string }, notes: Notes): ServiceEntry {
@@ -245,6 +289,7 @@ function readServiceEntry(spec: Field, id: { name: string; namespace: string }, 
   return {
     kind: 'ServiceEntry', ...id,
     host: hosts[0].string({ nonEmpty: true }),
+    addresses: spec.child('addresses').or((a) => a.items().map((i) => i.string({ nonEmpty: true })), []),
     ports: spec.child('ports').items().map((p) => checked(p, SPEC_FIELDS['ServiceEntry.port'], notes)).map((p) => ({
       number: p.child('number').integer(1, 65535),
       name: p.child('name').string({ nonEmpty: true }),

@@ -1,6 +1,6 @@
 // The control plane's xDS server: RouteDiscoveryService/StreamRoutes (Aeraki-compatible: one
 // RouteConfiguration per response, tunnelled MetaProtocol routes) and
-// AggregatedDiscoveryService/StreamAggregatedResources for clusters and endpoints. Each
+// AggregatedDiscoveryService/StreamAggregatedResources for clusters, endpoints and listeners. Each
 // resource has its own version, a hash of its content, so an update reaches only the proxies
 // that use it and versions stay unique across restarts. ACKs are kept per node; a NACKed version is logged with the proxy's
 // reason and not sent again (no resend loop); the next change supersedes it.
@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { ClusterConfig, RouteConfiguration } from '../config/types';
 import type { Logger } from '../core/logger';
-import { ADS_METHOD, envoyType, fromPlain, RDS_METHOD, toPlain, TYPE_CLUSTER, TYPE_CLUSTER_LOAD_ASSIGNMENT, TYPE_ROUTE_CONFIGURATION } from '../xds/envoy-protos';
+import { ADS_METHOD, envoyType, fromPlain, RDS_METHOD, toPlain, TYPE_CLUSTER, TYPE_CLUSTER_LOAD_ASSIGNMENT, TYPE_LISTENER, TYPE_ROUTE_CONFIGURATION } from '../xds/envoy-protos';
 import { encodeTunnel } from '../xds/route-tunnel';
 import type { BuiltConfig } from './route-builder';
 
@@ -37,6 +37,7 @@ export interface NodeStatus {
 export class XdsServer {
   private readonly routes = new Map<string, Versioned<RouteConfiguration>>();
   private clusters: Versioned<ClusterConfig[]> = { version: '0', json: '[]', value: [] };
+  private listeners: Versioned<Plain[]> = { version: '0', json: '[]', value: [] };
   private readonly streams = new Set<Stream>();
   private readonly nodes = new Map<string, NodeStatus>();
   private server: grpc.Server | undefined;
@@ -67,6 +68,19 @@ export class XdsServer {
     return { changedRoutes, clustersChanged };
   }
 
+  /**
+   * Takes the Listener resources to serve over LDS (envoy.config.listener.v3.Listener plain
+   * objects, state of the world); pushes them to the streams that subscribed if they changed.
+   */
+  setListeners(listeners: Plain[]): boolean {
+    // Bytes are hashed by content, so two builds of the same listeners share a version.
+    const json = JSON.stringify(listeners, (_k, v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v));
+    if (json === this.listeners.json) return false;
+    this.listeners = { version: contentVersion(json), json, value: listeners };
+    for (const s of this.streams) if (s.names.has(TYPE_LISTENER)) this.sendListeners(s);
+    return true;
+  }
+
   async listen(address: string, port: number): Promise<number> {
     const req = envoyType('DiscoveryRequest');
     const resp = envoyType('DiscoveryResponse');
@@ -90,8 +104,8 @@ export class XdsServer {
   }
 
   /** The version of every resource now served (tests and /debug). */
-  versions(): { clusters: string; routes: Record<string, string> } {
-    return { clusters: this.clusters.version, routes: Object.fromEntries([...this.routes].map(([n, v]) => [n, v.version])) };
+  versions(): { clusters: string; listeners: string; routes: Record<string, string> } {
+    return { clusters: this.clusters.version, listeners: this.listeners.version, routes: Object.fromEntries([...this.routes].map(([n, v]) => [n, v.version])) };
   }
 
   /** The route configuration now served under `name`. */
@@ -154,10 +168,12 @@ export class XdsServer {
       if (has !== this.clusters.version) this.sendClusters(s);
     } else if (typeUrl === TYPE_CLUSTER_LOAD_ASSIGNMENT) {
       if (has !== this.clusters.version) this.sendEndpoints(s);
+    } else if (typeUrl === TYPE_LISTENER) {
+      if (has !== this.listeners.version) this.sendListeners(s);
     }
   }
 
-  private write(s: Stream, typeUrl: string, version: string, resources: Array<{ type: 'RouteConfiguration' | 'Cluster' | 'ClusterLoadAssignment'; value: Plain }>): void {
+  private write(s: Stream, typeUrl: string, version: string, resources: Array<{ type: 'RouteConfiguration' | 'Cluster' | 'ClusterLoadAssignment' | 'Listener'; value: Plain }>): void {
     s.sent.set(typeUrl, version);
     s.call.write({
       version_info: version, type_url: typeUrl, nonce: String(++s.nonce),
@@ -175,6 +191,10 @@ export class XdsServer {
       type: 'Cluster' as const,
       value: { name: c.name, type: 'EDS', eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } }, connect_timeout: { seconds: String(Math.floor(c.connectTimeoutMs / 1000)), nanos: (c.connectTimeoutMs % 1000) * 1e6 }, lb_policy: 'ROUND_ROBIN' },
     })));
+  }
+
+  private sendListeners(s: Stream): void {
+    this.write(s, TYPE_LISTENER, this.listeners.version, this.listeners.value.map((value) => ({ type: 'Listener' as const, value })));
   }
 
   private sendEndpoints(s: Stream): void {

@@ -12,7 +12,8 @@ import type { OverloadManager } from './overload-manager';
 import type { FilterChain } from '../filter/filter-chain';
 
 export interface ListenerContext {
-  readonly config: ListenerConfig;
+  /** Read when a connection opens: an LDS update applies to new connections. */
+  config: ListenerConfig;
   /** The current codec generation: new connections take it, existing ones keep theirs. */
   plugin: CodecPlugin;
   readonly codecConfig: Buffer;

@@ -1,7 +1,9 @@
-// A listening socket bound to one codec and one route table.
+// A listening socket bound to one codec, one filter chain and one route table. Static listeners
+// come from the YAML; dynamic ones from LDS, which may reconfigure them in place (new connections
+// take the new config, open ones keep what they started with) or drain and remove them.
 
 import net from 'node:net';
-import type { ListenerConfig } from '../config/types';
+import type { FilterConfig, ListenerConfig } from '../config/types';
 import { boundPort, listenOn } from '../core/listen';
 import type { Logger } from '../core/logger';
 import type { CodecPlugin } from '../codec/codec-plugin';
@@ -26,9 +28,15 @@ export class Listener {
 
   private readonly codecConfig: Buffer;
   private readonly childLogger: Logger;
+  /** Resolves the drain in progress once the last connection closed. */
+  private drained: (() => void) | undefined;
 
-  constructor(readonly config: ListenerConfig, plugin: CodecPlugin, clusters: ClusterManager, store: StatsStore, logger: Logger,
-    overload: OverloadManager, private readonly onIdleGeneration: (plugin: CodecPlugin) => void = () => {}) {
+  /**
+   * `fieldPath` names the listener in errors about its filters (`listeners[0]`, or an LDS
+   * listener's name and field).
+   */
+  constructor(config: ListenerConfig, plugin: CodecPlugin, clusters: ClusterManager, store: StatsStore, logger: Logger,
+    overload: OverloadManager, private readonly onIdleGeneration: (plugin: CodecPlugin) => void = () => {}, public fieldPath = config.name) {
     this.codecConfig = Buffer.from(Object.keys(config.codecConfig).length ? JSON.stringify(config.codecConfig) : '', 'utf8');
     this.childLogger = logger.child({ listener: config.name });
     const context: Omit<ListenerContext, 'chain'> & { chain?: FilterChain } = {
@@ -37,7 +45,7 @@ export class Listener {
       codecConfig: this.codecConfig,
       routes: new RouteTable(config.routeConfig, config.name, store),
       clusters,
-      pool: this.newPool(plugin),
+      pool: this.newPool(plugin, config),
       stats: store.listener(config.name),
       store,
       logger: this.childLogger,
@@ -51,7 +59,7 @@ export class Listener {
     this.server = net.createServer({ allowHalfOpen: true }, (socket) => {
       // Refused connections are closed at once: past the caps a descriptor is held for
       // microseconds, and the admin port and upstreams keep theirs.
-      if (overload.admit(config.name, this.connections.size, config.maxConnections)) {
+      if (overload.admit(config.name, this.connections.size, this.context.config.maxConnections)) {
         socket.destroy();
         return;
       }
@@ -60,6 +68,7 @@ export class Listener {
       socket.once('close', () => {
         this.connections.delete(conn);
         overload.released();
+        if (this.connections.size === 0) this.drained?.();
       });
     });
   }
@@ -75,12 +84,20 @@ export class Listener {
     if (old.users === 0) old.close();
   }
 
-  /** Builds the chain of `filters:` from the registry's current filter plugins. */
-  useFilterPlugins(registry: PluginRegistry, index: number): void {
+  /** The config new connections take (LDS may replace it). */
+  get config(): ListenerConfig {
+    return this.context.config;
+  }
+
+  /**
+   * Builds the chain of `filters` (the config's unless given) from the registry's current
+   * filter plugins. Throws, changing nothing, when a plugin is missing or refuses its config.
+   */
+  useFilterPlugins(registry: PluginRegistry, entries: readonly FilterConfig[] = this.config.filters): void {
     const filters: WasmFilter[] = [];
     try {
-      this.config.filters.forEach((entry, j) => {
-        const field = `listeners[${index}].filters[${j}]`;
+      entries.forEach((entry, j) => {
+        const field = `${this.fieldPath}.filters[${j}]`;
         const plugin = registry.filter(entry.name);
         if (!plugin) {
           const known = registry.filters().map((p) => p.name).join(', ') || 'none';
@@ -95,8 +112,23 @@ export class Listener {
     this.useFilters(filters);
   }
 
-  private newPool(plugin: CodecPlugin): UpstreamPool {
-    return new UpstreamPool({ plugin, codecConfig: this.codecConfig, maxFrameSize: this.config.maxFrameSize, logger: this.childLogger });
+  /**
+   * Takes a new config on the same address and port (LDS). Filters are built first, so a config
+   * whose filters cannot be built changes nothing; then the codec, the static routes and the
+   * rest apply to new connections.
+   */
+  reconfigure(config: ListenerConfig, plugin: CodecPlugin, registry: PluginRegistry): void {
+    const before = this.context.config;
+    if (JSON.stringify(before.filters) !== JSON.stringify(config.filters)) this.useFilterPlugins(registry, config.filters);
+    this.context.config = config;
+    if (plugin !== this.context.plugin) this.swap(plugin);
+    if (!config.rds && JSON.stringify(before.routeConfig) !== JSON.stringify(config.routeConfig)) {
+      this.context.routes = new RouteTable(config.routeConfig, config.name, this.context.store);
+    }
+  }
+
+  private newPool(plugin: CodecPlugin, config = this.config): UpstreamPool {
+    return new UpstreamPool({ plugin, codecConfig: this.codecConfig, maxFrameSize: config.maxFrameSize, logger: this.childLogger });
   }
 
   /**
@@ -129,8 +161,25 @@ export class Listener {
     return this.connections.size;
   }
 
+  /**
+   * Stops accepting, lets open connections finish for up to `timeoutMs`, then closes what is
+   * left (Envoy's listener drain on removal).
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    this.server.close();
+    if (this.connections.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        this.drained = resolve;
+        timer = setTimeout(resolve, timeoutMs);
+      });
+      clearTimeout(timer);
+    }
+    await this.close();
+  }
+
   async close(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const closed = this.server.listening ? new Promise<void>((resolve) => this.server.close(() => resolve())) : Promise.resolve();
     for (const c of this.connections) c.destroy();
     this.context.pool.close();
     this.context.chain.retired = true;

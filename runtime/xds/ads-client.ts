@@ -1,15 +1,16 @@
-// Clusters and endpoints over ADS (AggregatedDiscoveryService/StreamAggregatedResources), as
-// Istio sidecars receive them: CDS with a wildcard subscription, then EDS for the clusters that
-// take their endpoints from EDS. ACK/NACK per type on the one stream; reconnect with back-off;
-// what was last accepted keeps serving. Clusters are named as Istio names them
-// (outbound|port|subset|host), which is what MetaProtocol routes refer to.
+// Clusters, endpoints and listeners over ADS (AggregatedDiscoveryService/StreamAggregatedResources),
+// as Istio sidecars receive them: CDS with a wildcard subscription, then EDS for the clusters that
+// take their endpoints from EDS, and LDS (wildcard) when listeners come from the control plane.
+// ACK/NACK per type on the one stream; reconnect with back-off; what was last accepted keeps
+// serving. Clusters are named as Istio names them (outbound|port|subset|host), which is what
+// MetaProtocol routes refer to.
 
 import { UPSTREAM_LIMIT_DEFAULTS } from '../config/types';
 import * as grpc from '@grpc/grpc-js';
 import type { ClusterConfig, EndpointConfig, XdsConfig } from '../config/types';
 import type { Logger } from '../core/logger';
 import type { ClusterManager } from '../upstream/cluster';
-import { ADS_METHOD, toPlain, TYPE_CLUSTER, TYPE_CLUSTER_LOAD_ASSIGNMENT, typeOfUrl } from './envoy-protos';
+import { ADS_METHOD, toPlain, TYPE_CLUSTER, TYPE_CLUSTER_LOAD_ASSIGNMENT, TYPE_LISTENER, typeOfUrl } from './envoy-protos';
 import { INVALID_ARGUMENT, newUpdateStatus, Plain, recordAccepted, recordRejected, UpdateStatus, XdsStream } from './xds-stream';
 import { nodeOf } from './node';
 
@@ -17,21 +18,43 @@ export interface TypeStatus extends UpdateStatus {
   readonly typeUrl: string;
 }
 
+/**
+ * Applies a state-of-the-world LDS update (decoded Listener resources); resolves with the reason
+ * to NACK it, or undefined to ACK. Updates are applied one at a time, in order.
+ */
+export type ListenersHandler = (listeners: Plain[], version: string) => Promise<string | undefined>;
+
 export class AdsClient extends XdsStream {
-  readonly statuses = new Map<string, TypeStatus>([TYPE_CLUSTER, TYPE_CLUSTER_LOAD_ASSIGNMENT].map((t) => [t, { typeUrl: t, ...newUpdateStatus() }]));
+  readonly statuses = new Map<string, TypeStatus>();
   private readonly nonces = new Map<string, string>();
   /** Clusters that take their endpoints from EDS, with their settings from CDS. */
   private edsClusters = new Map<string, ClusterConfig>();
   private firstEds: (() => void) | undefined;
+  /** Resolves once clusters (and their endpoints) were first applied. */
   readonly ready: Promise<void> = new Promise((resolve) => { this.firstEds = resolve; });
+  private firstLds: (() => void) | undefined;
+  /** Resolves once listeners were first applied. */
+  readonly listenersReady: Promise<void> = new Promise((resolve) => { this.firstLds = resolve; });
+  /** The LDS update being applied: the next one waits for it. */
+  private ldsQueue: Promise<void> = Promise.resolve();
 
-  constructor(client: grpc.Client, xds: XdsConfig, private readonly clusters: ClusterManager, logger: Logger) {
+  /** `clusters` for CDS and EDS (xds.ads), `onListeners` for LDS (xds.lds). */
+  constructor(client: grpc.Client, xds: XdsConfig, private readonly clusters: ClusterManager | undefined, logger: Logger,
+    private readonly onListeners?: ListenersHandler) {
     super(client, ADS_METHOD, xds, logger, 'ADS');
+    const types = [...(clusters ? [TYPE_CLUSTER, TYPE_CLUSTER_LOAD_ASSIGNMENT] : []), ...(onListeners ? [TYPE_LISTENER] : [])];
+    for (const t of types) this.statuses.set(t, { typeUrl: t, ...newUpdateStatus() });
   }
 
   protected onOpen(): void {
     this.nonces.clear();
-    this.write({ node: nodeOf(this.xds), type_url: TYPE_CLUSTER, resource_names: [], version_info: this.status(TYPE_CLUSTER).versionInfo });
+    // Envoy's order: clusters before the listeners whose routes name them.
+    let node: Plain | undefined = nodeOf(this.xds);
+    if (this.clusters) {
+      this.write({ node, type_url: TYPE_CLUSTER, resource_names: [], version_info: this.status(TYPE_CLUSTER).versionInfo });
+      node = undefined;
+    }
+    if (this.onListeners) this.write({ ...(node ? { node } : {}), type_url: TYPE_LISTENER, resource_names: [], version_info: this.status(TYPE_LISTENER).versionInfo });
     if (this.edsClusters.size > 0) this.requestEds();
   }
 
@@ -58,6 +81,10 @@ export class AdsClient extends XdsStream {
     }
     this.nonces.set(typeUrl, String(resp.nonce ?? ''));
     const version = String(resp.version_info ?? '');
+    if (typeUrl === TYPE_LISTENER) {
+      this.ldsQueue = this.ldsQueue.then(() => this.applyListeners(resp, status, version));
+      return;
+    }
     let error: string | undefined;
     let edsNamesChanged = false;
     try {
@@ -86,6 +113,30 @@ export class AdsClient extends XdsStream {
     if (!error && this.edsClusters.size === 0) this.firstEds?.();
   }
 
+  private async applyListeners(resp: Plain, status: TypeStatus, version: string): Promise<void> {
+    let error: string | undefined;
+    try {
+      const listeners = ((resp.resources ?? []) as Plain[]).map((any, i) => {
+        if (any.type_url !== TYPE_LISTENER) throw new Error(`resources[${i}].type_url ${any.type_url} is not ${TYPE_LISTENER}`);
+        return toPlain(typeOfUrl(TYPE_LISTENER), any.value ?? new Uint8Array());
+      });
+      error = await this.onListeners!(listeners, version);
+    } catch (err) {
+      error = (err as Error).message;
+    }
+    if (error) {
+      recordRejected(status, version, error);
+      this.logger.log('warn', `ADS: rejected ${TYPE_LISTENER} version ${version}: ${error}`);
+    } else {
+      recordAccepted(status, version);
+      this.firstLds?.();
+    }
+    this.write({
+      type_url: TYPE_LISTENER, resource_names: [], version_info: status.versionInfo, response_nonce: String(resp.nonce ?? ''),
+      ...(error ? { error_detail: { code: INVALID_ARGUMENT, message: error } } : {}),
+    });
+  }
+
   /** A state-of-the-world CDS update. Returns whether the set of EDS clusters changed. */
   private applyClusters(resources: Plain[]): boolean {
     const parsed = resources.map((c, i) => parseCluster(c, i));
@@ -98,12 +149,12 @@ export class AdsClient extends XdsStream {
         eds.set(config.name, config);
         // Keep the endpoints EDS gave before; only the settings change here.
         const current = this.edsClusters.get(config.name);
-        this.clusters.upsert({ ...config, endpoints: current ? current.endpoints : [] });
+        this.clusters!.upsert({ ...config, endpoints: current ? current.endpoints : [] });
       } else {
-        this.clusters.upsert(config);
+        this.clusters!.upsert(config);
       }
     }
-    this.clusters.retainDynamic(names);
+    this.clusters!.retainDynamic(names);
     this.edsClusters = new Map([...eds].map(([name, c]) => [name, { ...c, endpoints: this.edsClusters.get(name)?.endpoints ?? [] }]));
     return [...eds.keys()].sort().join('\n') !== before;
   }
@@ -119,7 +170,7 @@ export class AdsClient extends XdsStream {
       if (!settings) continue; // not (or no longer) an EDS cluster of ours
       const config = { ...settings, endpoints };
       this.edsClusters.set(name, config);
-      this.clusters.upsert(config);
+      this.clusters!.upsert(config);
     }
   }
 }

@@ -1,6 +1,7 @@
-// The real Envoy API protos (shipped in @grpc/grpc-js-xds under deps/), loaded once with
-// protobufjs: DiscoveryRequest/Response and the route configuration that carries MetaProtocol
-// routes over RDS.
+// The real Envoy API protos (shipped in @grpc/grpc-js-xds under deps/) and Aeraki's MetaProtocol
+// protos (proto/), loaded once with protobufjs: DiscoveryRequest/Response, the route
+// configuration that carries MetaProtocol routes over RDS, clusters, endpoints, and listeners
+// whose network filter is a MetaProtocolProxy.
 
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -11,14 +12,23 @@ const FILES = [
   'envoy/config/route/v3/route.proto',
   'envoy/config/cluster/v3/cluster.proto',
   'envoy/config/endpoint/v3/endpoint.proto',
+  'envoy/config/listener/v3/listener.proto',
+  'udpa/type/v1/typed_struct.proto',
+  'xds/type/v3/typed_struct.proto',
+  'google/protobuf/wrappers.proto',
+  'aeraki/meta_protocol_proxy/v1alpha/meta_protocol_proxy.proto',
+  'aeraki/meta_protocol_proxy/filters/local_ratelimit/v1alpha/local_ratelimit.proto',
 ];
+
+/** meltemi's own protos: build/runtime/xds -> the package root. */
+const PROTO_DIR = join(__dirname, '..', '..', '..', 'proto');
 
 let root: protobuf.Root | undefined;
 
 function includeDirs(): string[] {
   const xds = dirname(require.resolve('@grpc/grpc-js-xds/package.json'));
   const deps = ['envoy-api', 'googleapis', 'protoc-gen-validate', 'xds'].map((d) => join(xds, 'deps', d));
-  return [...deps, dirname(require.resolve('protobufjs/package.json'))];
+  return [PROTO_DIR, ...deps, dirname(require.resolve('protobufjs/package.json'))];
 }
 
 export function envoyRoot(): protobuf.Root {
@@ -36,6 +46,11 @@ export function envoyRoot(): protobuf.Root {
 export const TYPE_ROUTE_CONFIGURATION = 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration';
 export const TYPE_CLUSTER = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
 export const TYPE_CLUSTER_LOAD_ASSIGNMENT = 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment';
+export const TYPE_LISTENER = 'type.googleapis.com/envoy.config.listener.v3.Listener';
+export const TYPE_META_PROTOCOL_PROXY = 'type.googleapis.com/aeraki.meta_protocol_proxy.v1alpha.MetaProtocolProxy';
+export const TYPE_LOCAL_RATE_LIMIT = 'type.googleapis.com/aeraki.meta_protocol_proxy.filters.local_ratelimit.v1alpha.LocalRateLimit';
+/** What Aeraki wraps its configs in, because Istio cannot resolve Aeraki's types (aeraki #100). */
+export const TYPED_STRUCT_URLS: readonly string[] = ['type.googleapis.com/udpa.type.v1.TypedStruct', 'type.googleapis.com/xds.type.v3.TypedStruct'];
 export const RDS_METHOD = '/envoy.service.route.v3.RouteDiscoveryService/StreamRoutes';
 export const ADS_METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
 
@@ -45,6 +60,11 @@ const TYPES = {
   RouteConfiguration: 'envoy.config.route.v3.RouteConfiguration',
   Cluster: 'envoy.config.cluster.v3.Cluster',
   ClusterLoadAssignment: 'envoy.config.endpoint.v3.ClusterLoadAssignment',
+  Listener: 'envoy.config.listener.v3.Listener',
+  MetaProtocolProxy: 'aeraki.meta_protocol_proxy.v1alpha.MetaProtocolProxy',
+  LocalRateLimit: 'aeraki.meta_protocol_proxy.filters.local_ratelimit.v1alpha.LocalRateLimit',
+  TypedStruct: 'udpa.type.v1.TypedStruct',
+  Struct: 'google.protobuf.Struct',
 } as const;
 
 export function envoyType(name: keyof typeof TYPES): protobuf.Type {
@@ -54,6 +74,12 @@ export function envoyType(name: keyof typeof TYPES): protobuf.Type {
 /** The message type named by a resource type URL. */
 export function typeOfUrl(typeUrl: string): protobuf.Type {
   return envoyRoot().lookupType(typeUrl.slice(typeUrl.lastIndexOf('/') + 1));
+}
+
+/** The message type a type URL names, or undefined when it is not one this proxy knows. */
+export function knownTypeOfUrl(typeUrl: string): protobuf.Type | undefined {
+  const found = envoyRoot().lookup(typeUrl.slice(typeUrl.lastIndexOf('/') + 1));
+  return found instanceof protobuf.Type ? found : undefined;
 }
 
 /** protobuf message <-> plain object with snake_case fields, oneof names, longs as strings. */

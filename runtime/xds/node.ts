@@ -1,8 +1,8 @@
 // The Envoy Node this proxy presents to xDS servers.
 import type { XdsConfig } from '../config/types';
+import { jsonToStruct } from './proto-json';
 
 export function nodeOf(xds: XdsConfig): Record<string, unknown> {
   const { id, cluster, metadata } = xds.node;
-  const fields = Object.fromEntries(Object.entries(metadata).map(([k, v]) => [k, { string_value: v }]));
-  return { id, cluster, metadata: { fields }, user_agent_name: 'meltemi' };
+  return { id, cluster, metadata: jsonToStruct(metadata), user_agent_name: 'meltemi' };
 }

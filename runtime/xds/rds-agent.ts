@@ -1,5 +1,5 @@
-// The control agent's RDS side: one subscription per route_config_name in use, sharing the
-// agent's gRPC channel.
+// The control agent's RDS side: one subscription per listener that uses RDS, sharing the agent's
+// gRPC channel. Listeners from LDS subscribe and unsubscribe while the agent runs.
 
 import * as grpc from '@grpc/grpc-js';
 import type { XdsConfig } from '../config/types';
@@ -9,14 +9,25 @@ import { RdsStatus, RdsSubscription } from './rds-subscription';
 
 export class RdsAgent {
   private readonly subscriptions: RdsSubscription[] = [];
+  private started = false;
 
   constructor(private readonly client: grpc.Client, private readonly xds: XdsConfig, private readonly logger: Logger) {}
 
-  subscribe(routeConfigName: string, apply: (decoded: DecodedRoutes, version: string) => void): void {
-    this.subscriptions.push(new RdsSubscription(this.client, this.xds, routeConfigName, apply, this.logger));
+  subscribe(routeConfigName: string, apply: (decoded: DecodedRoutes, version: string) => void): RdsSubscription {
+    const s = new RdsSubscription(this.client, this.xds, routeConfigName, apply, this.logger);
+    this.subscriptions.push(s);
+    if (this.started) s.start();
+    return s;
+  }
+
+  unsubscribe(s: RdsSubscription): void {
+    const i = this.subscriptions.indexOf(s);
+    if (i >= 0) this.subscriptions.splice(i, 1);
+    s.stop();
   }
 
   start(): void {
+    this.started = true;
     for (const s of this.subscriptions) s.start();
   }
 
@@ -38,6 +49,7 @@ export class RdsAgent {
   }
 
   stop(): void {
+    this.started = false;
     for (const s of this.subscriptions) s.stop();
   }
 }

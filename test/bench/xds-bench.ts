@@ -44,7 +44,7 @@ export async function xdsBench(opts: { agents: number; changes: number; debounce
   const channels: grpc.Client[] = [];
   const subs: RdsSubscription[] = [];
   for (let i = 0; i < opts.agents; i++) {
-    const xds: XdsConfig = { address: '127.0.0.1', port, node: { id: `sidecar~127.0.0.${i % 250}~agent-${i}.demo~demo.svc.cluster.local`, cluster: 'bench', metadata: {} }, ads: false, initialBackoffMs: 100, maxBackoffMs: 1000, initialFetchTimeoutMs: 5000 };
+    const xds: XdsConfig = { address: '127.0.0.1', port, node: { id: `sidecar~127.0.0.${i % 250}~agent-${i}.demo~demo.svc.cluster.local`, cluster: 'bench', metadata: {} }, ads: false, lds: false, drainTimeoutMs: 5000, initialBackoffMs: 100, maxBackoffMs: 1000, initialFetchTimeoutMs: 5000 };
     const channel = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
     channels.push(channel);
     applied.push({ version: '', at: 0 });

@@ -1,0 +1,191 @@
+// The proxy's listeners: the static ones of the YAML, and the dynamic ones LDS adds, changes and
+// removes. An LDS update is state of the world: a listener it no longer names is drained and
+// removed; one whose address changed is bound anew before the old one drains; any other change
+// reconfigures the listener in place (new connections take it, open ones keep what they had). A
+// listener that cannot be served as sent (no codec, a filter refusing its config, a port taken)
+// keeps its previous version, and the update is NACKed with the reason.
+
+import type { ListenerConfig } from '../config/types';
+import { ConfigError } from '../core/errors';
+import type { Logger } from '../core/logger';
+import type { StatsStore } from '../core/stats';
+import type { CodecPlugin } from '../codec/codec-plugin';
+import type { PluginRegistry } from '../plugin/plugin-registry';
+import type { ClusterManager } from '../upstream/cluster';
+import { Listener } from './listener';
+import type { OverloadManager } from './overload-manager';
+
+/** What follows a listener's routes over RDS while it lives. */
+export interface RouteFollower {
+  readonly ready: Promise<unknown>;
+  stop(): void;
+}
+
+export interface ListenerManagerDeps {
+  readonly plugins: PluginRegistry;
+  readonly clusters: ClusterManager;
+  readonly stats: StatsStore;
+  readonly logger: Logger;
+  readonly overload: OverloadManager;
+  /** Starts following `listener`'s RDS routes (the listener reads `config.rds` when routes arrive). */
+  readonly followRoutes: (listener: Listener) => RouteFollower;
+  /** How long a new listener with RDS waits for its first routes before it opens anyway. */
+  readonly warmTimeoutMs: number;
+  /** How long a removed listener's connections may take to finish. */
+  readonly drainTimeoutMs: number;
+}
+
+/** A listener as LDS sent it, decoded; `where` names it in errors. */
+export interface DesiredListener {
+  readonly config: ListenerConfig;
+  /** Codec protocols to try, preferred first. */
+  readonly protocols: readonly string[];
+  readonly where: string;
+}
+
+interface Dynamic {
+  listener: Listener;
+  routes: RouteFollower | undefined;
+}
+
+export class ListenerManager {
+  /** Static listeners first, then dynamic ones in the order they were added. */
+  readonly listeners: Listener[] = [];
+  private readonly dynamic = new Map<string, Dynamic>();
+  private readonly staticNames = new Set<string>();
+
+  constructor(private readonly deps: ListenerManagerDeps) {}
+
+  /** A static listener of the YAML (`listeners[index]`); it is bound by `listen`. */
+  addStatic(config: ListenerConfig, plugin: CodecPlugin, index: number): Listener {
+    const listener = this.create(config, plugin, `listeners[${index}]`);
+    listener.useFilterPlugins(this.deps.plugins);
+    this.listeners.push(listener);
+    this.staticNames.add(config.name);
+    return listener;
+  }
+
+  get dynamicNames(): string[] {
+    return [...this.dynamic.keys()];
+  }
+
+  /**
+   * Applies a state-of-the-world LDS update. `kept`: names of listeners in the update that could
+   * not be decoded; they keep their previous version rather than being removed. Returns one line
+   * per listener that could not be applied (empty: the update is accepted as a whole).
+   */
+  async applyDynamic(desired: readonly DesiredListener[], kept: ReadonlySet<string>): Promise<string[]> {
+    const errors: string[] = [];
+    const names = new Set<string>();
+    const wanted: DesiredListener[] = [];
+    for (const d of desired) {
+      if (names.has(d.config.name)) errors.push(`${d.where}: name: duplicate listener name "${d.config.name}"`);
+      else if (this.staticNames.has(d.config.name)) errors.push(`${d.where}: name: "${d.config.name}" is a static listener of the YAML config; LDS cannot change it`);
+      else wanted.push(d);
+      names.add(d.config.name);
+    }
+    for (const name of [...this.dynamic.keys()]) {
+      if (!names.has(name) && !kept.has(name)) await this.remove(name);
+    }
+    for (const d of wanted) {
+      try {
+        await this.upsert(d);
+      } catch (err) {
+        const e = err as Error;
+        errors.push(`${d.where}: ${e.message}`);
+      }
+    }
+    return errors;
+  }
+
+  private async upsert(d: DesiredListener): Promise<void> {
+    const plugin = this.codecFor(d);
+    const config = { ...d.config, protocol: plugin.descriptor.protocol };
+    const current = this.dynamic.get(config.name);
+    if (!current) {
+      await this.open(config, plugin, d.where);
+      this.deps.logger.log('info', `LDS: listener ${config.name} (${config.protocol}) on ${config.address}:${this.listener(config.name)!.port}`);
+      return;
+    }
+    const before = current.listener.config;
+    if (JSON.stringify(before) === JSON.stringify(config) && current.listener.context.plugin === plugin) return;
+    if (before.address !== config.address || before.port !== config.port) {
+      // Bound anew first: if the new address cannot be had, the old listener keeps serving.
+      const old = current;
+      this.dynamic.delete(config.name);
+      this.listeners.splice(this.listeners.indexOf(old.listener), 1);
+      try {
+        await this.open(config, plugin, d.where);
+      } catch (err) {
+        this.dynamic.set(config.name, old);
+        this.listeners.push(old.listener);
+        throw err;
+      }
+      old.routes?.stop();
+      void old.listener.drain(this.deps.drainTimeoutMs);
+      this.deps.logger.log('info', `LDS: listener ${config.name} moved to ${config.address}:${config.port}`);
+      return;
+    }
+    current.listener.reconfigure(config, plugin, this.deps.plugins);
+    if (before.rds?.routeConfigName !== config.rds?.routeConfigName) {
+      current.routes?.stop();
+      current.routes = config.rds ? this.deps.followRoutes(current.listener) : undefined;
+    }
+    this.deps.logger.log('info', `LDS: listener ${config.name} updated`);
+  }
+
+  private codecFor(d: DesiredListener): CodecPlugin {
+    for (const p of d.protocols) {
+      const plugin = this.deps.plugins.codec(p);
+      if (plugin) return plugin;
+    }
+    const known = this.deps.plugins.codecs().map((p) => p.descriptor.protocol).join(', ') || 'none';
+    throw new ConfigError('protocol', `no codec plugin for protocol "${d.protocols.join('" or "')}" in the plugin directory (loaded: ${known})`);
+  }
+
+  /** Builds, warms (first routes, or the warm timeout) and binds a new dynamic listener. */
+  private async open(config: ListenerConfig, plugin: CodecPlugin, where: string): Promise<void> {
+    const listener = this.create(config, plugin, where);
+    let routes: RouteFollower | undefined;
+    try {
+      listener.useFilterPlugins(this.deps.plugins);
+      if (config.rds) {
+        routes = this.deps.followRoutes(listener);
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([routes.ready, new Promise((resolve) => { timer = setTimeout(resolve, this.deps.warmTimeoutMs); })]);
+        clearTimeout(timer);
+      }
+      await listener.listen();
+    } catch (err) {
+      routes?.stop();
+      await listener.close();
+      throw err;
+    }
+    this.dynamic.set(config.name, { listener, routes });
+    this.listeners.push(listener);
+  }
+
+  private async remove(name: string): Promise<void> {
+    const d = this.dynamic.get(name)!;
+    this.dynamic.delete(name);
+    this.listeners.splice(this.listeners.indexOf(d.listener), 1);
+    d.routes?.stop();
+    this.deps.logger.log('info', `LDS: listener ${name} removed; draining ${d.listener.activeConnections} connections`);
+    // Not awaited: the update is applied once the listener stops accepting.
+    void d.listener.drain(this.deps.drainTimeoutMs);
+  }
+
+  private create(config: ListenerConfig, plugin: CodecPlugin, fieldPath: string): Listener {
+    const { clusters, stats, logger, overload, plugins } = this.deps;
+    return new Listener(config, plugin, clusters, stats, logger, overload, (p) => plugins.forgetIfIdle(p), fieldPath);
+  }
+
+  listener(name: string): Listener | undefined {
+    return this.listeners.find((l) => l.config.name === name);
+  }
+
+  async close(): Promise<void> {
+    for (const d of this.dynamic.values()) d.routes?.stop();
+    await Promise.all(this.listeners.map((l) => l.close()));
+  }
+}
