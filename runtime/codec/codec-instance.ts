@@ -68,7 +68,7 @@ export class CodecInstance {
 
   decode(ctx: number, input: Buffer, flags: number): DecodeResult {
     this.wasm.writeIn(input, 0);
-    const status = this.wasm.call(() => this.ex.meltemi_decode(ctx, input.length, flags));
+    const status = this.wasm.invoke(this.ex.meltemi_decode, ctx, input.length, flags);
     const i32 = this.wasm.i32;
     const c = this.wasm.ctrl >> 2;
     const consumed = i32[c + (Ctrl.CONSUMED >> 2)] >>> 0;

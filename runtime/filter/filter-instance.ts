@@ -62,12 +62,12 @@ export class FilterInstance {
 
   onRequest(root: number, req: number, record: Buffer): FilterResult {
     this.wasm.writeIn(record, 0);
-    return this.result('meltemi_on_request', this.wasm.call(() => this.ex.meltemi_on_request(root, req, record.length)));
+    return this.result('meltemi_on_request', this.wasm.invoke(this.ex.meltemi_on_request, root, req, record.length));
   }
 
   onResponse(root: number, req: number, record: Buffer): FilterResult {
     this.wasm.writeIn(record, 0);
-    return this.result('meltemi_on_response', this.wasm.call(() => this.ex.meltemi_on_response(root, req, record.length)));
+    return this.result('meltemi_on_response', this.wasm.invoke(this.ex.meltemi_on_response, root, req, record.length));
   }
 
   onTimer(root: number, req: number, timer: number): FilterResult {

@@ -42,15 +42,14 @@ let scratch = new ArrayBuffer(4096);
 let ints = new Int32Array(scratch);
 let bytes = Buffer.from(scratch);
 let owner: object | null = null;
-let ownerLength = 0;
+let ownerView: Buffer = bytes.subarray(0, 0);
 
 /** The record of `req`'s metadata, valid until the next call for another request. */
 export function recordFor(req: object, meta: RecordSource | null): Buffer {
-  if (owner === req) return bytes.subarray(0, ownerLength);
-  const view = writeRecord(meta);
+  if (owner === req) return ownerView; // the next filter of the chain: the same bytes, no new view
+  ownerView = writeRecord(meta);
   owner = req;
-  ownerLength = view.length;
-  return view;
+  return ownerView;
 }
 
 /** Sizes first, then one pass: header and entries through the int view, bytes copied in. */

@@ -160,12 +160,20 @@ export class WasmInstance<E extends BaseExports = BaseExports> {
 
   /** Runs one guest call with a fresh fuel budget; a trap poisons the instance. */
   call(fn: () => number | void): number {
+    return this.invoke(fn as (a: number, b: number, c: number) => number, 0, 0, 0);
+  }
+
+  /**
+   * `fn(a, b, c)` as `call` runs it: the per-request calls pass their arguments here rather than
+   * in a closure, which would be allocated on every call.
+   */
+  invoke(fn: (a: number, b: number, c: number) => number | void, a: number, b: number, c: number): number {
     if (this.poisoned) throw new PluginError('MELTEMI_PLUGIN_TRAP', this.file, 'instance is poisoned by an earlier trap');
     this.lastAbort = undefined;
     if (this.fuel) this.fuel.value = this.fuelPerCall;
     let result: number | void;
     try {
-      result = fn();
+      result = fn(a, b, c);
     } catch (err) {
       this.poisoned = true;
       if (err instanceof PluginError) throw err;

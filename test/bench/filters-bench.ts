@@ -1,7 +1,8 @@
 // redis-benchmark -t set,get -c 50 -P 16 through meltemi with 0, 1 and 3 pass-through Wasm filters
-// (probe-filter: reads the request's metadata, decides continue), against redis-server directly
-// in the same rounds; interleaved rounds, medians, proxy CPU per request from /proc. What each
-// filter costs is the CPU difference to the empty chain.
+// of two kinds — noop-filter (continues without reading anything: the cost of a filter call
+// itself) and probe-filter (looks up four metadata keys, then continues) — against redis-server
+// directly in the same rounds; interleaved rounds, medians, proxy CPU per request from /proc.
+// What each filter costs is the CPU difference to the empty chain.
 
 import { execFile } from 'node:child_process';
 import { copyFileSync, mkdtempSync } from 'node:fs';
@@ -27,17 +28,23 @@ async function redisBenchmark(port: number, requests: number, clients: number): 
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const FILTER_COUNTS = [0, 1, 3] as const;
+const VARIANTS = [
+  { key: 'filters0', filter: '', count: 0 },
+  { key: 'noop1', filter: 'noop-filter', count: 1 },
+  { key: 'noop3', filter: 'noop-filter', count: 3 },
+  { key: 'probe1', filter: 'probe-filter', count: 1 },
+  { key: 'probe3', filter: 'probe-filter', count: 3 },
+] as const;
 
 export async function filtersBench(opts: FiltersBenchOptions): Promise<Record<string, unknown>> {
   const redis = await RedisServer.start();
   const dir = mkdtempSync(join(tmpdir(), 'meltemi-bench-filters-'));
   copyFileSync(join(PLUGIN_DIR, 'redis.wasm'), join(dir, 'redis.wasm'));
-  copyFileSync(join(TEST_PLUGIN_DIR, 'probe-filter.wasm'), join(dir, 'probe-filter.wasm'));
-  const proxies: Array<{ filters: number; port: number; proc: MeltemiProcess }> = [];
-  for (const filters of FILTER_COUNTS) {
+  for (const f of ['probe-filter', 'noop-filter']) copyFileSync(join(TEST_PLUGIN_DIR, `${f}.wasm`), join(dir, `${f}.wasm`));
+  const proxies: Array<{ variant: typeof VARIANTS[number]; port: number; proc: MeltemiProcess }> = [];
+  for (const variant of VARIANTS) {
     const port = await freePort();
-    const chain = filters === 0 ? '[]' : `[ ${Array.from({ length: filters }, () => '{ name: probe-filter }').join(', ')} ]`;
+    const chain = `[ ${Array.from({ length: variant.count }, () => `{ name: ${variant.filter} }`).join(', ')} ]`;
     const proc = await MeltemiProcess.start(`
 log_level: warn
 plugins: { directory: ${JSON.stringify(dir)}, watch: false }
@@ -46,7 +53,7 @@ listeners:
 clusters:
   - { name: redis, endpoints: [ { address: 127.0.0.1, port: ${redis.port} } ] }
 `, port);
-    proxies.push({ filters, port, proc });
+    proxies.push({ variant, port, proc });
   }
   const samples = new Map<string, Array<{ rps: number; cpu: number | null }>>();
   try {
@@ -59,9 +66,9 @@ clusters:
         const cpu0 = cpuSeconds(p.proc.pid);
         const rps = await redisBenchmark(p.port, opts.requests, opts.clients);
         const cpu = ((cpuSeconds(p.proc.pid) - cpu0) * 1e6) / (2 * opts.requests);
-        const key = `filters${p.filters}`;
+        const key = p.variant.key;
         (samples.get(key) ?? samples.set(key, []).get(key)!).push({ rps, cpu });
-        process.stderr.write(`round ${round} ${p.filters} filters: ${Math.round(rps)} req/s, proxy CPU ${cpu.toFixed(2)} µs/req\n`);
+        process.stderr.write(`round ${round} ${key}: ${Math.round(rps)} req/s, proxy CPU ${cpu.toFixed(2)} µs/req\n`);
       }
     }
   } finally {
@@ -72,13 +79,14 @@ clusters:
   const result: Record<string, unknown> = { benchmark: 'filters', rounds: opts.rounds, clients: opts.clients, requests: opts.requests, direct_rps: Math.round(direct) };
   const rows = ['| Wasm filters | req/s (median) | ratio to direct | proxy CPU µs/req | over the empty chain |', '|---|---|---|---|---|'];
   const base = median(samples.get('filters0')!.map((s) => s.cpu!));
-  for (const n of FILTER_COUNTS) {
-    const list = samples.get(`filters${n}`)!;
+  for (const v of VARIANTS) {
+    const list = samples.get(v.key)!;
     const rps = median(list.map((s) => s.rps));
     const cpu = median(list.map((s) => s.cpu!));
-    result[`filters${n}_rps`] = Math.round(rps);
-    result[`filters${n}_cpu_us_per_req`] = Number(cpu.toFixed(3));
-    rows.push(`| ${n} | ${Math.round(rps)} | ${(rps / direct).toFixed(2)} | ${cpu.toFixed(2)} | ${n === 0 ? '–' : `+${(cpu - base).toFixed(2)} µs (${((cpu - base) / n).toFixed(2)} per filter)`} |`);
+    result[`${v.key}_rps`] = Math.round(rps);
+    result[`${v.key}_cpu_us_per_req`] = Number(cpu.toFixed(3));
+    const label = v.count === 0 ? '0' : `${v.count} × ${v.filter}`;
+    rows.push(`| ${label} | ${Math.round(rps)} | ${(rps / direct).toFixed(2)} | ${cpu.toFixed(2)} | ${v.count === 0 ? '–' : `+${(cpu - base).toFixed(2)} µs (${((cpu - base) / v.count).toFixed(2)} per filter)`} |`);
   }
   process.stdout.write(rows.join('\n') + '\n');
   return result;
