@@ -66,6 +66,17 @@ describe('RDS route tunnel', () => {
     assert.deepEqual(rc.routes[0].route, { kind: 'weighted_clusters', clusters: [{ name: 'a', weight: 3 }, { name: 'b', weight: 1 }] });
   });
 
+  it('carries the route timeout and retry policy as Envoy RouteAction fields, idempotent in route metadata', () => {
+    const rc: RouteConfiguration = { name: 'r', routes: [{
+      name: 'reads', match: { metadata: [] }, requestMutation: [],
+      route: { kind: 'cluster', cluster: 'c', timeoutMs: 2500, retryPolicy: { retryOn: ['reset', 'timeout'], numRetries: 3, perTryTimeoutMs: 200, backOff: { baseMs: 10, maxMs: 80 }, idempotent: true } },
+    }] };
+    const envoy = encodeTunnel(rc) as { virtual_hosts: Array<{ routes: Array<Record<string, any>> }> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+    assert.equal(envoy.virtual_hosts[0].routes[0].route.retry_policy.retry_on, 'reset,timeout');
+    assert.deepEqual(envoy.virtual_hosts[0].routes[0].route.timeout, { seconds: '2', nanos: 500_000_000 });
+    assert.deepEqual(roundTrip(rc), rc);
+  });
+
   const bad: Array<[string, Record<string, unknown>, RegExp]> = [
     ['two virtual hosts', { name: 'x', virtual_hosts: [{}, {}] }, /virtual_hosts: expected exactly one virtual host, got 2/],
     ['a route without an action', { name: 'x', virtual_hosts: [{ routes: [{ name: 'r', match: {} }] }] }, /virtual_hosts\[0\]\.routes\[0\]\.route: a route action is required/],
@@ -77,6 +88,7 @@ describe('RDS route tunnel', () => {
     ['a header without a name', { name: 'x', virtual_hosts: [{ routes: [{ match: { headers: [{ exact_match: 'v', header_match_specifier: 'exact_match' }] }, route: { cluster: 'c' } }] }] }, /^ConfigError: virtual_hosts\[0\]\.routes\[0\]\.match\.headers\[0\]\.name: must be a string/],
     ['a mutation without a key', { name: 'x', virtual_hosts: [{ routes: [{ route: { cluster: 'c' }, request_headers_to_add: [{ header: { value: 'v' } }] }] }] }, /^ConfigError: virtual_hosts\[0\]\.routes\[0\]\.request_headers_to_add\[0\]\.header\.key: must be a string/],
     ['all weights 0', { name: 'x', virtual_hosts: [{ routes: [{ route: { weighted_clusters: { clusters: [{ name: 'a', weight: { value: 0 } }] } } }] }] }, /^ConfigError: virtual_hosts\[0\]\.routes\[0\]\.route\.weighted_clusters\.clusters: weights must not all be 0/],
+    ['an unknown retry condition', { name: 'x', virtual_hosts: [{ routes: [{ route: { cluster: 'c', retry_policy: { retry_on: '5xx' } } }] }] }, /^ConfigError: virtual_hosts\[0\]\.routes\[0\]\.route\.retry_policy\.retry_on: unknown condition "5xx"/],
     ['a hash policy without a header', { name: 'x', virtual_hosts: [{ routes: [{ route: { cluster: 'c', hash_policy: [{ header: { header_name: '' } }] } }] }] }, /^ConfigError: virtual_hosts\[0\]\.routes\[0\]\.route\.hash_policy\[0\]\.header\.header_name: must not be empty/],
   ];
   for (const [what, rc, message] of bad) {

@@ -11,6 +11,8 @@ export const SCRIPT: u8 = 4;
 /** XREAD/XREADGROUP: the first key follows STREAMS; BLOCK makes the call blocking. */
 export const XREAD: u8 = 8;
 export const QUIT: u8 = 16;
+/** Reads: sending one twice changes nothing, so the proxy may retry it. */
+export const READ_ONLY: u8 = 32;
 
 const KEYLESS_NAMES: string[] = [
   "ping", "echo", "info", "time", "dbsize", "config", "command", "client", "cluster", "select",
@@ -27,6 +29,16 @@ const SCOPED_NAMES: string[] = [
   "client", "subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe",
   "monitor", "readonly", "readwrite", "blpop", "brpop", "brpoplpush", "blmove", "blmpop", "bzpopmin",
   "bzpopmax", "bzmpop", "wait", "waitaof", "swapdb",
+];
+
+const READ_NAMES: string[] = [
+  "get", "mget", "exists", "strlen", "getrange", "substr", "hget", "hmget", "hgetall", "hexists", "hlen",
+  "hkeys", "hvals", "hstrlen", "lrange", "llen", "lindex", "lpos", "scard", "smembers", "sismember",
+  "smismember", "sintercard", "zrange", "zrangebyscore", "zrangebylex", "zrevrange", "zrevrangebyscore",
+  "zrevrangebylex", "zscore", "zmscore", "zcard", "zcount", "zlexcount", "zrank", "zrevrank", "type",
+  "ttl", "pttl", "expiretime", "pexpiretime", "xrange", "xrevrange", "xlen", "bitcount", "bitpos",
+  "getbit", "geopos", "geodist", "geohash", "ping", "echo", "time", "dbsize", "randomkey", "scan",
+  "sscan", "hscan", "zscan", "keys", "touch",
 ];
 
 const SCRIPT_NAMES: string[] = ["eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"];
@@ -75,6 +87,7 @@ insert(SCOPED_NAMES, CONNECTION_SCOPED);
 insert(SCRIPT_NAMES, SCRIPT);
 insert(XREAD_NAMES, XREAD);
 insert(["quit"], QUIT);
+insert(READ_NAMES, READ_ONLY);
 
 /** The flags of the command spelled by bytes [at, at+len) of `cmd`, case-insensitively; 0 if none. */
 export function classify(cmd: Bytes, at: i32, len: i32): u8 {

@@ -2,7 +2,7 @@
 // gathered at scrape time from plain counters (see runtime/core/stats.ts for why).
 
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { DURATION_BUCKETS, StatsStore } from '../core/stats';
+import { DURATION_BUCKETS, StatsStore, type ClusterStats } from '../core/stats';
 import type { PluginRegistry } from '../plugin/plugin-registry';
 import type { OverloadManager } from '../proxy/overload-manager';
 import { PLUGIN_HISTOGRAM_BUCKETS, PluginMetric } from '../filter/plugin-metrics';
@@ -79,6 +79,16 @@ export function createMetricsRegistry(stats: StatsStore, plugins: PluginRegistry
     [...stats.clusters.values()].map((s) => ({ labels: { cluster: s.cluster }, value: s.connectFailures })));
   add('meltemi_upstream_rq_pending_overflow_total', 'Requests answered over-limit because an upstream connection held max_pending_requests_per_connection or max_queued_bytes_per_connection.', 'counter', () =>
     [...stats.clusters.values()].map((s) => ({ labels: { cluster: s.cluster }, value: s.pendingOverflow })));
+  const perCluster = (name: string, help: string, type: 'counter' | 'gauge', value: (s: ClusterStats) => number) =>
+    add(name, help, type, () => [...stats.clusters.values()].map((s) => ({ labels: { cluster: s.cluster }, value: value(s) })));
+  perCluster('meltemi_upstream_rq_timeout_total', 'Requests answered with a timeout: the route timeout passed (Envoy upstream_rq_timeout).', 'counter', (s) => s.rqTimeout);
+  perCluster('meltemi_upstream_rq_per_try_timeout_total', 'Tries that passed the retry policy\'s per_try_timeout (Envoy upstream_rq_per_try_timeout).', 'counter', (s) => s.rqPerTryTimeout);
+  perCluster('meltemi_upstream_rq_retry_total', 'Retries sent (Envoy upstream_rq_retry).', 'counter', (s) => s.rqRetry);
+  perCluster('meltemi_upstream_rq_retry_success_total', 'Requests answered without error after a retry (Envoy upstream_rq_retry_success).', 'counter', (s) => s.rqRetrySuccess);
+  perCluster('meltemi_upstream_rq_retry_overflow_total', 'Retries not sent: the cluster\'s retry budget was spent (Envoy upstream_rq_retry_overflow).', 'counter', (s) => s.rqRetryOverflow);
+  perCluster('meltemi_upstream_rq_retry_limit_exceeded_total', 'Requests that failed again with no retries left (Envoy upstream_rq_retry_limit_exceeded).', 'counter', (s) => s.rqRetryLimitExceeded);
+  perCluster('meltemi_upstream_cx_retired_total', 'Upstream connections retired because a request on them timed out and the responses behind it could not be matched (order correlation).', 'counter', (s) => s.connectionsRetired);
+  perCluster('meltemi_upstream_rq_active', 'Requests routed to the cluster and not answered yet (Envoy upstream_rq_active).', 'gauge', (s) => s.rqActive);
   add('meltemi_downstream_cx_idle_timeout_total', 'Downstream connections closed after idle_timeout with nothing in flight.', 'counter', () =>
     [...stats.listeners.values()].map((s) => ({ labels: { listener: s.listener }, value: s.idleTimeouts })));
   add('meltemi_downstream_cx_overflow_total', 'Downstream connections closed on arrival: the listener\'s max_connections, overload.max_downstream_connections, or memory overload.', 'counter', () =>

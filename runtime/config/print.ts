@@ -61,6 +61,14 @@ function route(r: RouteConfig): Plain {
     : { weighted_clusters: { clusters: a.clusters.map((c) => ({ name: c.name, weight: c.weight })) } };
   if (a.hashPolicy) action.hash_policy = [...a.hashPolicy];
   if (a.mirrors) action.request_mirror_policies = a.mirrors.map((m) => ({ cluster: m.cluster, percentage: m.percentage }));
+  if (a.timeoutMs !== undefined) action.timeout = ms(a.timeoutMs);
+  if (a.retryPolicy) {
+    const r = a.retryPolicy;
+    action.retry_policy = {
+      retry_on: r.retryOn.join(','), num_retries: r.numRetries, per_try_timeout: ms(r.perTryTimeoutMs),
+      retry_back_off: { base_interval: ms(r.backOff.baseMs), max_interval: ms(r.backOff.maxMs) }, idempotent: r.idempotent,
+    };
+  }
   return {
     name: r.name,
     match: { metadata: r.match.metadata.map(matcher) },
@@ -85,5 +93,6 @@ function cluster(c: ClusterConfig): Plain {
     name: c.name, endpoints: c.endpoints.map((e) => ({ address: e.address, port: e.port })), lb_policy: c.lbPolicy,
     connect_timeout: ms(c.connectTimeoutMs), connections_per_endpoint: c.connectionsPerEndpoint,
     max_pending_requests_per_connection: c.maxPendingRequestsPerConnection, max_queued_bytes_per_connection: c.maxQueuedBytesPerConnection,
+    retry_budget: { budget_percent: c.retryBudget.percent, min_retry_concurrency: c.retryBudget.minConcurrency },
   };
 }

@@ -137,7 +137,29 @@ export type RouteActionConfig = (
   readonly hashPolicy?: readonly string[];
   /** Traffic mirroring (Aeraki request_mirror_policies); percentage 0-100. */
   readonly mirrors?: readonly { readonly cluster: string; readonly percentage: number }[];
+  /** The whole request, retries included (Envoy's route timeout; absent: 15 s; 0: none). */
+  readonly timeoutMs?: number;
+  readonly retryPolicy?: RetryPolicyConfig;
 };
+
+/** What a failed try may be retried on (Envoy's retry_on, for any protocol). */
+export const RETRY_ON = ['connect-failure', 'reset', 'timeout', 'error', 'refused'] as const;
+export type RetryOn = typeof RETRY_ON[number];
+
+export interface RetryPolicyConfig {
+  readonly retryOn: readonly RetryOn[];
+  /** Retries after the first try (Envoy default 1). */
+  readonly numRetries: number;
+  /** Each try's own deadline (0: none; the route timeout still bounds the whole). */
+  readonly perTryTimeoutMs: number;
+  /** Exponential back-off with full jitter between tries (Envoy: 25 ms, 10x that at most). */
+  readonly backOff: { readonly baseMs: number; readonly maxMs: number };
+  /** Every request this route matches may be sent twice (else only those the codec marks). */
+  readonly idempotent: boolean;
+}
+
+/** Envoy's and generic_proxy's default route timeout. */
+export const DEFAULT_ROUTE_TIMEOUT_MS = 15_000;
 
 export interface KeyValue {
   readonly key: string;
@@ -150,7 +172,11 @@ export interface EndpointConfig {
 }
 
 /** Defaults of the per-connection containment limits (validate.ts, CDS, the control plane). */
-export const UPSTREAM_LIMIT_DEFAULTS = { maxPendingRequestsPerConnection: 65_536, maxQueuedBytesPerConnection: 64 * 1024 * 1024 } as const;
+export const UPSTREAM_LIMIT_DEFAULTS = {
+  maxPendingRequestsPerConnection: 65_536,
+  maxQueuedBytesPerConnection: 64 * 1024 * 1024,
+  retryBudget: { percent: 50, minConcurrency: 10 },
+} as const;
 
 export interface ClusterConfig {
   readonly name: string;
@@ -163,4 +189,20 @@ export interface ClusterConfig {
   readonly maxPendingRequestsPerConnection: number;
   /** Bytes queued for one upstream connection that is not reading; past it, over-limit replies. */
   readonly maxQueuedBytesPerConnection: number;
+  /**
+   * Envoy's retry budget: requests being retried may be at most `percent` of the cluster's active
+   * requests (never fewer than `minConcurrency`), so retries cannot multiply an outage's load.
+   */
+  readonly retryBudget: RetryBudgetConfig;
 }
+
+export interface RetryBudgetConfig {
+  readonly percent: number;
+  readonly minConcurrency: number;
+}
+
+/**
+ * Half the active requests: one failed endpoint of two or three has all its requests retried,
+ * and retries can at most add half again to the load. (Envoy's budget_percent default is 20.)
+ */
+export const RETRY_BUDGET_DEFAULT: RetryBudgetConfig = { percent: 50, minConcurrency: 10 };

@@ -2,10 +2,10 @@
 
 import { isAbsolute, resolve } from 'node:path';
 import { Field } from './field';
-import { UPSTREAM_LIMIT_DEFAULTS } from './types';
+import { RETRY_BUDGET_DEFAULT, RETRY_ON, UPSTREAM_LIMIT_DEFAULTS } from './types';
 import type {
   AdminConfig, ClusterConfig, Config, EndpointConfig, FilterConfig, KeyValue, ListenerConfig, MetadataMatcherConfig, PluginsConfig,
-  RouteActionConfig, RouteConfig, RouteConfiguration, StringMatch,
+  RetryOn, RetryPolicyConfig, RouteActionConfig, RouteConfig, RouteConfiguration, StringMatch,
 } from './types';
 import { ConfigError } from '../core/errors';
 import { LOG_LEVELS, LogLevel } from '../core/logger';
@@ -268,9 +268,32 @@ function readMatcher(f: Field): MetadataMatcherConfig {
   return { name, match, invert: f.child('invert_match').or((i) => i.boolean(), false) };
 }
 
+function readRetryPolicy(f: Field): RetryPolicyConfig {
+  f.only(['retry_on', 'num_retries', 'per_try_timeout', 'retry_back_off', 'idempotent']);
+  const on = f.child('retry_on');
+  // Envoy writes retry_on as one comma-separated string; a list is accepted too.
+  const tokens = on.or((o) => (Array.isArray(o.value) ? o.items().map((i) => i.string({ nonEmpty: true })) : o.string({ nonEmpty: true }).split(',').map((t) => t.trim())), ['connect-failure', 'reset'] as string[]);
+  for (const t of tokens) if (!(RETRY_ON as readonly string[]).includes(t)) on.fail(`unknown condition "${t}" (expected: ${RETRY_ON.join(', ')})`);
+  const backOff = f.child('retry_back_off');
+  if (backOff.present) backOff.only(['base_interval', 'max_interval']);
+  const baseMs = backOff.present ? backOff.child('base_interval').or((b) => b.durationMs(), 25) : 25;
+  const maxMs = backOff.present ? backOff.child('max_interval').or((m) => m.durationMs(), baseMs * 10) : baseMs * 10;
+  if (maxMs < baseMs) backOff.child('max_interval').fail('must not be below base_interval');
+  return {
+    retryOn: [...new Set(tokens)] as RetryOn[],
+    numRetries: f.child('num_retries').or((n) => n.integer(0, 10), 1),
+    perTryTimeoutMs: f.child('per_try_timeout').or((t) => t.durationMs(), 0),
+    backOff: { baseMs, maxMs },
+    idempotent: f.child('idempotent').or((i) => i.boolean(), false),
+  };
+}
+
 function readAction(f: Field, clusters: ReadonlySet<string> | undefined): RouteActionConfig {
-  f.only(['cluster', 'weighted_clusters', 'hash_policy', 'request_mirror_policies']);
+  f.only(['cluster', 'weighted_clusters', 'hash_policy', 'request_mirror_policies', 'timeout', 'retry_policy']);
   const extras = {
+    // Absent: the router's default (DEFAULT_ROUTE_TIMEOUT_MS, 15 s), so routes compare equal however they came.
+    ...(f.child('timeout').present ? { timeoutMs: f.child('timeout').durationMs() } : {}),
+    ...(f.child('retry_policy').present ? { retryPolicy: readRetryPolicy(f.child('retry_policy')) } : {}),
     ...(f.child('hash_policy').present ? { hashPolicy: f.child('hash_policy').items().map((h) => h.string({ nonEmpty: true })) } : {}),
     ...(f.child('request_mirror_policies').present ? {
       mirrors: f.child('request_mirror_policies').items().map((m) => {
@@ -307,7 +330,9 @@ function readKeyValue(f: Field): KeyValue {
 }
 
 function readCluster(f: Field): ClusterConfig {
-  f.only(['name', 'endpoints', 'lb_policy', 'connect_timeout', 'connections_per_endpoint', 'max_pending_requests_per_connection', 'max_queued_bytes_per_connection']);
+  f.only(['name', 'endpoints', 'lb_policy', 'connect_timeout', 'connections_per_endpoint', 'max_pending_requests_per_connection', 'max_queued_bytes_per_connection', 'retry_budget']);
+  const budget = f.child('retry_budget');
+  if (budget.present) budget.only(['budget_percent', 'min_retry_concurrency']);
   const endpoints = f.get('endpoints', (e) => {
     const items = e.items();
     if (items.length === 0) e.fail('must have at least one endpoint');
@@ -321,6 +346,13 @@ function readCluster(f: Field): ClusterConfig {
     connectionsPerEndpoint: f.child('connections_per_endpoint').or((n) => n.integer(1, 1024), 1),
     maxPendingRequestsPerConnection: f.child('max_pending_requests_per_connection').or((n) => n.integer(1, 10_000_000), UPSTREAM_LIMIT_DEFAULTS.maxPendingRequestsPerConnection),
     maxQueuedBytesPerConnection: f.child('max_queued_bytes_per_connection').or((n) => n.integer(1024, 2 ** 31 - 1), UPSTREAM_LIMIT_DEFAULTS.maxQueuedBytesPerConnection),
+    retryBudget: budget.present ? {
+      percent: budget.child('budget_percent').or((p) => {
+        if (typeof p.value !== 'number' || p.value < 0 || p.value > 100) p.fail('must be a percentage from 0 to 100');
+        return p.value as number;
+      }, RETRY_BUDGET_DEFAULT.percent),
+      minConcurrency: budget.child('min_retry_concurrency').or((m) => m.integer(0, 1_000_000), RETRY_BUDGET_DEFAULT.minConcurrency),
+    } : RETRY_BUDGET_DEFAULT,
   };
 }
 

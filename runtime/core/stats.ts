@@ -52,6 +52,34 @@ export class ClusterStats {
   connectFailures = 0;
   /** Requests refused because an upstream connection was at its limits (Envoy: upstream_rq_pending_overflow). */
   pendingOverflow = 0;
+  /** Envoy's names: requests that timed out (route timeout), tries that did (per-try timeout). */
+  rqTimeout = 0;
+  rqPerTryTimeout = 0;
+  /** Retries sent, requests answered after a retry, retries refused by the budget or the limit. */
+  rqRetry = 0;
+  rqRetrySuccess = 0;
+  rqRetryOverflow = 0;
+  rqRetryLimitExceeded = 0;
+  /** Connections taken out of service because a request on them timed out. */
+  connectionsRetired = 0;
+  /** Requests routed to the cluster and not answered yet, and those among them being retried (the retry budget). */
+  rqActive = 0;
+  retriesActive = 0;
+  /** The most requests active at once this second and the last: a burst of failures is judged against the load before it. */
+  rqActivePeak = 0;
+  rqActivePrevPeak = 0;
+  peakWindowStart = 0;
+
+  /** A request was routed here at `now`. */
+  routed(now: number): void {
+    const active = ++this.rqActive;
+    if (now - this.peakWindowStart >= 1000) {
+      this.rqActivePrevPeak = this.rqActivePeak;
+      this.rqActivePeak = 0;
+      this.peakWindowStart = now;
+    }
+    if (active > this.rqActivePeak) this.rqActivePeak = active;
+  }
 
   constructor(readonly cluster: string) {}
 }

@@ -148,6 +148,7 @@ export class FilterChain {
 
   /** The client went away while `req` was in flight: filters that saw it forget it. */
   abandoned(req: ActiveRequest): void {
+    this.router.abandoned(req);
     if (this.filters.length > 0) this.done(req);
   }
 

@@ -7,16 +7,24 @@ import type { MutationEntry } from '../codec/mutation';
 import { MutationOp, MutationOpValue } from '../wasm/abi';
 import type { RequestStats } from '../core/stats';
 import type { Downstream } from './downstream';
+import type { Timed } from '../core/sweep-timer';
+import type { CompiledRoute } from '../router/route-table';
+import type { Cluster, Endpoint } from '../upstream/cluster';
+import type { UpstreamConnection } from '../upstream/upstream-connection';
 
 /** Where an upstream delivers the outcome of a request it carried: the router. */
 export interface ResponseSink {
   /** Delivers the response bytes for `req`; `meta` is the response as decoded (valid during the call). */
   complete(req: ActiveRequest, response: Buffer, isError: boolean, now: number, meta?: Metadata): void;
-  /** The upstream failed `req`; the sink answers it with a local reply of `kind`. */
-  fail(req: ActiveRequest, kind: number, message: string): void;
+  /**
+   * The upstream failed `req`; the sink retries it or answers it with a local reply of `kind`.
+   * `retired`: the connection was retired (a request on it timed out) and `req` never failed
+   * itself — the sink sends it again if that is safe.
+   */
+  fail(req: ActiveRequest, kind: number, message: string, retired?: boolean): void;
 }
 
-export class ActiveRequest {
+export class ActiveRequest implements Timed {
   /** Response bytes once known (ordered delivery waits for earlier requests). */
   response: Buffer | null = null;
   done = false;
@@ -41,6 +49,27 @@ export class ActiveRequest {
   /** What a filter that returned LOCAL_REPLY answers with. */
   replyKind = 0;
   replyMessage = '';
+
+  // The router's state for timeouts and retries (router/router.ts).
+  route: CompiledRoute | null = null;
+  cluster: Cluster | null = null;
+  /** The whole request's deadline, and the current try's (performance.now() ms). */
+  deadline = Infinity;
+  tryDeadline = Infinity;
+  /** Waiting out a retry back-off until then (0: not waiting). */
+  retryAt = 0;
+  retries = 0;
+  /** Numbers the tries: an upstream holding an older try drops it. */
+  tryId = 0;
+  /** Where the current try was sent, and the id it has there (request-id correlation). */
+  upstream: UpstreamConnection | null = null;
+  upstreamId = 0;
+  /** The endpoint of the last try: a retry goes elsewhere if it can. */
+  lastEndpoint: Endpoint | null = null;
+  /** The current try has been written to its upstream (not just queued). */
+  sent = false;
+  timerDue = Infinity;
+  inTimer = false;
 
   constructor(
     readonly downstream: Downstream,

@@ -2,7 +2,8 @@
 // with Envoy HeaderMatcher semantics. Metadata values are latin1 strings (one char per byte), so
 // configured strings are compared as the latin1 view of their UTF-8 bytes: byte-exact matching.
 
-import type { KeyValue, MetadataMatcherConfig, RouteActionConfig, RouteConfig, RouteConfiguration } from '../config/types';
+import { DEFAULT_ROUTE_TIMEOUT_MS } from '../config/types';
+import type { KeyValue, MetadataMatcherConfig, RetryOn, RetryPolicyConfig, RouteActionConfig, RouteConfig, RouteConfiguration } from '../config/types';
 import type { Metadata } from '../codec/metadata';
 import { Mutation } from '../codec/mutation';
 import { compileSafeRegex } from '../core/safe-regex';
@@ -40,8 +41,18 @@ export function compileMatcher(m: MetadataMatcherConfig): Predicate {
   };
 }
 
+/** retry_on conditions as bits, so the router tests one with an AND. */
+export const RetryCondition: Readonly<Record<RetryOn, number>> = { 'connect-failure': 1, reset: 2, timeout: 4, error: 8, refused: 16 };
+
+export interface CompiledRetryPolicy extends RetryPolicyConfig {
+  readonly retryOnBits: number;
+}
+
 export class CompiledRoute {
   readonly name: string;
+  /** The whole request's time, retries included (0: none). */
+  readonly timeoutMs: number;
+  readonly retryPolicy: CompiledRetryPolicy | null;
   /** Pre-encoded request mutation, or null when the route has none. */
   readonly requestMutation: Buffer | null;
   /** The same mutation as key/values (filters' mutations are added to it). */
@@ -54,6 +65,9 @@ export class CompiledRoute {
     this.name = config.name || `route-${index}`;
     this.predicates = config.match.metadata.map(compileMatcher);
     this.pick = compileAction(config.route);
+    this.timeoutMs = config.route.timeoutMs ?? DEFAULT_ROUTE_TIMEOUT_MS;
+    const p = config.route.retryPolicy;
+    this.retryPolicy = p && p.numRetries > 0 ? { ...p, retryOnBits: p.retryOn.reduce((bits, c) => bits | RetryCondition[c], 0) } : null;
     this.requestMutationOps = config.requestMutation;
     this.requestMutation = config.requestMutation.length > 0
       ? config.requestMutation.reduce((m, kv) => m.set(kv.key, kv.value), new Mutation()).encode()

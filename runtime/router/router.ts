@@ -1,18 +1,35 @@
 // The terminal stage of a listener's request path (Envoy generic_proxy's router filter): picks the
-// route and cluster, hands the request to an upstream connection, and is the sink upstreams
-// answer to — responses and failures come here, not to the client connection, so timeouts and
-// retries (next) live in one place. What it answers goes back through the filter chain.
+// route and cluster, hands each try of the request to an upstream connection, and is the sink
+// upstreams answer to. It owns the request's deadlines (the route's timeout over all tries, the
+// retry policy's per-try timeout) and its retries; what it finally answers goes back through the
+// filter chain.
+//
+// Retries (retry.ts decides): only a request the codec marks idempotent or whose route says so, on
+// the conditions of the route's retry_on, up to num_retries, within the cluster's retry budget,
+// after a jittered back-off. A response is never half-delivered, so "never after a byte went
+// downstream" holds by construction: the decision is made on the whole response.
 
 import { ErrorKind, FrameFlag, MessageType } from '../wasm/abi';
 import type { KeyValue } from '../config/types';
 import { Mutation, MutationEntry } from '../codec/mutation';
 import type { RequestStats, StatsStore } from '../core/stats';
+import { SweepTimer } from '../core/sweep-timer';
 import type { FilterChain } from '../filter/filter-chain';
 import type { ActiveRequest, ResponseSink } from '../proxy/active-request';
 import type { Metadata } from '../codec/metadata';
 import type { ClusterManager } from '../upstream/cluster';
-import type { RouteTable } from './route-table';
+import { RetryCondition, RouteTable } from './route-table';
+import { backOffMs, retryRefusal } from './retry';
 
+/** Deadline resolution: a timeout fires up to this much late. */
+const TICK_MS = 10;
+
+/** Every router's deadlines, swept together (one interval for the process, not a timer per request). */
+const deadlines = new SweepTimer<ActiveRequest>(TICK_MS, (req, now) => {
+  const sink = req.sink;
+  if (sink instanceof Router) sink.onDeadline(req, now);
+  else req.timerDue = Infinity;
+});
 
 /** What the router reads from its listener at each request (routes change with RDS). */
 export interface RouterContext {
@@ -34,7 +51,7 @@ export class Router implements ResponseSink {
     const route = this.ctx.routes.match(meta);
     if (!route) {
       if (req.stats === null) this.unrouted(req);
-      this.fail(req, ErrorKind.ROUTE_NOT_FOUND, 'meltemi: no route matched the request');
+      this.chain.localReply(req, ErrorKind.ROUTE_NOT_FOUND, 'meltemi: no route matched the request');
       return;
     }
     const clusterName = route.cluster();
@@ -44,30 +61,53 @@ export class Router implements ResponseSink {
     req.stats = stats;
     const cluster = this.ctx.clusters.get(clusterName);
     if (!cluster) {
-      this.fail(req, ErrorKind.CLUSTER_NOT_FOUND, `meltemi: unknown cluster "${clusterName}"`);
+      this.chain.localReply(req, ErrorKind.CLUSTER_NOT_FOUND, `meltemi: unknown cluster "${clusterName}"`);
       return;
     }
-    const conn = req.downstream.upstreams.for(cluster, meta, now);
+    req.route = route;
+    req.cluster = cluster;
+    req.sink = this;
+    cluster.stats.routed(now);
+    if (meta.messageType !== MessageType.ONEWAY && route.timeoutMs > 0) req.deadline = now + route.timeoutMs;
+    this.send(req, now);
+  }
+
+  /** Sends one try of `req` (the first, or a retry) to an upstream of its cluster. */
+  private send(req: ActiveRequest, now: number): void {
+    const meta = req.meta!;
+    const cluster = req.cluster!;
+    const route = req.route!;
+    req.sent = false; // until the upstream writes this try
+    const conn = req.downstream.upstreams.for(cluster, meta, now, req.lastEndpoint ?? undefined);
     if (!conn) {
-      this.fail(req, ErrorKind.NO_HEALTHY_UPSTREAM, `meltemi: no healthy upstream in cluster "${cluster.name}"`);
+      this.failed(req, ErrorKind.NO_HEALTHY_UPSTREAM, `meltemi: no healthy upstream in cluster "${cluster.name}"`, RetryCondition.refused, now);
       return;
     }
     const refused = conn.refusal(meta.frame.length);
     if (refused !== undefined) {
       cluster.stats.pendingOverflow++;
-      this.fail(req, ErrorKind.OVER_LIMIT, `meltemi: upstream over limit: ${refused}`);
+      this.failed(req, ErrorKind.OVER_LIMIT, `meltemi: upstream over limit: ${refused}`, RetryCondition.refused, now);
       return;
     }
     const oneway = meta.messageType === MessageType.ONEWAY;
-    req.sink = this;
+    req.tryId++;
+    req.upstream = conn;
+    req.lastEndpoint = conn.endpoint;
     try {
       conn.send(oneway ? null : req, meta, mutationOf(route.requestMutation, route.requestMutationOps, req.mutations));
     } catch (err) {
-      this.fail(req, ErrorKind.UNSPECIFIED, `meltemi: the codec could not encode the request: ${(err as Error).message}`);
+      this.answer(req, ErrorKind.UNSPECIFIED, `meltemi: the codec could not encode the request: ${(err as Error).message}`);
       req.downstream.closeAfterResponses();
       return;
     }
-    if (oneway) this.chain.sent(req, now);
+    if (oneway) {
+      this.finish(req);
+      this.chain.sent(req, now);
+    } else {
+      const perTry = route.retryPolicy?.perTryTimeoutMs ?? 0;
+      req.tryDeadline = perTry > 0 ? now + perTry : Infinity;
+      this.arm(req);
+    }
     if (meta.flags & FrameFlag.DRAIN_CLOSE) req.downstream.closeAfterResponses();
   }
 
@@ -80,11 +120,121 @@ export class Router implements ResponseSink {
   }
 
   complete(req: ActiveRequest, response: Buffer, isError: boolean, now: number, meta?: Metadata): void {
+    if (req.done) return; // answered already (a timeout): this is a late response
+    if (isError && this.retry(req, RetryCondition.error, now)) return;
+    if (!isError && req.retries > 0) req.cluster!.stats.rqRetrySuccess++;
+    this.finish(req);
     this.chain.respond(req, response, isError, now, meta);
   }
 
-  fail(req: ActiveRequest, kind: number, message: string): void {
+  fail(req: ActiveRequest, kind: number, message: string, retired = false): void {
+    if (req.done) return;
+    const now = performance.now();
+    req.upstream = null;
+    if (now >= req.deadline) {
+      this.timedOut(req); // its deadline passed before the sweep saw it: that is what it is
+      return;
+    }
+    // A request that did not fail itself but shared a connection retired for another's timeout:
+    // sent again where that is safe (idempotent, or never written), whatever the retry policy
+    // says (it was never answered).
+    if (retired && !req.abandoned && req.meta && (this.idempotent(req) || !req.sent)) {
+      this.send(req, now);
+      return;
+    }
+    const condition = kind === ErrorKind.CONNECT_FAILURE ? RetryCondition['connect-failure'] : RetryCondition.reset;
+    this.failed(req, kind, message, condition, now);
+  }
+
+  /** A try failed with a local error of `kind`: retried if `condition` allows it, else answered. */
+  private failed(req: ActiveRequest, kind: number, message: string, condition: number, now: number): void {
+    if (this.retry(req, condition, now)) return;
+    this.answer(req, kind, message);
+  }
+
+  /** The swept deadline of `req` came (it may be stale: the times are checked here). */
+  onDeadline(req: ActiveRequest, now: number): void {
+    if (req.done || req.abandoned) {
+      this.finish(req);
+      return;
+    }
+    if (now >= req.deadline) {
+      req.upstream?.cancel(req);
+      this.timedOut(req);
+      return;
+    }
+    if (req.retryAt !== 0 && now >= req.retryAt) {
+      req.retryAt = 0;
+      this.send(req, now);
+      return;
+    }
+    if (now >= req.tryDeadline) {
+      req.upstream?.cancel(req);
+      req.upstream = null;
+      req.tryDeadline = Infinity;
+      req.cluster!.stats.rqPerTryTimeout++;
+      if (!this.retry(req, RetryCondition.timeout, now)) {
+        this.answer(req, ErrorKind.TIMEOUT, `meltemi: try timed out after ${req.route!.retryPolicy!.perTryTimeoutMs} ms`);
+      }
+      return;
+    }
+    this.arm(req);
+  }
+
+  private timedOut(req: ActiveRequest): void {
+    req.cluster!.stats.rqTimeout++;
+    this.answer(req, ErrorKind.TIMEOUT, `meltemi: request timed out after ${req.route!.timeoutMs} ms${req.retries > 0 ? ` (${req.retries + 1} tries)` : ''}`);
+  }
+
+  /** The client went away: the request's deadlines and budget share are released. */
+  abandoned(req: ActiveRequest): void {
+    if (req.sink === this) this.finish(req);
+  }
+
+  /** Schedules another try of `req` after a back-off, if its route, codec and budget allow one. */
+  private retry(req: ActiveRequest, condition: number, now: number): boolean {
+    const refusal = retryRefusal(req, condition, now, this.idempotent(req));
+    if (refusal !== undefined) {
+      if (refusal === 'limit') req.cluster!.stats.rqRetryLimitExceeded++;
+      else if (refusal === 'budget') req.cluster!.stats.rqRetryOverflow++;
+      return false;
+    }
+    const stats = req.cluster!.stats;
+    if (req.retries === 0) stats.retriesActive++;
+    req.retries++;
+    stats.rqRetry++;
+    req.upstream = null;
+    req.retryAt = now + backOffMs(req.route!.retryPolicy!, req.retries);
+    this.arm(req);
+    return true;
+  }
+
+  private idempotent(req: ActiveRequest): boolean {
+    return (req.meta !== null && (req.meta.flags & FrameFlag.IDEMPOTENT) !== 0) || req.route?.retryPolicy?.idempotent === true;
+  }
+
+  /** Keeps `req` in the sweep until its earliest deadline. */
+  private arm(req: ActiveRequest): void {
+    const due = Math.min(req.deadline, req.tryDeadline, req.retryAt === 0 ? Infinity : req.retryAt);
+    req.timerDue = due;
+    if (due !== Infinity) deadlines.track(req);
+  }
+
+  /** A local reply of `kind` ends the request. */
+  private answer(req: ActiveRequest, kind: number, message: string): void {
+    this.finish(req);
     this.chain.localReply(req, kind, message);
+  }
+
+  /** The request is over as far as the router goes: no deadline, no budget share. */
+  private finish(req: ActiveRequest): void {
+    req.timerDue = Infinity;
+    req.upstream = null;
+    const cluster = req.cluster;
+    if (cluster === null) return;
+    cluster.stats.rqActive--;
+    if (req.retries > 0) cluster.stats.retriesActive--;
+    req.cluster = null; // counted once, whichever way it ends
   }
 }
 

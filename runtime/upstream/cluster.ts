@@ -52,15 +52,21 @@ export class Cluster {
     return this.config.name;
   }
 
-  /** The next healthy endpoint in round-robin order at `now` (performance.now()), or undefined. */
-  pick(now: number): Endpoint | undefined {
+  /**
+   * The next healthy endpoint in round-robin order at `now` (performance.now()), or undefined.
+   * `avoid` (a retry's previous endpoint) is taken only when no other is healthy.
+   */
+  pick(now: number, avoid?: Endpoint): Endpoint | undefined {
     const eps = this.endpoints;
+    let fallback: Endpoint | undefined;
     for (let tries = 0; tries < eps.length; tries++) {
       const ep = eps[this.next];
       this.next = (this.next + 1) % eps.length;
-      if (ep.ejectedUntil <= now) return ep;
+      if (ep.ejectedUntil > now) continue;
+      if (ep !== avoid) return ep;
+      fallback = ep;
     }
-    return undefined;
+    return fallback;
   }
 }
 

@@ -4,7 +4,7 @@
 
 import { FrameFlag } from '../wasm/abi';
 import type { Metadata } from '../codec/metadata';
-import type { Cluster } from './cluster';
+import type { Cluster, Endpoint } from './cluster';
 import type { UpstreamConnection } from './upstream-connection';
 import type { UpstreamPool } from './upstream-pool';
 
@@ -16,16 +16,19 @@ export class ConnectionUpstreams {
     pool.users++;
   }
 
-  /** An upstream connection for one request to `cluster`, or undefined if none is healthy. */
-  for(cluster: Cluster, meta: Metadata, now: number): UpstreamConnection | undefined {
+  /**
+   * An upstream connection for one request to `cluster`, or undefined if none is healthy.
+   * `avoid`: the endpoint a retried request failed on, taken again only if it is the only one.
+   */
+  for(cluster: Cluster, meta: Metadata, now: number, avoid?: Endpoint): UpstreamConnection | undefined {
     if (this.pinned === null && (meta.flags & FrameFlag.CONNECTION_SCOPED) !== 0) this.pinned = new Map();
     if (this.pinned === null) {
-      const ep = cluster.pick(now);
+      const ep = cluster.pick(now, avoid);
       return ep && this.pool.acquire(cluster, ep);
     }
     const existing = this.pinned.get(cluster.name);
     if (existing && !existing.closed) return existing;
-    const ep = cluster.pick(now);
+    const ep = cluster.pick(now, avoid);
     if (!ep) return undefined;
     const conn = this.pool.dedicated(cluster, ep);
     if (conn) this.pinned.set(cluster.name, conn);

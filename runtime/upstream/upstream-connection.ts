@@ -1,7 +1,12 @@
 // One connection to an upstream endpoint. Requests from any number of downstream connections are
 // queued, written once per event-loop turn, and matched to responses in order (ABI correlation
-// "order") or by id. When the connection fails, every request still waiting gets a local error
-// reply. What it holds is bounded: a request is written only while the socket drains (so one
+// "order") or by id. When the connection fails, every request still waiting goes back to its
+// router (which retries it or answers it with a local error).
+//
+// A try the router gives up on (a timeout) is cancelled here. By id: its id is freed and its late
+// response dropped. In order: the responses behind it can no longer be matched with certainty, so
+// the connection is retired — taken out of the pool at once and closed — and the other requests
+// on it go back to their routers as "retired", to be sent again where that is safe. What it holds is bounded: a request is written only while the socket drains (so one
 // whose client hangs up first is dropped, never sent), and past max_pending_requests or
 // max_queued_bytes a new request is refused (the caller answers it with an over-limit reply).
 
@@ -33,7 +38,12 @@ interface Queued {
   readonly bytes: Buffer;
   /** Request-id correlation: the id this connection gave the request. */
   readonly id: number;
+  /** The request's try this is: a cancelled or superseded try is not written. */
+  readonly tryId: number;
 }
+
+/** Late responses of cancelled tries this connection waits for, at most; past it, it is retired. */
+const MAX_EXPIRED_IDS = 4096;
 
 export class UpstreamConnection implements Flushable {
   flushQueued = false;
@@ -56,6 +66,10 @@ export class UpstreamConnection implements Flushable {
   private state: 'connecting' | 'open' | 'closed' = 'connecting';
   private connectTimer: NodeJS.Timeout | undefined;
   private failure: string | undefined;
+  /** Ids of cancelled tries whose responses may still come (request-id correlation). */
+  private expired: Set<number> | null = null;
+  /** Taken out of service: no new requests; closing. */
+  private retired = false;
 
   constructor(readonly cluster: Cluster, readonly endpoint: Endpoint, opts: UpstreamOptions) {
     this.ctx = opts.plugin.open(true, opts.codecConfig);
@@ -79,8 +93,9 @@ export class UpstreamConnection implements Flushable {
     this.socket.on('close', () => this.onClose());
   }
 
+  /** Closed or retired: takes no new requests. */
   get closed(): boolean {
-    return this.state === 'closed';
+    return this.state === 'closed' || this.retired;
   }
 
   /** Requests sent or queued, not yet answered. */
@@ -127,9 +142,40 @@ export class UpstreamConnection implements Flushable {
     } else if (mutation || !this.passthrough) {
       bytes = this.ctx.encode(meta.frame, mutation ?? EMPTY_MUTATION, meta.messageType, false) ?? meta.frame;
     }
-    this.queue.push({ req, bytes, id });
+    if (req) {
+      req.upstreamId = id;
+      req.sent = false;
+    }
+    this.queue.push({ req, bytes, id, tryId: req ? req.tryId : 0 });
     this.queuedBytes += bytes.length;
     if (this.state === 'open' && !this.writeBlocked) scheduleFlush(this);
+  }
+
+  /**
+   * The router gave up on `req`'s try here (a timeout). Not yet written: it never will be. By id:
+   * the id is freed and its late response will be dropped. In order: the connection is retired.
+   */
+  cancel(req: ActiveRequest): void {
+    if (!req.sent) return; // the queued entry no longer matches req.tryId: flush skips it
+    if (this.byId) {
+      if (this.byId.get(req.upstreamId) !== req) return;
+      this.byId.delete(req.upstreamId);
+      (this.expired ??= new Set()).add(req.upstreamId);
+      if (this.expired.size > MAX_EXPIRED_IDS) this.retire(`${this.expired.size} requests timed out without an answer`);
+      return;
+    }
+    this.retire('a request on it timed out, so the responses behind it cannot be matched');
+  }
+
+  /** Out of the pool now; closed; what waits on it goes back to the routers as retired. */
+  private retire(reason: string): void {
+    if (this.retired || this.state === 'closed') return;
+    this.retired = true;
+    this.cluster.stats.connectionsRetired++;
+    const closed = this.onClosed;
+    this.onClosed = null;
+    closed?.(this);
+    this.destroy(`retired: ${reason}`);
   }
 
   /** Hands queued requests to the socket; a request whose client has gone is dropped unsent. */
@@ -141,7 +187,8 @@ export class UpstreamConnection implements Flushable {
       this.queuedBytes -= q.bytes.length;
       const req = q.req;
       if (req) {
-        if (req.abandoned) continue;
+        if (req.abandoned || req.tryId !== q.tryId) continue;
+        req.sent = true;
         if (this.byId) this.byId.set(q.id, req);
         else this.inflight.push(req);
       }
@@ -179,7 +226,7 @@ export class UpstreamConnection implements Flushable {
   }
 
   private onData(chunk: Buffer, force = false): void {
-    if (this.state === 'closed') return;
+    if (this.state === 'closed' || this.retired) return;
     let result;
     try {
       result = this.reader.push(chunk, force);
@@ -211,10 +258,11 @@ export class UpstreamConnection implements Flushable {
     const id = meta.requestIdHi === 0 ? meta.requestIdLo : -1;
     const req = this.byId!.get(id);
     if (!req) {
+      if (this.expired?.delete(id)) return true; // the late answer to a try that timed out
       if (meta.messageType === MessageType.HEARTBEAT) {
         const reply = this.ctx.heartbeatReply(meta.frame);
         if (reply) {
-          this.queue.push({ req: null, bytes: reply, id: 0 });
+          this.queue.push({ req: null, bytes: reply, id: 0, tryId: 0 });
           this.queuedBytes += reply.length;
           scheduleFlush(this);
         }
@@ -256,7 +304,8 @@ export class UpstreamConnection implements Flushable {
       const message = wasOpen
         ? `meltemi: upstream ${this.endpoint.label} of cluster ${this.cluster.name} closed before responding${why}`
         : `meltemi: cannot connect to upstream ${this.endpoint.label} of cluster ${this.cluster.name}${why}`;
-      for (const req of waiting) if (!req.abandoned) req.sink!.fail(req, kind, message);
+      // Tries cancelled here or already sent elsewhere are no longer this connection's to fail.
+      for (const req of waiting) if (!req.abandoned && req.upstream === this) req.sink!.fail(req, kind, message, this.retired);
     }
     this.onClosed?.(this);
   }

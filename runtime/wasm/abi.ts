@@ -42,6 +42,8 @@ export const FrameFlag = {
   DRAIN_CLOSE: 2,
   HAS_REQUEST_ID: 4,
   CONNECTION_SCOPED: 8,
+  /** ABI 1.1: safe to send twice (reads): the router may retry it. */
+  IDEMPOTENT: 16,
 } as const;
 
 export const CallFlag = {

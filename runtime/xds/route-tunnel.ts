@@ -43,6 +43,8 @@ export function decodeTunnel(message: Record<string, unknown>): DecodedRoutes {
     if (r.route.request_mirror_policies?.length) {
       route.request_mirror_policies = r.route.request_mirror_policies.map((m: Plain) => ({ cluster: m.cluster, percentage: mirrorPercent(m.runtime_fraction?.default_value) }));
     }
+    if (r.route.timeout) route.timeout = durationMs(r.route.timeout);
+    if (r.route.retry_policy) route.retry_policy = retryPolicyFromEnvoy(r.route.retry_policy, idempotentIn(r.metadata));
     const headers: Plain[] = r.match?.headers ?? [];
     headers.forEach((h, j) => { if (h.header_match_specifier === 'string_match') stringMatchers.add(`${i}/${j}`); });
     return {
@@ -70,6 +72,8 @@ const ENVOY_PATHS: Array<[RegExp, string]> = [
   [/\.route\.hash_policy\[(\d+)\]/, '.route.hash_policy[$1].header.header_name'],
   [/\.route\.request_mirror_policies\[(\d+)\]\.percentage/, '.route.request_mirror_policies[$1].runtime_fraction.default_value'],
   [/\.match\.metadata/, '.match.headers'],
+  [/\.route\.retry_policy\.idempotent/, '.metadata.filter_metadata.meltemi.idempotent'],
+  [/\.route\.retry_policy\.num_retries/, '.route.retry_policy.num_retries.value'],
   [/^route_config\.routes/, 'virtual_hosts[0].routes'],
   [/^route_config\./, ''],
 ];
@@ -99,6 +103,32 @@ export function clusterReferences(rc: RouteConfiguration): Array<{ path: string;
     const mirrors = (r.route.mirrors ?? []).map((m, k) => ({ path: `${path}.request_mirror_policies[${k}].cluster`, cluster: m.cluster }));
     return [...targets, ...mirrors];
   });
+}
+
+const durationMs = (d: Plain) => Number(d.seconds ?? 0) * 1000 + Math.round(Number(d.nanos ?? 0) / 1e6);
+const duration = (ms: number) => ({ seconds: String(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1e6 });
+
+/** Route metadata under this key carries what Envoy's RetryPolicy has no field for. */
+const META_KEY = 'meltemi';
+
+/** `metadata.filter_metadata.meltemi.idempotent` of an Envoy route (a Struct, plain). */
+function idempotentIn(metadata: Plain | undefined): boolean {
+  return metadata?.filter_metadata?.[META_KEY]?.fields?.idempotent?.boolValue === true;
+}
+
+function retryPolicyFromEnvoy(p: Plain, idempotent: boolean): Plain {
+  return {
+    ...(p.retry_on !== undefined ? { retry_on: p.retry_on } : {}),
+    ...(p.num_retries !== undefined ? { num_retries: p.num_retries.value ?? 0 } : {}),
+    ...(p.per_try_timeout ? { per_try_timeout: durationMs(p.per_try_timeout) } : {}),
+    ...(p.retry_back_off ? {
+      retry_back_off: {
+        ...(p.retry_back_off.base_interval ? { base_interval: durationMs(p.retry_back_off.base_interval) } : {}),
+        ...(p.retry_back_off.max_interval ? { max_interval: durationMs(p.retry_back_off.max_interval) } : {}),
+      },
+    } : {}),
+    idempotent,
+  };
 }
 
 const DENOMINATORS: Record<string, number> = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_000_000 };
@@ -151,10 +181,21 @@ function routeToEnvoy(r: RouteConfig): Plain {
     // Aeraki: numerator = percent x 10000 over a MILLION.
     route.request_mirror_policies = r.route.mirrors.map((m) => ({ cluster: m.cluster, runtime_fraction: { default_value: { numerator: Math.round(m.percentage * 10_000), denominator: 'MILLION' } } }));
   }
+  if (r.route.timeoutMs !== undefined) route.timeout = duration(r.route.timeoutMs);
+  const retry = r.route.retryPolicy;
+  if (retry) {
+    route.retry_policy = {
+      retry_on: retry.retryOn.join(','),
+      num_retries: { value: retry.numRetries },
+      ...(retry.perTryTimeoutMs ? { per_try_timeout: duration(retry.perTryTimeoutMs) } : {}),
+      retry_back_off: { base_interval: duration(retry.backOff.baseMs), max_interval: duration(retry.backOff.maxMs) },
+    };
+  }
   return {
     name: r.name,
     match: { prefix: '/', headers: r.match.metadata.map(headerFromMatcher) },
     route,
+    ...(retry?.idempotent ? { metadata: { filter_metadata: { [META_KEY]: { fields: { idempotent: { boolValue: true } } } } } } : {}),
     request_headers_to_add: r.requestMutation.map((kv: KeyValue) => ({ header: { key: kv.key, value: kv.value } })),
   };
 }

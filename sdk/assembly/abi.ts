@@ -33,6 +33,8 @@ export const FRAME_END_STREAM: u16 = 1;
 export const FRAME_DRAIN_CLOSE: u16 = 2;
 export const FRAME_HAS_REQUEST_ID: u16 = 4;
 export const FRAME_CONNECTION_SCOPED: u16 = 8;
+/** ABI 1.1: sending the request twice has the effect of sending it once (reads); the host may retry it. */
+export const FRAME_IDEMPOTENT: u16 = 16;
 
 // Call flags.
 export const SIDE_UPSTREAM: i32 = 1;
