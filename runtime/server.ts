@@ -26,6 +26,9 @@ import { clusterReferences } from './xds/route-tunnel';
 import { AdsClient } from './xds/ads-client';
 import { TYPE_LISTENER } from './xds/envoy-protos';
 
+/** Largest xDS message sent or received (gRPC's default is 4 MiB). */
+const MAX_XDS_MESSAGE = 64 * 1024 * 1024;
+
 /** Least time between the starts of two plugin-directory reloads. */
 const RELOAD_INTERVAL_MS = 100;
 
@@ -105,8 +108,13 @@ export class Meltemi {
         if (!plugin) throw missingCodec(this.config, i, this.plugins);
         return this.listenerManager.addStatic(lc, plugin, i);
       });
-      await this.startXds();
+      // LDS updates wait until the YAML's listeners are bound: LDS never takes their ports.
+      let openGate!: () => void;
+      const gate = new Promise<void>((resolve) => { openGate = resolve; });
+      const lds = await this.startXds(gate);
       for (const l of statics) await l.listen();
+      openGate();
+      if (lds) await lds.first;
       const admin = this.config.admin;
       if (admin) {
         this.admin = new AdminServer(createMetricsRegistry(this.stats, this.plugins, this.overload), {
@@ -135,30 +143,53 @@ export class Meltemi {
    * and endpoints (xds.ads) and listeners (xds.lds). Listeners are warmed: they open once the
    * first routes, clusters and listeners arrived, or after initial_fetch_timeout.
    */
-  private async startXds(): Promise<void> {
+  /**
+   * Starts the control agent and waits for routes and clusters. With LDS, returns the wait for
+   * the first listeners (in an object: a promise returned bare would be awaited here, and the
+   * first listeners wait for `gate`).
+   */
+  private async startXds(gate: Promise<void>): Promise<{ first: Promise<void> } | undefined> {
     const xds = this.config.xds;
-    if (!xds) return;
-    this.xdsChannel = new grpc.Client(`${xds.address}:${xds.port}`, grpc.credentials.createInsecure());
+    if (!xds) return undefined;
+    // Istio's pushes to a big mesh exceed gRPC's 4 MiB default; a response over the limit would
+    // fail the stream on every retry.
+    this.xdsChannel = new grpc.Client(`${xds.address}:${xds.port}`, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': MAX_XDS_MESSAGE, 'grpc.max_send_message_length': MAX_XDS_MESSAGE });
     const waits: Array<Promise<unknown>> = [];
     for (const l of this.listeners) if (l.config.rds) waits.push(this.followRoutes(l).ready);
     this.rds?.start();
     if (xds.ads || xds.lds) {
-      const updater = xds.lds ? new LdsUpdater(this.listenerManager, this.logger) : undefined;
+      const updater = xds.lds ? new LdsUpdater(this.listenerManager, this.logger, gate) : undefined;
       this.ads = new AdsClient(this.xdsChannel, xds, xds.ads ? this.clusters : undefined, this.logger, updater && ((listeners) => updater.apply(listeners)));
       this.ads.start();
       if (xds.ads) {
         void this.ads.ready.then(() => { this.adsSynced = true; });
         waits.push(this.ads.ready);
       }
-      if (xds.lds) waits.push(this.ads.listenersReady);
     }
+    const started = performance.now();
+    if (!(await this.waitFor(waits, xds.initialFetchTimeoutMs))) {
+      this.logger.log('warn', `xDS: routes and clusters not complete from ${xds.address}:${xds.port} within ${xds.initialFetchTimeoutMs} ms; opening listeners anyway`);
+    }
+    if (!xds.lds || !this.ads) return undefined;
+    // The first listeners are awaited once the YAML's are bound, within what is left of the timeout.
+    const ads = this.ads;
+    return {
+      first: (async () => {
+        const left = Math.max(0, xds.initialFetchTimeoutMs - (performance.now() - started));
+        if (!(await this.waitFor([ads.listenersReady], left))) this.logger.log('warn', `xDS: no listeners from ${xds.address}:${xds.port} within ${xds.initialFetchTimeoutMs} ms; starting without them`);
+      })(),
+    };
+  }
+
+  /** Whether all of `waits` resolved within `ms`. */
+  private async waitFor(waits: Array<Promise<unknown>>, ms: number): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
-      Promise.all(waits).then(() => false),
-      new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), xds.initialFetchTimeoutMs); }),
+    const done = await Promise.race([
+      Promise.all(waits).then(() => true),
+      new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), ms); }),
     ]);
     clearTimeout(timer);
-    if (timedOut) this.logger.log('warn', `xDS: nothing complete from ${xds.address}:${xds.port} within ${xds.initialFetchTimeoutMs} ms; opening listeners anyway`);
+    return done;
   }
 
   /** Keeps `l`'s routes current from RDS (its `config.rds`, read at each update). */
@@ -256,12 +287,14 @@ export class Meltemi {
 
   async stop(): Promise<void> {
     this.started = false;
+    // First: an LDS update in progress must not open a listener after this.
+    const listenersClosed = this.listenerManager.close();
     this.overload.stop();
     await this.watcher?.stop();
     this.rds?.stop();
     this.ads?.stop();
     this.xdsChannel?.close();
-    await this.listenerManager.close();
+    await listenersClosed;
     await this.admin?.close();
   }
 }

@@ -46,7 +46,7 @@ describe('LDS decoding', () => {
     assert.deepEqual(d.config.filters, []);
     assert.equal(d.config.idleTimeoutMs, 0, 'MetaProtocol Proxy: no idle_timeout, no idle timer');
     assert.equal(d.notes.length, 2);
-    assert.match(d.notes[1], /meta_protocol_filters\[1\]: aeraki\.meta_protocol\.filters\.istio_stats is not run/);
+    assert.match(d.notes[1], /meta_protocol_filters: aeraki\.meta_protocol\.filters\.istio_stats is not run/);
   });
 
   it('reads the same listener from MetaProtocolProxy bytes', () => {
@@ -65,6 +65,8 @@ describe('LDS decoding', () => {
     ['a duration that is not one', { ...AERAKI_THRIFT, idleTimeout: '10 minutes' }, /value\.idleTimeout: must be a duration such as "1\.5s"/],
     ['an enum value that does not exist', { ...AERAKI_THRIFT, rds: { routeConfigName: 'r', configSource: { resourceApiVersion: 'V9' } } }, /resourceApiVersion: unknown value "V9"/],
     ['a plugin config that is not a JSON object', { ...AERAKI_THRIFT, metaProtocolFilters: [{ name: 'fault', config: { '@type': 'type.googleapis.com/google.protobuf.StringValue', value: '[1,2]' } }] }, /config: must hold a JSON object/],
+    ['an enum value given as a number in a string', { ...AERAKI_THRIFT, rds: { routeConfigName: 'r', configSource: { resourceApiVersion: '2' } } }, /resourceApiVersion: unknown value "2"/],
+    ['a uint32 past 2^32-1', { applicationProtocol: 'redis', routeConfig: { name: 'r', routes: [{ route: { weightedClusters: { clusters: [{ name: 'c', weight: 4294967296 }] } } }] } }, /weight: is out of range/],
     ['a static route with a bad regex', { applicationProtocol: 'redis', routeConfig: { name: 'r', routes: [{ match: { metadata: [{ name: 'k', safeRegexMatch: { regex: '(?=a)b' } }] }, route: { cluster: 'c' } }] } }, /route_config\.routes\[0\]\.match\.metadata\[0\]\.safe_regex_match\.regex: /],
   ];
   for (const [what, json, reason] of refusals) {
@@ -82,7 +84,7 @@ describe('LDS decoding', () => {
     for (const config of configs) {
       const d = decodeListener(received({ ...AERAKI_THRIFT, metaProtocolFilters: [{ name: 'meltemi.filters.fault', config }] }));
       assert.ok(d.kind === 'listener');
-      assert.deepEqual(d.config.filters, [{ name: 'fault', config: { abort: { percentage: 10 } }, failurePolicy: 'fail_closed' }], JSON.stringify(config));
+      assert.deepEqual(d.config.filters, [{ name: 'fault', config: { abort: { percentage: 10 } }, failurePolicy: 'fail_closed', field: 'filter_chains[0].filters[0].typed_config.meta_protocol_filters[0]' }], JSON.stringify(config));
     }
   });
 
@@ -129,9 +131,10 @@ spec:
     assert.ok(d.kind === 'listener');
     assert.equal(d.config.name, '127.0.0.1_9090');
     assert.deepEqual(d.protocols, ['thrift']);
-    assert.deepEqual(d.config.filters, [{
+    assert.deepEqual(JSON.parse(JSON.stringify(d.config.filters)), [{
       name: 'local-ratelimit',
       failurePolicy: 'fail_closed',
+      field: 'filter_chains[0].filters[0].typed_config.meta_protocol_filters[0]',
       config: {
         tokenBucket: { maxTokens: 100, tokensPerFill: 50, fillInterval: '1000ms' },
         conditions: [{ match: { attributes: { canary: null, method: { exact: 'sayHello' }, tenant: { prefix: 't-' } } }, tokenBucket: { maxTokens: 5, tokensPerFill: 5, fillInterval: '100ms' } }],
@@ -144,6 +147,15 @@ spec:
     assert.deepEqual(built.listeners.map((l) => l.name), ['127.0.0.1_9090', '127.0.0.2_9090']);
     assert.equal(built.notes.length, 1);
     assert.match(built.notes[0], /ServiceEntry demo\/c: port 9090 on 127\.0\.0\.1 is already b\.demo\.svc\.cluster\.local's/);
+  });
+
+  it('metadata keys named like Object.prototype members are keys like any other', () => {
+    const keys = router.replace('{ method: { exact: sayHello }, tenant: { prefix: t- }, canary: null }', '{ constructor: { exact: a }, toString: { prefix: b } }');
+    const built = buildListeners(resources(se('a', '') + keys), new Set(), { address: '127.0.0.1' });
+    const d = decodeListener(toPlain(envoyType('Listener'), fromPlain(envoyType('Listener'), built.listeners[0])));
+    assert.ok(d.kind === 'listener');
+    const conditions = (d.config.filters[0].config as { conditions: Array<{ match: { attributes: Record<string, unknown> } }> }).conditions;
+    assert.deepEqual({ ...conditions[0].match.attributes }, { constructor: { exact: 'a' }, toString: { prefix: 'b' } });
   });
 
   it('refuses a rate-limit condition with a regex, naming the field', () => {

@@ -169,12 +169,14 @@ describe('LDS: Listener resources that cannot be served are NACKed, the last goo
   let goodPort: number;
   let taken: net.Server;
   let takenPort: number;
+  let staticPort: number;
   const status = () => proxy.ads!.statuses.get(TYPE_LISTENER)!;
   let good: Plain;
 
   before(async () => {
     redis = await RedisServer.start();
     goodPort = await freePort();
+    staticPort = await freePort();
     taken = net.createServer();
     await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
     takenPort = (taken.address() as net.AddressInfo).port;
@@ -189,7 +191,8 @@ describe('LDS: Listener resources that cannot be served are NACKed, the last goo
     proxy = await startProxy(`
 plugins: { directory: ${JSON.stringify(PLUGIN_DIR)} }
 clusters: [ { name: cache, endpoints: [ { address: 127.0.0.1, port: ${redis.port} } ] } ]
-xds: { address: 127.0.0.1, port: ${xdsPort}, lds: true, initial_fetch_timeout: 10s }
+listeners: [ { name: static, port: ${staticPort}, protocol: redis, route_config: { routes: [ { route: { cluster: cache } } ] } } ]
+xds: { address: 127.0.0.1, port: ${xdsPort}, lds: true, initial_fetch_timeout: 10s, drain_timeout: 100ms }
 `);
   });
   after(async () => {
@@ -239,6 +242,35 @@ xds: { address: 127.0.0.1, port: ${xdsPort}, lds: true, initial_fetch_timeout: 1
       reason: /listener "bad": .*(EADDRINUSE|in use)/i,
     },
     {
+      what: 'a listener on the port of a listener of the YAML file (which is bound first)',
+      listener: () => mppListener('bad', staticPort, mpp({}), 'bytes'),
+      reason: /listener "bad": address: 127\.0\.0\.1:\d+ is a static listener's of the YAML config/,
+    },
+    {
+      what: 'filter chain matching (a source allow-list meltemi would not enforce)',
+      listener: () => {
+        const l = mppListener('bad', 1, mpp({}), 'bytes');
+        (l.filter_chains as Plain[])[0].filter_chain_match = { source_prefix_ranges: [{ address_prefix: '10.99.0.0', prefix_len: { value: 16 } }] };
+        return l;
+      },
+      reason: /filter_chains\[0\]\.filter_chain_match: is not supported/,
+    },
+    {
+      what: 'a listener filter that changes the stream (PROXY protocol)',
+      listener: () => ({ ...mppListener('bad', 1, mpp({}), 'bytes'), listener_filters: [{ name: 'envoy.filters.listener.proxy_protocol' }] }),
+      reason: /listener_filters\[0\]\.name: envoy\.filters\.listener\.proxy_protocol is not supported/,
+    },
+    {
+      what: 'an address that is a host name',
+      listener: () => ({ ...mppListener('bad', 1, mpp({}), 'bytes'), address: { socket_address: { address: 'localhost', port_value: 1 } } }),
+      reason: /address\.socket_address\.address: "localhost" is not an IP address/,
+    },
+    {
+      what: '15 listeners with names of 180 000 characters (the NACK stays small)',
+      listener: () => mppListener(`${'n'.repeat(180_000)}-first`, 1, mpp({}), 'bytes'),
+      reason: /^15 listeners not applied: resources\[1\]: name: is longer than 256 characters; resources\[2\]/,
+    },
+    {
       what: 'TLS on the filter chain',
       listener: () => ({ ...mppListener('bad', 1, mpp({}), 'bytes'), filter_chains: [{ ...(mppListener('bad', 1, mpp({}), 'bytes').filter_chains as Plain[])[0], transport_socket: { name: 'tls' } }] }),
       reason: /filter_chains\[0\]\.transport_socket: TLS .* not supported/,
@@ -260,13 +292,15 @@ xds: { address: 127.0.0.1, port: ${xdsPort}, lds: true, initial_fetch_timeout: 1
       reason: /listener "bad": cannot be read: max depth exceeded/,
     },
   ];
+  const hugeNames = () => Array.from({ length: 14 }, (_, i) => mppListener(`${'n'.repeat(180_000)}${i}`, 1, mpp({}), 'bytes'));
   for (const c of cases) {
     it(`NACKs ${c.what}, naming the field; the good listener keeps serving`, async () => {
       const nacks = status().nacks;
       const version = status().versionInfo;
-      server.setListeners([good, c.listener()]);
+      server.setListeners([good, c.listener(), ...(c.what.startsWith('15 listeners') ? hugeNames() : [])]);
       await until(() => status().nacks > nacks);
       assert.match(status().errorState!.details, c.reason);
+      assert.ok(status().errorState!.details.length < 10_000, 'a NACK reason is bounded');
       assert.equal(status().versionInfo, version, 'the accepted version stays');
       assert.equal(proxy.listener('bad'), undefined);
       const client = redisClient(goodPort);
@@ -286,6 +320,37 @@ xds: { address: 127.0.0.1, port: ${xdsPort}, lds: true, initial_fetch_timeout: 1
     assert.equal(await client.ping(), 'PONG');
     client.disconnect();
     server.setListeners([good]);
+  });
+
+  it('a port one listener moves away from is taken by another in the same update, in either order', async () => {
+    const [x, z] = [await freePort(), await freePort()];
+    const lst = (name: string, port: number) => mppListener(name, port, { stat_prefix: name, protocol: { name: 'redis' }, ...staticRoutes }, 'bytes');
+    let acks = status().acks;
+    server.setListeners([good, lst('a', x)]);
+    await until(() => status().acks > acks);
+    acks = status().acks;
+    server.setListeners([good, lst('c', x), lst('a', z)]); // c wants x before a has left it
+    await until(() => status().acks > acks || status().nacks > 0 && status().errorState?.details.includes('"c"') === true);
+    assert.equal(proxy.listener('c')?.port, x, status().errorState?.details);
+    assert.equal(proxy.listener('a')?.port, z);
+    const client = redisClient(x);
+    assert.equal(await client.ping(), 'PONG');
+    client.disconnect();
+    server.setListeners([good]);
+  });
+
+  it('a removed listener\'s stats go with it (LDS churn does not grow memory or /metrics)', async () => {
+    const acks = status().acks;
+    const port = await freePort();
+    server.setListeners([good, mppListener('short-lived', port, { stat_prefix: 's', protocol: { name: 'redis' }, ...staticRoutes }, 'bytes')]);
+    await until(() => status().acks > acks && proxy.listener('short-lived') !== undefined);
+    const client = redisClient(port);
+    assert.equal(await client.ping(), 'PONG');
+    client.disconnect();
+    assert.ok(proxy.stats.listeners.has('short-lived'));
+    server.setListeners([good]);
+    await until(() => !proxy.stats.listeners.has('short-lived'));
+    assert.ok(![...proxy.stats.requests.values()].some((r) => r.listener === 'short-lived'));
   });
 
   it('passes over listeners that are not MetaProtocol ones (HTTP, TCP proxy) and ACKs', async () => {
@@ -308,5 +373,64 @@ xds: { address: 127.0.0.1, port: ${xdsPort}, lds: true, initial_fetch_timeout: 1
     const client = redisClient(goodPort);
     assert.equal(await client.ping(), 'PONG');
     client.disconnect();
+  });
+});
+
+describe('LDS: warming', function () {
+  this.timeout(60_000);
+  let server: XdsServer;
+  let redis: RedisServer;
+  let proxy: Meltemi | undefined;
+  const status = () => proxy!.ads!.statuses.get(TYPE_LISTENER)!;
+  const rdsListener = (name: string, port: number) => mppListener(name, port, { stat_prefix: name, protocol: { name: 'redis' }, rds: { route_config_name: `never-${name}` } }, 'bytes');
+
+  let xdsPort: number;
+
+  before(async () => {
+    redis = await RedisServer.start();
+    server = new XdsServer(new CaptureLogger());
+    xdsPort = await server.listen('127.0.0.1', 0);
+  });
+  afterEach(async () => {
+    await proxy?.stop();
+    proxy = undefined;
+  });
+  after(async () => {
+    server?.stop();
+    await redis?.stop();
+  });
+
+  async function start(warm: string): Promise<void> {
+    proxy = await startProxy(`
+plugins: { directory: ${JSON.stringify(PLUGIN_DIR)} }
+clusters: [ { name: cache, endpoints: [ { address: 127.0.0.1, port: ${redis.port} } ] } ]
+xds: { address: 127.0.0.1, port: ${xdsPort}, lds: true, initial_fetch_timeout: ${warm} }
+`);
+  }
+
+  it('listeners waiting for routes that never come hold up neither the update nor the next one', async () => {
+    // Five listeners whose routes never come, each warming for up to 10 minutes: serial warming
+    // would take 50 minutes to ACK; the test's own timeout is one.
+    const ports = await Promise.all(Array.from({ length: 5 }, () => freePort()));
+    server.setListeners(ports.map((p, i) => rdsListener(`w${i}`, p)));
+    await start('600s');
+    assert.equal(status().acks, 1);
+    const goodPort = await freePort();
+    server.setListeners([...ports.map((p, i) => rdsListener(`w${i}`, p)), mppListener('ready', goodPort, { stat_prefix: 'r', protocol: { name: 'redis' }, ...staticRoutes }, 'bytes')]);
+    await until(() => status().acks === 2);
+    const client = redisClient(goodPort);
+    assert.equal(await client.ping(), 'PONG');
+    client.disconnect();
+    assert.ok(!(await refused(ports[0])), 'a warming listener is bound (its port is taken) and holds its clients');
+  });
+
+  it('stopping the proxy while listeners warm leaves no port bound', async () => {
+    const port = await freePort();
+    server.setListeners([rdsListener('warming', port)]);
+    await start('600s');
+    assert.ok(!(await refused(port)));
+    await proxy!.stop();
+    proxy = undefined;
+    assert.ok(await refused(port), 'the port is free once stop() resolved');
   });
 });

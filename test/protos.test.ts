@@ -26,7 +26,8 @@ describe('proto/: Aeraki MetaProtocol messages', () => {
     ['aeraki.meta_protocol_proxy.config.route.v1alpha.RouteAction', { cluster: 1, weighted_clusters: 2, hash_policy: 10, request_mirror_policies: 11 }],
     ['aeraki.meta_protocol_proxy.config.route.v1alpha.RouteAction.RequestMirrorPolicy', { cluster: 1, runtime_fraction: 2 }],
     ['aeraki.meta_protocol_proxy.config.route.v1alpha.KeyValue', { key: 1, value: 2 }],
-    ['aeraki.meta_protocol_proxy.v1alpha.MetaProtocolProxy', { stat_prefix: 1, application_protocol: 2, rds: 3, route_config: 4, codec: 5, meta_protocol_filters: 6, access_log: 8, idle_timeout: 11, protocol: 12 }],
+    ['aeraki.meta_protocol_proxy.v1alpha.MetaProtocolProxy', { stat_prefix: 1, application_protocol: 2, rds: 3, route_config: 4, codec: 5, meta_protocol_filters: 6, tracing: 7, access_log: 8, idle_timeout: 11, protocol: 12 }],
+    ['aeraki.meta_protocol_proxy.v1alpha.Tracing', { client_sampling: 3, random_sampling: 4, overall_sampling: 5, verbose: 6, max_tag_length: 7, provider: 9 }],
     ['aeraki.meta_protocol_proxy.v1alpha.Rds', { config_source: 1, route_config_name: 2 }],
     ['aeraki.meta_protocol_proxy.v1alpha.ApplicationProtocol', { name: 1, codec: 2, multiplexing: 3 }],
   ];

@@ -91,6 +91,8 @@ export interface FilterConfig {
   readonly name: string;
   readonly config: Readonly<Record<string, unknown>>;
   readonly failurePolicy: 'fail_closed' | 'fail_open';
+  /** Where the entry came from, for errors (an LDS listener's Envoy field); default `listeners[i].filters[j]`. */
+  readonly field?: string;
 }
 
 export interface RouteConfiguration {

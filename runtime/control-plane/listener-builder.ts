@@ -83,7 +83,8 @@ function localRateLimit(host: string, l: LocalRateLimit): { [key: string]: Json 
 }
 
 function tokenBucket(b: TokenBucket): { [key: string]: Json } {
-  return { maxTokens: b.maxTokens, tokensPerFill: b.tokensPerFill, fillInterval: `${b.fillIntervalMs / 1000}s` };
+  // Whole milliseconds: protobuf JSON durations carry at most 9 decimals.
+  return { maxTokens: b.maxTokens, tokensPerFill: b.tokensPerFill, fillInterval: `${Math.round(b.fillIntervalMs) / 1000}s` };
 }
 
 function headerMatcher(name: string, m: StringMatch): { [key: string]: Json } {

@@ -96,6 +96,12 @@ export class StatsStore {
     return s;
   }
 
+  /** Drops a removed listener's stats and its requests' (LDS churn must not grow memory). */
+  forgetListener(name: string): void {
+    this.listeners.delete(name);
+    for (const [key, s] of this.requests) if (s.listener === name) this.requests.delete(key);
+  }
+
   listener(name: string): ListenerStats {
     let s = this.listeners.get(name);
     if (!s) this.listeners.set(name, (s = new ListenerStats(name)));

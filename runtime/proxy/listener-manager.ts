@@ -1,9 +1,13 @@
 // The proxy's listeners: the static ones of the YAML, and the dynamic ones LDS adds, changes and
 // removes. An LDS update is state of the world: a listener it no longer names is drained and
-// removed; one whose address changed is bound anew before the old one drains; any other change
-// reconfigures the listener in place (new connections take it, open ones keep what they had). A
-// listener that cannot be served as sent (no codec, a filter refusing its config, a port taken)
-// keeps its previous version, and the update is NACKed with the reason.
+// removed (first, so its port is free for the rest); one whose address changed is bound anew
+// before the old one drains; any other change reconfigures the listener in place (new
+// connections take it, open ones keep what they had). A new listener is bound at once — a port
+// that cannot be had is known before the update is ACKed — and warms in the background: it
+// holds its first connections until its first routes arrive (or the warm timeout), without
+// holding up the update or later ones. A listener that cannot be served as sent (no codec, a
+// filter refusing its config, a port taken) keeps its previous version, and the update is NACKed
+// with the reason.
 
 import type { ListenerConfig } from '../config/types';
 import { ConfigError } from '../core/errors';
@@ -48,11 +52,18 @@ interface Dynamic {
   routes: RouteFollower | undefined;
 }
 
+const addressOf = (c: ListenerConfig) => `${c.address}:${c.port}`;
+const portTaken = (err: unknown) => /EADDRINUSE/.test((err as Error).message);
+
 export class ListenerManager {
   /** Static listeners first, then dynamic ones in the order they were added. */
   readonly listeners: Listener[] = [];
   private readonly dynamic = new Map<string, Dynamic>();
   private readonly staticNames = new Set<string>();
+  private readonly staticAddresses = new Set<string>();
+  /** Stopping: nothing new is opened. */
+  private closed = false;
+  private readonly warmTimers = new Set<NodeJS.Timeout>();
 
   constructor(private readonly deps: ListenerManagerDeps) {}
 
@@ -62,6 +73,7 @@ export class ListenerManager {
     listener.useFilterPlugins(this.deps.plugins);
     this.listeners.push(listener);
     this.staticNames.add(config.name);
+    if (config.port !== 0) this.staticAddresses.add(addressOf(config));
     return listener;
   }
 
@@ -75,24 +87,36 @@ export class ListenerManager {
    * per listener that could not be applied (empty: the update is accepted as a whole).
    */
   async applyDynamic(desired: readonly DesiredListener[], kept: ReadonlySet<string>): Promise<string[]> {
+    if (this.closed) return [];
     const errors: string[] = [];
     const names = new Set<string>();
     const wanted: DesiredListener[] = [];
     for (const d of desired) {
-      if (names.has(d.config.name)) errors.push(`${d.where}: name: duplicate listener name "${d.config.name}"`);
-      else if (this.staticNames.has(d.config.name)) errors.push(`${d.where}: name: "${d.config.name}" is a static listener of the YAML config; LDS cannot change it`);
+      if (names.has(d.config.name)) errors.push(`${d.where}: name: duplicate listener name`);
+      else if (this.staticNames.has(d.config.name)) errors.push(`${d.where}: name: a static listener of the YAML config has this name; LDS cannot change it`);
+      else if (this.staticAddresses.has(addressOf(d.config))) errors.push(`${d.where}: address: ${addressOf(d.config)} is a static listener's of the YAML config`);
       else wanted.push(d);
       names.add(d.config.name);
     }
     for (const name of [...this.dynamic.keys()]) {
-      if (!names.has(name) && !kept.has(name)) await this.remove(name);
+      if (!names.has(name) && !kept.has(name)) this.remove(name);
     }
+    // A port another listener of this update moves away from is free only once that one moved:
+    // what failed on a taken port is tried again after the rest.
+    const again: DesiredListener[] = [];
     for (const d of wanted) {
       try {
         await this.upsert(d);
       } catch (err) {
-        const e = err as Error;
-        errors.push(`${d.where}: ${e.message}`);
+        if (portTaken(err)) again.push(d);
+        else errors.push(`${d.where}: ${(err as Error).message}`);
+      }
+    }
+    for (const d of again) {
+      try {
+        await this.upsert(d);
+      } catch (err) {
+        errors.push(`${d.where}: ${(err as Error).message}`);
       }
     }
     return errors;
@@ -102,6 +126,7 @@ export class ListenerManager {
     const plugin = this.codecFor(d);
     const config = { ...d.config, protocol: plugin.descriptor.protocol };
     const current = this.dynamic.get(config.name);
+    if (this.closed) return;
     if (!current) {
       await this.open(config, plugin, d.where);
       this.deps.logger.log('info', `LDS: listener ${config.name} (${config.protocol}) on ${config.address}:${this.listener(config.name)!.port}`);
@@ -143,36 +168,49 @@ export class ListenerManager {
     throw new ConfigError('protocol', `no codec plugin for protocol "${d.protocols.join('" or "')}" in the plugin directory (loaded: ${known})`);
   }
 
-  /** Builds, warms (first routes, or the warm timeout) and binds a new dynamic listener. */
+  /** Builds and binds a new dynamic listener; it warms (first routes, or the warm timeout) in the background. */
   private async open(config: ListenerConfig, plugin: CodecPlugin, where: string): Promise<void> {
+    if (this.closed) throw new Error('the proxy is stopping');
     const listener = this.create(config, plugin, where);
-    let routes: RouteFollower | undefined;
     try {
       listener.useFilterPlugins(this.deps.plugins);
-      if (config.rds) {
-        routes = this.deps.followRoutes(listener);
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([routes.ready, new Promise((resolve) => { timer = setTimeout(resolve, this.deps.warmTimeoutMs); })]);
-        clearTimeout(timer);
-      }
       await listener.listen();
     } catch (err) {
-      routes?.stop();
       await listener.close();
       throw err;
+    }
+    if (this.closed) {
+      await listener.close();
+      throw new Error('the proxy is stopping');
+    }
+    let routes: RouteFollower | undefined;
+    if (config.rds) {
+      routes = this.deps.followRoutes(listener);
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, this.deps.warmTimeoutMs);
+        this.warmTimers.add(timer);
+      });
+      listener.holdUntil(Promise.race([routes.ready, timeout]).finally(() => {
+        clearTimeout(timer);
+        this.warmTimers.delete(timer!);
+      }));
     }
     this.dynamic.set(config.name, { listener, routes });
     this.listeners.push(listener);
   }
 
-  private async remove(name: string): Promise<void> {
+  private remove(name: string): void {
     const d = this.dynamic.get(name)!;
     this.dynamic.delete(name);
     this.listeners.splice(this.listeners.indexOf(d.listener), 1);
     d.routes?.stop();
     this.deps.logger.log('info', `LDS: listener ${name} removed; draining ${d.listener.activeConnections} connections`);
-    // Not awaited: the update is applied once the listener stops accepting.
-    void d.listener.drain(this.deps.drainTimeoutMs);
+    // Not awaited: the listener stops accepting at once; its connections get the drain timeout.
+    void d.listener.drain(this.deps.drainTimeoutMs).then(() => {
+      // Its stats go with it, unless a listener of the same name came back meanwhile.
+      if (!this.listener(name)) this.deps.stats.forgetListener(name);
+    });
   }
 
   private create(config: ListenerConfig, plugin: CodecPlugin, fieldPath: string): Listener {
@@ -185,6 +223,9 @@ export class ListenerManager {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    for (const t of this.warmTimers) clearTimeout(t);
+    this.warmTimers.clear();
     for (const d of this.dynamic.values()) d.routes?.stop();
     await Promise.all(this.listeners.map((l) => l.close()));
   }

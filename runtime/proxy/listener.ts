@@ -59,17 +59,60 @@ export class Listener {
     this.server = net.createServer({ allowHalfOpen: true }, (socket) => {
       // Refused connections are closed at once: past the caps a descriptor is held for
       // microseconds, and the admin port and upstreams keep theirs.
-      if (overload.admit(config.name, this.connections.size, this.context.config.maxConnections)) {
+      if (overload.admit(config.name, this.connections.size + this.held.length, this.context.config.maxConnections)) {
         socket.destroy();
         return;
       }
-      const conn = new DownstreamConnection(socket, this.context);
-      this.connections.add(conn);
-      socket.once('close', () => {
-        this.connections.delete(conn);
-        overload.released();
-        if (this.connections.size === 0) this.drained?.();
-      });
+      if (this.warming) {
+        // Bound but warming (its first routes): the client waits, unread, rather than meeting an empty route table.
+        socket.pause();
+        this.held.push(socket);
+        return;
+      }
+      this.accept(socket);
+    });
+  }
+
+  /** Sockets accepted while warming, served once it is warm. */
+  private held: net.Socket[] = [];
+  private warming = false;
+
+  /**
+   * Holds new connections until `ready` settles (Envoy's listener warming): the listener is bound,
+   * so its port is taken and a bind error is known at once, but it serves only once it has routes.
+   */
+  holdUntil(ready: Promise<unknown>): void {
+    this.warming = true;
+    const release = () => {
+      this.warming = false;
+      const held = this.held;
+      this.held = [];
+      for (const socket of held) {
+        if (socket.destroyed) {
+          this.context.overload.released();
+          continue;
+        }
+        this.accept(socket);
+        socket.resume();
+      }
+    };
+    ready.then(release, release);
+  }
+
+  private dropHeld(): void {
+    for (const socket of this.held.splice(0)) {
+      socket.destroy();
+      this.context.overload.released();
+    }
+  }
+
+  private accept(socket: net.Socket): void {
+    const conn = new DownstreamConnection(socket, this.context);
+    this.connections.add(conn);
+    socket.once('close', () => {
+      this.connections.delete(conn);
+      this.context.overload.released();
+      if (this.connections.size === 0) this.drained?.();
     });
   }
 
@@ -97,7 +140,7 @@ export class Listener {
     const filters: WasmFilter[] = [];
     try {
       entries.forEach((entry, j) => {
-        const field = `${this.fieldPath}.filters[${j}]`;
+        const field = entry.field ?? `${this.fieldPath}.filters[${j}]`;
         const plugin = registry.filter(entry.name);
         if (!plugin) {
           const known = registry.filters().map((p) => p.name).join(', ') || 'none';
@@ -167,6 +210,7 @@ export class Listener {
    */
   async drain(timeoutMs: number): Promise<void> {
     this.server.close();
+    this.dropHeld();
     if (this.connections.size > 0) {
       let timer: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
@@ -180,6 +224,7 @@ export class Listener {
 
   async close(): Promise<void> {
     const closed = this.server.listening ? new Promise<void>((resolve) => this.server.close(() => resolve())) : Promise.resolve();
+    this.dropHeld();
     for (const c of this.connections) c.destroy();
     this.context.pool.close();
     this.context.chain.retired = true;

@@ -5,7 +5,10 @@
 import { ConfigError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import type { DesiredListener, ListenerManager } from '../proxy/listener-manager';
-import { decodeListener } from './listener-decode';
+import { decodeListener, MAX_NAME_LENGTH } from './listener-decode';
+
+/** A NACK reason longer than this is cut (it travels in one gRPC message, and into logs). */
+const MAX_REASON = 8192;
 
 type Plain = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -13,15 +16,18 @@ export class LdsUpdater {
   /** Notes and passed-over listeners already logged (an update repeats them all). */
   private logged = new Set<string>();
 
-  constructor(private readonly manager: ListenerManager, private readonly logger: Logger) {}
+  /** `gate`: updates wait for it (the YAML's listeners are bound first, so LDS cannot take their ports). */
+  constructor(private readonly manager: ListenerManager, private readonly logger: Logger, private readonly gate: Promise<unknown> = Promise.resolve()) {}
 
   async apply(listeners: readonly Plain[]): Promise<string | undefined> {
+    await this.gate;
     const desired: DesiredListener[] = [];
     const kept = new Set<string>();
     const errors: string[] = [];
     const lines = new Set<string>();
     listeners.forEach((l, i) => {
-      const where = typeof l.name === 'string' && l.name ? `listener "${l.name}"` : `resources[${i}]`;
+      const named = typeof l.name === 'string' && l.name !== '' && l.name.length <= MAX_NAME_LENGTH;
+      const where = named ? `listener "${l.name}"` : `resources[${i}]`;
       try {
         const decoded = decodeListener(l);
         if (decoded.kind === 'passed-over') {
@@ -39,6 +45,18 @@ export class LdsUpdater {
     this.logged = lines;
     errors.push(...await this.manager.applyDynamic(desired, kept));
     if (errors.length === 0) return undefined;
-    return errors.length === 1 ? errors[0] : `${errors.length} listeners not applied: ${errors.join('; ')}`;
+    return reason(errors);
   }
+}
+
+/** The NACK reason: every error, cut to MAX_REASON with a count of what was left out. */
+function reason(errors: readonly string[]): string {
+  const head = errors.length === 1 ? '' : `${errors.length} listeners not applied: `;
+  let text = head;
+  for (let i = 0; i < errors.length; i++) {
+    const next = (i === 0 ? '' : '; ') + errors[i];
+    if (text.length + next.length > MAX_REASON) return `${text.slice(0, MAX_REASON)} … (${errors.length - i} more not shown)`;
+    text += next;
+  }
+  return text;
 }

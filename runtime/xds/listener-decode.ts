@@ -4,6 +4,7 @@
 // meltemi cannot serve as asked (TLS, filter chain matching, an unknown filter) is an error
 // naming the field of the Listener, so the update is NACKed with it.
 
+import { isIP } from 'node:net';
 import type { ListenerConfig, RouteConfiguration } from '../config/types';
 import { ConfigError } from '../core/errors';
 import { envoyType, toPlain, TYPE_META_PROTOCOL_PROXY, TYPED_STRUCT_URLS } from './envoy-protos';
@@ -18,6 +19,10 @@ const MPP_NAMES = new Set(['aeraki.meta_protocol_proxy', 'envoy.filters.network.
 const OBSERVE_ONLY = new Set(['istio.metadata_exchange', 'envoy.filters.network.metadata_exchange', 'istio.stats', 'envoy.filters.network.tcp_stats']);
 const CODEC_PREFIX = 'aeraki.meta_protocol.codec.';
 const NAME = /^[A-Za-z0-9_.|:-]+$/;
+/** Longer names are refused: they are echoed in logs, NACKs and metric labels. */
+export const MAX_NAME_LENGTH = 256;
+/** Listener filters that only look at the first bytes (Istio adds them); any other changes the stream. */
+const HARMLESS_LISTENER_FILTERS = new Set(['envoy.filters.listener.tls_inspector', 'envoy.filters.listener.http_inspector', 'envoy.filters.listener.original_dst']);
 
 export type DecodedListener =
   | {
@@ -33,6 +38,7 @@ export type DecodedListener =
 export function decodeListener(l: Plain): DecodedListener {
   const name = l.name;
   if (typeof name !== 'string' || !name) throw new ConfigError('name', 'is required');
+  if (name.length > MAX_NAME_LENGTH) throw new ConfigError('name', `is longer than ${MAX_NAME_LENGTH} characters`);
   if (!NAME.test(name)) throw new ConfigError('name', `"${name}" has characters other than letters, digits and _ . | : -`);
   const chains: Array<{ chain: Plain; path: string }> = [
     ...((l.filter_chains ?? []) as Plain[]).map((chain, i) => ({ chain, path: `filter_chains[${i}]` })),
@@ -46,14 +52,24 @@ export function decodeListener(l: Plain): DecodedListener {
   const sock = l.address?.socket_address;
   if (!sock?.address || !sock.port_value) throw new ConfigError('address.socket_address', 'needs address and port_value');
   if (sock.protocol === 'UDP') throw new ConfigError('address.socket_address.protocol', 'UDP is not supported');
+  if (!isIP(sock.address)) throw new ConfigError('address.socket_address.address', `"${String(sock.address).slice(0, 64)}" is not an IP address`);
+  if (sock.port_value > 65535) throw new ConfigError('address.socket_address.port_value', 'must be at most 65535');
   const { chain, path } = chains[0];
+  // What would restrict or transform the connection must be enforced or refused, never dropped.
   if (chain.transport_socket) throw new ConfigError(`${path}.transport_socket`, 'TLS on a MetaProtocol listener is not supported yet');
+  if (chain.filter_chain_match && Object.keys(chain.filter_chain_match).length > 0) {
+    throw new ConfigError(`${path}.filter_chain_match`, 'is not supported (meltemi would serve every connection, not only those it matches)');
+  }
+  ((l.listener_filters ?? []) as Plain[]).forEach((f, i) => {
+    if (!HARMLESS_LISTENER_FILTERS.has(f.name)) throw new ConfigError(`listener_filters[${i}].name`, `${String(f.name).slice(0, 128)} is not supported`);
+  });
   const notes: string[] = [];
+  if (l.per_connection_buffer_limit_bytes !== undefined) notes.push('per_connection_buffer_limit_bytes: not acted on (meltemi bounds connections by max_frame_size and the upstream limits)');
   const filters = chain.filters as Plain[];
   const at = filters.findIndex(isMetaProtocolProxy);
   if (at !== filters.length - 1) throw new ConfigError(`${path}.filters[${at + 1}]`, 'the MetaProtocolProxy must be the last network filter');
   filters.slice(0, at).forEach((f, i) => {
-    if (!OBSERVE_ONLY.has(f.name)) throw new ConfigError(`${path}.filters[${i}].name`, `network filter ${String(f.name)} is not supported before a MetaProtocolProxy`);
+    if (!OBSERVE_ONLY.has(f.name)) throw new ConfigError(`${path}.filters[${i}].name`, `network filter ${String(f.name).slice(0, 128)} is not supported before a MetaProtocolProxy`);
     notes.push(`${path}.filters[${i}]: ${String(f.name)} is not run by meltemi; passed over`);
   });
   const mppPath = `${path}.filters[${at}].typed_config`;

@@ -33,6 +33,7 @@ export interface DecodedFilters {
 export function decodeFilters(list: readonly Plain[], path: string): DecodedFilters {
   const filters: FilterConfig[] = [];
   const notes: string[] = [];
+  const passedOver = new Set<string>();
   list.forEach((entry, i) => {
     const at = `${path}[${i}]`;
     const name = entry.name;
@@ -42,19 +43,21 @@ export function decodeFilters(list: readonly Plain[], path: string): DecodedFilt
       return; // meltemi's router ends every chain
     }
     if (TELEMETRY_ONLY.has(name)) {
-      notes.push(`${at}: ${name} is not run by meltemi yet (telemetry only); passed over`);
+      passedOver.add(name);
       return;
     }
     if (name === AERAKI_GLOBAL_RATE_LIMIT) throw new ConfigError(`${at}.name`, `${name} (global rate limit) is not supported; refusing the listener rather than serving it without the limit`);
     if (name === AERAKI_LOCAL_RATE_LIMIT) {
-      filters.push({ name: 'local-ratelimit', config: localRateLimit(entry.config, `${at}.config`), failurePolicy: 'fail_closed' });
+      filters.push({ name: 'local-ratelimit', config: localRateLimit(entry.config, `${at}.config`), failurePolicy: 'fail_closed', field: at });
       return;
     }
     if (name.startsWith('aeraki.')) throw new ConfigError(`${at}.name`, `unknown MetaProtocol filter ${name}`);
     const plugin = name.startsWith('meltemi.filters.') ? name.slice('meltemi.filters.'.length) : name;
     if (!PLUGIN_NAME.test(plugin)) throw new ConfigError(`${at}.name`, `"${name}" is not a filter plugin name (letters, digits, _ . -)`);
-    filters.push({ name: plugin, config: jsonConfig(entry.config, `${at}.config`), failurePolicy: 'fail_closed' });
+    filters.push({ name: plugin, config: jsonConfig(entry.config, `${at}.config`), failurePolicy: 'fail_closed', field: at });
   });
+  // One note per kind of filter passed over, however many entries (a hostile list must not flood the log).
+  for (const name of passedOver) notes.push(`${path}: ${name} is not run by meltemi yet (telemetry only); passed over`);
   return { filters, notes };
 }
 
@@ -122,12 +125,13 @@ function tokenBucket(b: Plain, path: string): Record<string, unknown> {
 
 /** Envoy HeaderMatchers over metadata as the plugin's attribute matches (exact, prefix, presence). */
 function attributes(matchers: readonly Plain[], path: string): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+  // No prototype: metadata keys such as "constructor" or "__proto__" are keys like any other.
+  const out = Object.create(null) as Record<string, unknown>;
   matchers.forEach((h, i) => {
     const at = `${path}[${i}]`;
     const name = h.name;
     if (typeof name !== 'string' || !name) throw new ConfigError(`${at}.name`, 'is required');
-    if (name in out) throw new ConfigError(`${at}.name`, `"${name}" is matched twice; the local rate limit takes one match per key`);
+    if (Object.prototype.hasOwnProperty.call(out, name)) throw new ConfigError(`${at}.name`, `"${name}" is matched twice; the local rate limit takes one match per key`);
     if (h.invert_match) throw new ConfigError(`${at}.invert_match`, 'is not supported by the local rate limit');
     const spec: string | undefined = h.header_match_specifier;
     const s = spec === 'string_match' ? (h.string_match ?? {}) as Plain : undefined;

@@ -72,7 +72,8 @@ function fieldValue(field: protobuf.Field, v: unknown, path: string, depth: numb
   const t = field.resolvedType;
   if (t instanceof protobuf.Type) return message(t, v, path, depth + 1);
   if (t instanceof protobuf.Enum) {
-    if (typeof v === 'string' && v in t.values) return v;
+    // Own keys only, and names only: "2" or "constructor" are not value names.
+    if (typeof v === 'string' && Object.prototype.hasOwnProperty.call(t.values, v) && !/^\d/.test(v)) return v;
     if (typeof v === 'number' && Object.values(t.values).includes(v)) return v;
     throw new ConfigError(path, `unknown value ${JSON.stringify(v)} of ${fullName(t)} (expected one of: ${Object.keys(t.values).join(', ')})`);
   }
@@ -94,7 +95,8 @@ function scalar(field: protobuf.Field, v: unknown, path: string): unknown {
       const n = typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : v;
       if (typeof n !== 'number' || !Number.isInteger(n)) throw new ConfigError(path, 'must be an integer');
       if (field.type.startsWith('u') && n < 0) throw new ConfigError(path, 'must not be negative');
-      if (field.type.endsWith('32') && Math.abs(n) > 2 ** 32) throw new ConfigError(path, 'is out of range');
+      const max = field.type === 'uint32' || field.type === 'fixed32' ? 2 ** 32 - 1 : field.type.endsWith('32') ? 2 ** 31 - 1 : Number.MAX_SAFE_INTEGER;
+      if (n > max || n < -max - 1) throw new ConfigError(path, 'is out of range');
       return typeof v === 'string' ? v : n;
     }
   }

@@ -91,7 +91,9 @@ export abstract class XdsStream {
       this.onResponse(resp);
     });
     stream.on('error', (err: grpc.ServiceError) => {
-      if (!this.stopped) this.logger.log('debug', `${this.label} stream failed: ${err.details || err.message}`);
+      // An unreachable server is routine (reconnects follow); anything else, such as a message over the size limit, is not.
+      const routine = err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.CANCELLED;
+      if (!this.stopped) this.logger.log(routine ? 'debug' : 'warn', `${this.label} stream failed: ${err.details || err.message}`);
     });
     // Every call end emits 'status' (a duplex whose write side is open may never emit 'close').
     stream.on('status', () => this.onClosed(stream));
