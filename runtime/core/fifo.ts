@@ -26,6 +26,12 @@ export class Fifo<T> {
     return item;
   }
 
+  /** Calls `fn` on every item, oldest first, without removing them. */
+  forEach(fn: (item: T) => void): void {
+    const items = this.items;
+    for (let i = this.head; i < items.length; i++) fn(items[i] as T);
+  }
+
   /** Removes and returns every item. */
   drain(): T[] {
     const all = this.items.slice(this.head) as T[];

@@ -70,6 +70,8 @@ export class ActiveRequest implements Timed {
   sent = false;
   timerDue = Infinity;
   inTimer = false;
+  /** Counted among the requests with a deadline (the router sweeps while there are any). */
+  armed = false;
 
   constructor(
     readonly downstream: Downstream,

@@ -18,18 +18,36 @@ import type { FilterChain } from '../filter/filter-chain';
 import type { ActiveRequest, ResponseSink } from '../proxy/active-request';
 import type { Metadata } from '../codec/metadata';
 import type { ClusterManager } from '../upstream/cluster';
+import { UpstreamConnection } from '../upstream/upstream-connection';
 import { RetryCondition, RouteTable } from './route-table';
 import { backOffMs, retryRefusal } from './retry';
 
 /** Deadline resolution: a timeout fires up to this much late. */
 const TICK_MS = 10;
 
-/** Every router's deadlines, swept together (one interval for the process, not a timer per request). */
-const deadlines = new SweepTimer<ActiveRequest>(TICK_MS, (req, now) => {
+const fire = (req: ActiveRequest, now: number) => {
   const sink = req.sink;
   if (sink instanceof Router) sink.onDeadline(req, now);
   else req.timerDue = Infinity;
-});
+};
+
+// Deadlines cost no timer and no list per request: every tick, one sweep looks at the requests
+// waiting on live upstream connections (which hold them anyway) and fires those past due.
+// Requests waiting out a retry back-off are on no connection: they are in a list of their own.
+const backOffs = new SweepTimer<ActiveRequest>(TICK_MS, fire);
+let armed = 0;
+let sweeper: NodeJS.Timeout | undefined;
+
+function sweepConnections(): void {
+  const now = performance.now();
+  const due: ActiveRequest[] = [];
+  for (const conn of UpstreamConnection.live) conn.collectDue(now, due);
+  for (const req of due) if (req.timerDue <= now) fire(req, now); // one firing may settle another
+  if (armed === 0 && sweeper !== undefined) {
+    clearInterval(sweeper);
+    sweeper = undefined;
+  }
+}
 
 /** What the router reads from its listener at each request (routes change with RDS). */
 export interface RouterContext {
@@ -213,11 +231,20 @@ export class Router implements ResponseSink {
     return (req.meta !== null && (req.meta.flags & FrameFlag.IDEMPOTENT) !== 0) || req.route?.retryPolicy?.idempotent === true;
   }
 
-  /** Keeps `req` in the sweep until its earliest deadline. */
+  /** Keeps `req` swept until its earliest deadline. */
   private arm(req: ActiveRequest): void {
     const due = Math.min(req.deadline, req.tryDeadline, req.retryAt === 0 ? Infinity : req.retryAt);
     req.timerDue = due;
-    if (due !== Infinity) deadlines.track(req);
+    if (due === Infinity) return;
+    if (!req.armed) {
+      req.armed = true;
+      armed++;
+      if (sweeper === undefined) {
+        sweeper = setInterval(sweepConnections, TICK_MS);
+        sweeper.unref(); // pending requests hold their sockets; the sweep alone keeps nothing alive
+      }
+    }
+    if (req.upstream === null) backOffs.track(req); // waiting out a back-off, on no connection
   }
 
   /** A local reply of `kind` ends the request. */
@@ -229,6 +256,10 @@ export class Router implements ResponseSink {
   /** The request is over as far as the router goes: no deadline, no budget share. */
   private finish(req: ActiveRequest): void {
     req.timerDue = Infinity;
+    if (req.armed) {
+      req.armed = false;
+      armed--;
+    }
     req.upstream = null;
     const cluster = req.cluster;
     if (cluster === null) return;

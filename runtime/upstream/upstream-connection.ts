@@ -46,6 +46,8 @@ interface Queued {
 const MAX_EXPIRED_IDS = 4096;
 
 export class UpstreamConnection implements Flushable {
+  /** Every connection not yet closed: the router's deadline sweep looks at what waits on them. */
+  static readonly live = new Set<UpstreamConnection>();
   flushQueued = false;
   /** Called once when the connection is gone (pool bookkeeping). */
   onClosed: ((conn: UpstreamConnection) => void) | null = null;
@@ -78,6 +80,7 @@ export class UpstreamConnection implements Flushable {
     this.reader = new FrameReader(this.ctx, CallFlag.SIDE_UPSTREAM, opts.maxFrameSize, () => this.onData(EMPTY, true));
     cluster.stats.connectionsTotal++;
     cluster.stats.connectionsActive++;
+    UpstreamConnection.live.add(this);
     this.socket = net.connect({ host: endpoint.address, port: endpoint.port });
     this.socket.setNoDelay(true);
     this.connectTimer = setTimeout(() => this.destroy(`connect timeout after ${cluster.config.connectTimeoutMs} ms`), cluster.config.connectTimeoutMs);
@@ -149,6 +152,22 @@ export class UpstreamConnection implements Flushable {
     this.queue.push({ req, bytes, id, tryId: req ? req.tryId : 0 });
     this.queuedBytes += bytes.length;
     if (this.state === 'open' && !this.writeBlocked) scheduleFlush(this);
+  }
+
+  /**
+   * Adds to `due` the requests waiting here (queued or sent) whose deadline passed at `now`.
+   * Requests are swept where they already are, so a deadline costs no list of its own.
+   */
+  collectDue(now: number, due: ActiveRequest[]): void {
+    this.queue.forEach((q) => {
+      const req = q.req;
+      if (req !== null && req.timerDue <= now && req.tryId === q.tryId && req.upstream === this) due.push(req);
+    });
+    if (this.byId) {
+      for (const req of this.byId.values()) if (req.timerDue <= now) due.push(req);
+    } else {
+      this.inflight.forEach((req) => { if (req.timerDue <= now && req.upstream === this) due.push(req); });
+    }
   }
 
   /**
@@ -281,6 +300,7 @@ export class UpstreamConnection implements Flushable {
   }
 
   private onClose(): void {
+    UpstreamConnection.live.delete(this);
     clearTimeout(this.connectTimer);
     const wasOpen = this.state === 'open';
     this.state = 'closed';
