@@ -2,6 +2,7 @@
 // Envoy's HeaderMatcher/WeightedCluster) in snake_case, so static config and RDS share one model.
 
 import type { OverloadConfig } from '../proxy/overload-manager';
+import type { LbPolicy } from '../upstream/load-balancer';
 
 export interface Config {
   readonly admin: AdminConfig | undefined;
@@ -183,7 +184,7 @@ export const UPSTREAM_LIMIT_DEFAULTS = {
 export interface ClusterConfig {
   readonly name: string;
   readonly endpoints: readonly EndpointConfig[];
-  readonly lbPolicy: 'round_robin';
+  readonly lbPolicy: LbPolicy;
   readonly connectTimeoutMs: number;
   /** Shared connections per endpoint (`shared` listeners). */
   readonly connectionsPerEndpoint: number;

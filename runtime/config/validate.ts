@@ -3,6 +3,9 @@
 import { isAbsolute, resolve } from 'node:path';
 import { Field } from './field';
 import { RETRY_BUDGET_DEFAULT, RETRY_ON, UPSTREAM_LIMIT_DEFAULTS } from './types';
+import type { LbPolicy } from '../upstream/load-balancer';
+
+const LB_POLICIES: readonly LbPolicy[] = ['round_robin', 'least_request', 'random', 'ring_hash'];
 import type {
   AdminConfig, ClusterConfig, Config, EndpointConfig, FilterConfig, KeyValue, ListenerConfig, MetadataMatcherConfig, PluginsConfig,
   RetryOn, RetryPolicyConfig, RouteActionConfig, RouteConfig, RouteConfiguration, StringMatch,
@@ -341,7 +344,11 @@ function readCluster(f: Field): ClusterConfig {
   return {
     name: f.get('name', (c) => c.string({ nonEmpty: true, pattern: NAME }), ''),
     endpoints,
-    lbPolicy: f.child('lb_policy').or((p) => p.oneOf(['round_robin', 'ROUND_ROBIN'] as const), 'round_robin') && 'round_robin',
+    // Envoy's enum names are accepted as well (ROUND_ROBIN …).
+    lbPolicy: f.child('lb_policy').or((p) => {
+      const v = typeof p.value === 'string' ? p.value.toLowerCase() : p.value;
+      return new Field(p.path, v, p.errors).oneOf(LB_POLICIES);
+    }, 'round_robin' as LbPolicy),
     connectTimeoutMs: f.child('connect_timeout').or((t) => t.durationMs(), 1000),
     connectionsPerEndpoint: f.child('connections_per_endpoint').or((n) => n.integer(1, 1024), 1),
     maxPendingRequestsPerConnection: f.child('max_pending_requests_per_connection').or((n) => n.integer(1, 10_000_000), UPSTREAM_LIMIT_DEFAULTS.maxPendingRequestsPerConnection),

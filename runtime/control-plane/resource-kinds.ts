@@ -39,7 +39,7 @@ export const SPEC_FIELDS: Record<string, FieldSet> = {
   DestinationRule: { read: ['host', 'trafficPolicy', 'subsets'], ignored: ['exportTo', 'workloadSelector'] },
   'DestinationRule.subset': { read: ['name', 'labels', 'trafficPolicy'], ignored: [] },
   'DestinationRule.trafficPolicy': { read: ['loadBalancer'], ignored: ['connectionPool', 'outlierDetection', 'tls', 'portLevelSettings', 'tunnel', 'proxyProtocol'] },
-  'DestinationRule.loadBalancer': { read: ['consistentHash'], ignored: ['simple', 'localityLbSetting', 'warmupDurationSecs', 'warmup'] },
+  'DestinationRule.loadBalancer': { read: ['consistentHash', 'simple'], ignored: ['localityLbSetting', 'warmupDurationSecs', 'warmup'] },
   'DestinationRule.consistentHash': { read: ['httpHeaderName'], ignored: ['httpCookie', 'useSourceIp', 'httpQueryParameterName', 'ringHash', 'maglev', 'minimumRingSize'] },
   ApplicationProtocol: { read: ['protocol', 'codec'], ignored: [] },
 };

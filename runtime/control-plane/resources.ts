@@ -6,6 +6,7 @@ import { regexProblem } from '../core/safe-regex';
 import { suggest } from '../core/suggest';
 import { Field } from '../config/field';
 import { GROUPS, OBJECT_FIELDS, READ_KINDS, ReadKind, SPEC_FIELDS, type FieldSet } from './resource-kinds';
+import type { LbPolicy } from '../upstream/load-balancer';
 
 export interface StringMatch { kind: 'exact' | 'prefix' | 'regex' | 'present'; value: string }
 
@@ -51,7 +52,9 @@ export interface DestinationRule {
   namespace: string;
   host: string;
   hashKey: string | undefined;
-  subsets: Array<{ name: string; labels: Record<string, string>; hashKey: string | undefined }>;
+  /** trafficPolicy.loadBalancer: `simple`, or ring_hash for consistentHash (as istiod derives lb_policy). */
+  lbPolicy: LbPolicy | undefined;
+  subsets: Array<{ name: string; labels: Record<string, string>; hashKey: string | undefined; lbPolicy: LbPolicy | undefined }>;
 }
 
 export interface ApplicationProtocol {
@@ -85,6 +88,19 @@ function stringMap(f: Field): Record<string, string> {
   const o = f.object();
   for (const k of Object.keys(o)) f.child(k).string();
   return o as Record<string, string>;
+}
+
+/** Istio's loadBalancer.simple values and the policy each becomes (LEAST_CONN is LEAST_REQUEST's old name). */
+const SIMPLE: Record<string, LbPolicy> = { ROUND_ROBIN: 'round_robin', LEAST_REQUEST: 'least_request', LEAST_CONN: 'least_request', RANDOM: 'random' };
+
+function lbPolicyOf(policy: Field): LbPolicy | undefined {
+  if (!policy.present) return undefined;
+  const lb = policy.child('loadBalancer');
+  if (!lb.present) return undefined;
+  if (lb.child('consistentHash').present) return 'ring_hash';
+  const simple = lb.child('simple');
+  if (!simple.present) return undefined;
+  return SIMPLE[simple.oneOf([...Object.keys(SIMPLE), 'UNSPECIFIED', 'PASSTHROUGH'] as const)] ?? undefined;
 }
 
 function hashKeyOf(policy: Field, notes: Notes): string | undefined {
@@ -162,12 +178,14 @@ export function readResource(doc: unknown, where: string, notes: Notes = []): Re
         kind: 'DestinationRule', ...id,
         host: spec.child('host').string({ nonEmpty: true }),
         hashKey: hashKeyOf(spec.child('trafficPolicy'), notes),
+        lbPolicy: lbPolicyOf(spec.child('trafficPolicy')),
         subsets: spec.child('subsets').or((s) => s.items().map((sub) => {
           checked(sub, SPEC_FIELDS['DestinationRule.subset'], notes);
           return {
             name: sub.child('name').string({ nonEmpty: true, pattern: /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/ }),
             labels: stringMap(sub.child('labels')),
             hashKey: hashKeyOf(sub.child('trafficPolicy'), notes),
+            lbPolicy: lbPolicyOf(sub.child('trafficPolicy')),
           };
         }), []),
       };

@@ -48,17 +48,17 @@ function endpointPort(se: ServiceEntry, port: ServiceEntry['ports'][number], ep:
 }
 
 function clustersFor(se: ServiceEntry, port: ServiceEntry['ports'][number], dr: DestinationRule | undefined): ClusterConfig[] {
-  const cluster = (subset: string, labels: Record<string, string>): ClusterConfig => ({
+  const cluster = (subset: string, labels: Record<string, string>, lbPolicy = dr?.lbPolicy): ClusterConfig => ({
     name: clusterName(port.number, subset, se.host),
     endpoints: se.endpoints
       .filter((ep) => Object.entries(labels).every(([k, v]) => ep.labels[k] === v))
       .map((ep) => ({ address: ep.address, port: endpointPort(se, port, ep) })),
-    lbPolicy: 'round_robin',
+    lbPolicy: lbPolicy ?? 'round_robin',
     connectTimeoutMs: 1000,
     connectionsPerEndpoint: 1,
     ...UPSTREAM_LIMIT_DEFAULTS,
   });
-  return [cluster('', {}), ...(dr?.subsets ?? []).map((s) => cluster(s.name, s.labels))];
+  return [cluster('', {}), ...(dr?.subsets ?? []).map((s) => cluster(s.name, s.labels, s.lbPolicy ?? dr?.lbPolicy))];
 }
 
 function defaultRoute(se: ServiceEntry, port: number, dr: DestinationRule | undefined): RouteConfig {

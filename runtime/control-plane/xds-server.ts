@@ -189,7 +189,7 @@ export class XdsServer {
   private sendClusters(s: Stream): void {
     this.write(s, TYPE_CLUSTER, this.clusters.version, this.clusters.value.map((c) => ({
       type: 'Cluster' as const,
-      value: { name: c.name, type: 'EDS', eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } }, connect_timeout: { seconds: String(Math.floor(c.connectTimeoutMs / 1000)), nanos: (c.connectTimeoutMs % 1000) * 1e6 }, lb_policy: 'ROUND_ROBIN' },
+      value: { name: c.name, type: 'EDS', eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } }, connect_timeout: { seconds: String(Math.floor(c.connectTimeoutMs / 1000)), nanos: (c.connectTimeoutMs % 1000) * 1e6 }, lb_policy: c.lbPolicy.toUpperCase() },
     })));
   }
 

@@ -8,6 +8,7 @@ import type { Metadata } from '../codec/metadata';
 import { Mutation } from '../codec/mutation';
 import { compileSafeRegex } from '../core/safe-regex';
 import type { RequestStats, StatsStore } from '../core/stats';
+import { hash32 } from '../upstream/load-balancer-ring-hash';
 
 type Predicate = (meta: Metadata) => boolean;
 
@@ -53,6 +54,8 @@ export class CompiledRoute {
   /** The whole request's time, retries included (0: none). */
   readonly timeoutMs: number;
   readonly retryPolicy: CompiledRetryPolicy | null;
+  /** Metadata keys whose values hash the request onto a ring_hash cluster's ring (Aeraki hash_policy). */
+  readonly hashKeys: readonly string[] | null;
   /** Pre-encoded request mutation, or null when the route has none. */
   readonly requestMutation: Buffer | null;
   /** The same mutation as key/values (filters' mutations are added to it). */
@@ -66,6 +69,7 @@ export class CompiledRoute {
     this.predicates = config.match.metadata.map(compileMatcher);
     this.pick = compileAction(config.route);
     this.timeoutMs = config.route.timeoutMs ?? DEFAULT_ROUTE_TIMEOUT_MS;
+    this.hashKeys = config.route.hashPolicy?.length ? config.route.hashPolicy : null;
     const p = config.route.retryPolicy;
     this.retryPolicy = p && p.numRetries > 0 ? { ...p, retryOnBits: p.retryOn.reduce((bits, c) => bits | RetryCondition[c], 0) } : null;
     this.requestMutationOps = config.requestMutation;
@@ -78,6 +82,18 @@ export class CompiledRoute {
     const p = this.predicates;
     for (let i = 0; i < p.length; i++) if (!p[i](meta)) return false;
     return true;
+  }
+
+  /** The request's hash from the hash_policy keys it has; undefined when it has none of them. */
+  hashOf(meta: Metadata): number | undefined {
+    const keys = this.hashKeys;
+    if (keys === null) return undefined;
+    let text: string | undefined;
+    for (let i = 0; i < keys.length; i++) {
+      const v = meta.get(keys[i]);
+      if (v !== undefined) text = text === undefined ? v : `${text}\u0000${v}`;
+    }
+    return text === undefined ? undefined : hash32(text);
   }
 
   /** The cluster for one request (weighted routes draw at random). */

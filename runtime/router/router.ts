@@ -96,7 +96,7 @@ export class Router implements ResponseSink {
     const cluster = req.cluster!;
     const route = req.route!;
     req.sent = false; // until the upstream writes this try
-    const conn = req.downstream.upstreams.for(cluster, meta, now, req.lastEndpoint ?? undefined);
+    const conn = req.downstream.upstreams.for(cluster, meta, now, req.lastEndpoint ?? undefined, route.hashKeys && cluster.config.lbPolicy === 'ring_hash' ? route.hashOf(meta) : undefined);
     if (!conn) {
       this.failed(req, ErrorKind.NO_HEALTHY_UPSTREAM, `meltemi: no healthy upstream in cluster "${cluster.name}"`, RetryCondition.refused, now);
       return;
@@ -110,7 +110,9 @@ export class Router implements ResponseSink {
     const oneway = meta.messageType === MessageType.ONEWAY;
     req.tryId++;
     req.upstream = conn;
+    if (req.lastEndpoint !== null) req.lastEndpoint.active--; // the previous try is over
     req.lastEndpoint = conn.endpoint;
+    conn.endpoint.active++;
     try {
       conn.send(oneway ? null : req, meta, mutationOf(route.requestMutation, route.requestMutationOps, req.mutations));
     } catch (err) {
@@ -256,6 +258,10 @@ export class Router implements ResponseSink {
   /** The request is over as far as the router goes: no deadline, no budget share. */
   private finish(req: ActiveRequest): void {
     req.timerDue = Infinity;
+    if (req.lastEndpoint !== null) {
+      req.lastEndpoint.active--;
+      req.lastEndpoint = null;
+    }
     if (req.armed) {
       req.armed = false;
       armed--;

@@ -1,8 +1,10 @@
-// Clusters of static endpoints with round-robin selection and passive health: an endpoint whose
-// connection attempt failed is skipped for a backoff that doubles per consecutive failure.
+// Clusters of endpoints, picked by the cluster's load-balancing policy (load-balancer.ts), with
+// passive health: an endpoint whose connection attempt failed is skipped for a backoff that
+// doubles per consecutive failure.
 
 import type { ClusterConfig } from '../config/types';
 import type { ClusterStats, StatsStore } from '../core/stats';
+import { createLoadBalancer, LoadBalancer } from './load-balancer';
 
 const BACKOFF_BASE_MS = 250;
 const BACKOFF_MAX_MS = 10_000;
@@ -12,6 +14,8 @@ export class Endpoint {
   failures = 0;
   /** Skipped by load balancing until this time (ms, performance.now(): monotonic). */
   ejectedUntil = 0;
+  /** Tries on this endpoint not yet over (least_request compares them). */
+  active = 0;
 
   constructor(readonly address: string, readonly port: number) {}
 
@@ -33,11 +37,12 @@ export class Endpoint {
 export class Cluster {
   endpoints: Endpoint[];
   readonly stats: ClusterStats;
-  private next = 0;
+  private lb: LoadBalancer;
 
   constructor(public config: ClusterConfig, store: StatsStore) {
     this.endpoints = config.endpoints.map((e) => new Endpoint(e.address, e.port));
     this.stats = store.cluster(config.name);
+    this.lb = createLoadBalancer(config.lbPolicy, this.endpoints);
   }
 
   /** Takes a new config (from CDS/EDS); endpoints that stay keep their health state. */
@@ -45,7 +50,7 @@ export class Cluster {
     const old = new Map(this.endpoints.map((e) => [e.label, e]));
     this.config = config;
     this.endpoints = config.endpoints.map((e) => old.get(`${e.address}:${e.port}`) ?? new Endpoint(e.address, e.port));
-    this.next = 0;
+    this.lb = createLoadBalancer(config.lbPolicy, this.endpoints);
   }
 
   get name(): string {
@@ -53,20 +58,12 @@ export class Cluster {
   }
 
   /**
-   * The next healthy endpoint in round-robin order at `now` (performance.now()), or undefined.
-   * `avoid` (a retry's previous endpoint) is taken only when no other is healthy.
+   * An endpoint healthy at `now` (performance.now()) by the cluster's policy, or undefined.
+   * `avoid` (a retry's previous endpoint) is taken only when no other is healthy; `hash` picks
+   * the point on a ring_hash cluster's ring.
    */
-  pick(now: number, avoid?: Endpoint): Endpoint | undefined {
-    const eps = this.endpoints;
-    let fallback: Endpoint | undefined;
-    for (let tries = 0; tries < eps.length; tries++) {
-      const ep = eps[this.next];
-      this.next = (this.next + 1) % eps.length;
-      if (ep.ejectedUntil > now) continue;
-      if (ep !== avoid) return ep;
-      fallback = ep;
-    }
-    return fallback;
+  pick(now: number, avoid?: Endpoint, hash?: number): Endpoint | undefined {
+    return this.lb.pick({ now, avoid, hash });
   }
 }
 

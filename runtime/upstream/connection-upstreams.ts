@@ -20,15 +20,15 @@ export class ConnectionUpstreams {
    * An upstream connection for one request to `cluster`, or undefined if none is healthy.
    * `avoid`: the endpoint a retried request failed on, taken again only if it is the only one.
    */
-  for(cluster: Cluster, meta: Metadata, now: number, avoid?: Endpoint): UpstreamConnection | undefined {
+  for(cluster: Cluster, meta: Metadata, now: number, avoid?: Endpoint, hash?: number): UpstreamConnection | undefined {
     if (this.pinned === null && (meta.flags & FrameFlag.CONNECTION_SCOPED) !== 0) this.pinned = new Map();
     if (this.pinned === null) {
-      const ep = cluster.pick(now, avoid);
+      const ep = cluster.pick(now, avoid, hash);
       return ep && this.pool.acquire(cluster, ep);
     }
     const existing = this.pinned.get(cluster.name);
     if (existing && !existing.closed) return existing;
-    const ep = cluster.pick(now, avoid);
+    const ep = cluster.pick(now, avoid, hash);
     if (!ep) return undefined;
     const conn = this.pool.dedicated(cluster, ep);
     if (conn) this.pinned.set(cluster.name, conn);

@@ -10,6 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { ClusterConfig, EndpointConfig, XdsConfig } from '../config/types';
 import type { Logger } from '../core/logger';
 import type { ClusterManager } from '../upstream/cluster';
+import type { LbPolicy } from '../upstream/load-balancer';
 import { ADS_METHOD, toPlain, TYPE_CLUSTER, TYPE_CLUSTER_LOAD_ASSIGNMENT, TYPE_LISTENER, typeOfUrl } from './envoy-protos';
 import { INVALID_ARGUMENT, newUpdateStatus, Plain, recordAccepted, recordRejected, UpdateStatus, XdsStream } from './xds-stream';
 import { nodeOf } from './node';
@@ -187,12 +188,22 @@ function parseCluster(c: Plain, i: number): { config: ClusterConfig; fromEds: bo
     config: {
       name: c.name,
       endpoints: fromEds ? [] : endpointsOf(c.load_assignment ?? {}, `${path}.load_assignment`),
-      lbPolicy: 'round_robin',
+      lbPolicy: lbPolicyOf(c.lb_policy, path),
       connectTimeoutMs: timeout > 0 ? timeout : 1000,
       connectionsPerEndpoint: 1,
       ...UPSTREAM_LIMIT_DEFAULTS,
     },
   };
+}
+
+/** Envoy's lb_policy as meltemi's; MAGLEV is served by the ring hash (the same consistency, another table). */
+const LB_POLICIES: Record<string, LbPolicy> = { ROUND_ROBIN: 'round_robin', LEAST_REQUEST: 'least_request', RANDOM: 'random', RING_HASH: 'ring_hash', MAGLEV: 'ring_hash' };
+
+function lbPolicyOf(policy: unknown, path: string): LbPolicy {
+  if (policy === undefined) return 'round_robin';
+  const p = LB_POLICIES[String(policy)];
+  if (!p) throw new Error(`${path}.lb_policy ${String(policy)} is not supported (${Object.keys(LB_POLICIES).join(', ')})`);
+  return p;
 }
 
 function endpointsOf(cla: Plain, path: string): EndpointConfig[] {

@@ -1,0 +1,84 @@
+// Load-balancing policies behind one interface (grpc-js keeps one file per policy; these are
+// small enough to share one, except the ring hash). Each picks among the endpoints healthy at
+// `now`, taking `avoid` (the endpoint a retried request just failed on) only when nothing else is
+// healthy. A new policy object is built whenever the endpoint list changes.
+
+import type { Endpoint } from './cluster';
+import { RingHash } from './load-balancer-ring-hash';
+
+export type LbPolicy = 'round_robin' | 'least_request' | 'random' | 'ring_hash';
+
+export interface PickContext {
+  readonly now: number;
+  readonly avoid?: Endpoint;
+  /** The request's hash (ring_hash: from the route's hash_policy); absent: a random point. */
+  readonly hash?: number;
+}
+
+export interface LoadBalancer {
+  pick(ctx: PickContext): Endpoint | undefined;
+}
+
+const healthy = (ep: Endpoint, now: number) => ep.ejectedUntil <= now;
+
+export class RoundRobin implements LoadBalancer {
+  private next = 0;
+  constructor(private readonly endpoints: readonly Endpoint[]) {}
+
+  pick({ now, avoid }: PickContext): Endpoint | undefined {
+    const eps = this.endpoints;
+    let fallback: Endpoint | undefined;
+    for (let tries = 0; tries < eps.length; tries++) {
+      const ep = eps[this.next];
+      this.next = (this.next + 1) % eps.length;
+      if (!healthy(ep, now)) continue;
+      if (ep !== avoid) return ep;
+      fallback = ep;
+    }
+    return fallback;
+  }
+}
+
+export class RandomPick implements LoadBalancer {
+  constructor(private readonly endpoints: readonly Endpoint[]) {}
+
+  pick({ now, avoid }: PickContext): Endpoint | undefined {
+    const eps = this.endpoints;
+    const start = Math.floor(Math.random() * eps.length);
+    let fallback: Endpoint | undefined;
+    for (let i = 0; i < eps.length; i++) {
+      const ep = eps[(start + i) % eps.length];
+      if (!healthy(ep, now)) continue;
+      if (ep !== avoid) return ep;
+      fallback = ep;
+    }
+    return fallback;
+  }
+}
+
+/**
+ * Envoy's least request with the power of two choices: of two endpoints drawn at random, the one
+ * with fewer requests active. A slow endpoint piles up active requests and is drawn less.
+ */
+export class LeastRequest implements LoadBalancer {
+  private readonly random: RandomPick;
+  constructor(private readonly endpoints: readonly Endpoint[]) {
+    this.random = new RandomPick(endpoints);
+  }
+
+  pick(ctx: PickContext): Endpoint | undefined {
+    const a = this.random.pick(ctx);
+    if (!a || this.endpoints.length < 2) return a;
+    const b = this.random.pick(ctx);
+    return b && b !== a && b.active < a.active ? b : a;
+  }
+}
+
+export function createLoadBalancer(policy: LbPolicy, endpoints: readonly Endpoint[]): LoadBalancer {
+  switch (policy) {
+    case 'round_robin': return new RoundRobin(endpoints);
+    case 'random': return new RandomPick(endpoints);
+    case 'least_request': return new LeastRequest(endpoints);
+    case 'ring_hash': return new RingHash(endpoints);
+  }
+}

@@ -1,0 +1,96 @@
+// Load-balancing policies: the ring hash keeps every key on its endpoint while the endpoints
+// stay, moves about 1/(N+1) of them when one is added and only the removed one's when one goes;
+// least request (power of two choices) prefers the endpoint with fewer active requests; and,
+// against three real redis-servers, a route's hash_policy on the key sends every key to one server.
+
+import assert from 'node:assert/strict';
+import Redis from 'ioredis';
+import type { Meltemi } from '../runtime/server';
+import { Endpoint } from '../runtime/upstream/cluster';
+import { LeastRequest } from '../runtime/upstream/load-balancer';
+import { hash32, RingHash } from '../runtime/upstream/load-balancer-ring-hash';
+import { PLUGIN_DIR } from './helpers/paths';
+import { portOf, startProxy } from './helpers/proxy';
+import { RedisServer } from './helpers/redis-server';
+
+const endpoints = (n: number, from = 0) => Array.from({ length: n }, (_, i) => new Endpoint('10.0.0.1', 7000 + from + i));
+const KEYS = Array.from({ length: 20_000 }, (_, i) => hash32(`user:${i}`));
+const owners = (ring: RingHash) => KEYS.map((h) => ring.pick({ now: 0, hash: h })!.label);
+
+describe('ring hash', () => {
+  for (const n of [3, 5, 10]) {
+    it(`N=${n}: adding one endpoint moves at most 1.2/(N+1) of the keys, all to the new one`, () => {
+      const eps = endpoints(n);
+      const before = owners(new RingHash(eps));
+      assert.deepEqual(owners(new RingHash(endpoints(n))), before, 'the same endpoints: every key stays');
+      const grown = [...eps, ...endpoints(1, n)];
+      const after = owners(new RingHash(grown));
+      const moved = after.filter((o, i) => o !== before[i]);
+      assert.ok(moved.every((o) => o === grown[n].label), 'keys move only to the new endpoint');
+      const share = moved.length / KEYS.length;
+      assert.ok(share <= 1.2 / (n + 1) && share >= 0.6 / (n + 1), `moved ${(share * 100).toFixed(1)}% (1/(N+1) = ${(100 / (n + 1)).toFixed(1)}%)`);
+    });
+  }
+
+  it('an ejected endpoint\'s keys go to others; the rest stay; they come back when it does', () => {
+    const eps = endpoints(4);
+    const ring = new RingHash(eps);
+    const before = owners(ring);
+    eps[2].ejectedUntil = 1000;
+    const during = KEYS.map((h) => ring.pick({ now: 0, hash: h })!.label);
+    assert.ok(during.every((o, i) => o !== eps[2].label && (before[i] === eps[2].label || o === before[i])));
+    assert.deepEqual(KEYS.map((h) => ring.pick({ now: 2000, hash: h })!.label), before);
+  });
+});
+
+describe('least request', () => {
+  it('draws the endpoint with fewer active requests whenever it is one of the two', () => {
+    const eps = endpoints(3);
+    eps[1].active = 100;
+    eps[2].active = 100;
+    const lb = new LeastRequest(eps);
+    let idle = 0;
+    for (let i = 0; i < 3000; i++) if (lb.pick({ now: 0 }) === eps[0]) idle++;
+    // Two distinct random endpoints include eps[0] 2/3 of the time; a repeated draw keeps the first.
+    assert.ok(idle / 3000 > 0.55, `${idle} of 3000 to the idle endpoint`);
+  });
+});
+
+describe('consistent hashing through meltemi, on three redis-servers', function () {
+  this.timeout(30_000);
+  const servers: RedisServer[] = [];
+  let proxy: Meltemi;
+  let client: Redis;
+
+  before(async () => {
+    for (let i = 0; i < 3; i++) servers.push(await RedisServer.start());
+    proxy = await startProxy(`
+plugins: { directory: ${JSON.stringify(PLUGIN_DIR)}, watch: false }
+listeners:
+  - { name: redis, port: 0, protocol: redis, route_config: { routes: [ { route: { cluster: shards, hash_policy: [ key ] } } ] } }
+clusters:
+  - { name: shards, lb_policy: ring_hash, endpoints: [ ${servers.map((s) => `{ address: 127.0.0.1, port: ${s.port} }`).join(', ')} ] }
+`);
+    client = new Redis({ port: portOf(proxy, 'redis'), host: '127.0.0.1', protocol: 2, disableClientInfo: true, enableReadyCheck: false, maxRetriesPerRequest: 0 });
+  });
+  after(async () => {
+    client?.disconnect();
+    await proxy?.stop();
+    for (const s of servers) await s.stop();
+  });
+
+  it('every key lives on exactly one server, and reads through meltemi find it (100% sticky)', async () => {
+    const keys = Array.from({ length: 300 }, (_, i) => `user:${i}`);
+    await Promise.all(keys.map((k) => client.set(k, k)));
+    const where = await Promise.all(servers.map(async (s) => {
+      const direct = new Redis({ port: s.port, host: '127.0.0.1', protocol: 2, disableClientInfo: true, enableReadyCheck: false });
+      const found = await direct.keys('user:*');
+      direct.disconnect();
+      return found;
+    }));
+    assert.equal(where.reduce((n, w) => n + w.length, 0), keys.length, 'no key written twice');
+    assert.ok(where.every((w) => w.length > 50), `spread: ${where.map((w) => w.length).join(', ')}`);
+    const read = await Promise.all(keys.map((k) => client.get(k)));
+    assert.deepEqual(read, keys);
+  });
+});
