@@ -60,6 +60,9 @@ export class ClusterStats {
   rqRetrySuccess = 0;
   rqRetryOverflow = 0;
   rqRetryLimitExceeded = 0;
+  /** Shadow requests sent to this cluster, and those that could not be sent or failed (their answers are dropped). */
+  mirrored = 0;
+  mirrorFailures = 0;
   /** Connections taken out of service because a request on them timed out. */
   connectionsRetired = 0;
   /** Requests routed to the cluster and not answered yet, and those among them being retried (the retry budget). */

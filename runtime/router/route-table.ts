@@ -54,6 +54,8 @@ export class CompiledRoute {
   /** The whole request's time, retries included (0: none). */
   readonly timeoutMs: number;
   readonly retryPolicy: CompiledRetryPolicy | null;
+  /** Shadow clusters and the percentage of requests each gets (Aeraki request_mirror_policies). */
+  readonly mirrors: readonly { readonly cluster: string; readonly percentage: number }[] | null;
   /** Metadata keys whose values hash the request onto a ring_hash cluster's ring (Aeraki hash_policy). */
   readonly hashKeys: readonly string[] | null;
   /** Pre-encoded request mutation, or null when the route has none. */
@@ -70,6 +72,7 @@ export class CompiledRoute {
     this.pick = compileAction(config.route);
     this.timeoutMs = config.route.timeoutMs ?? DEFAULT_ROUTE_TIMEOUT_MS;
     this.hashKeys = config.route.hashPolicy?.length ? config.route.hashPolicy : null;
+    this.mirrors = config.route.mirrors?.some((m) => m.percentage > 0) ? config.route.mirrors.filter((m) => m.percentage > 0) : null;
     const p = config.route.retryPolicy;
     this.retryPolicy = p && p.numRetries > 0 ? { ...p, retryOnBits: p.retryOn.reduce((bits, c) => bits | RetryCondition[c], 0) } : null;
     this.requestMutationOps = config.requestMutation;

@@ -21,6 +21,7 @@ import type { ClusterManager } from '../upstream/cluster';
 import { UpstreamConnection } from '../upstream/upstream-connection';
 import { RetryCondition, RouteTable } from './route-table';
 import { backOffMs, retryRefusal } from './retry';
+import { mirror } from './mirror';
 
 /** Deadline resolution: a timeout fires up to this much late. */
 const TICK_MS = 10;
@@ -113,13 +114,16 @@ export class Router implements ResponseSink {
     if (req.lastEndpoint !== null) req.lastEndpoint.active--; // the previous try is over
     req.lastEndpoint = conn.endpoint;
     conn.endpoint.active++;
+    const mutation = mutationOf(route.requestMutation, route.requestMutationOps, req.mutations);
     try {
-      conn.send(oneway ? null : req, meta, mutationOf(route.requestMutation, route.requestMutationOps, req.mutations));
+      conn.send(oneway ? null : req, meta, mutation);
     } catch (err) {
       this.answer(req, ErrorKind.UNSPECIFIED, `meltemi: the codec could not encode the request: ${(err as Error).message}`);
       req.downstream.closeAfterResponses();
       return;
     }
+    // Shadows go after the real request, once (not again with a retry).
+    if (route.mirrors !== null && req.tryId === 1) mirror(req, route, this.ctx.clusters, now, mutation);
     if (oneway) {
       this.finish(req);
       this.chain.sent(req, now);
