@@ -10,7 +10,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Redis from 'ioredis';
 import protobuf from 'protobufjs';
 import { ControlPlane } from '../runtime/control-plane/control-plane';
 import { DirectorySource } from '../runtime/control-plane/resource-source';
@@ -22,12 +21,11 @@ import { CaptureLogger } from './helpers/capture-logger';
 import { PLUGIN_DIR } from './helpers/paths';
 import { freePort } from './helpers/ports';
 import { startProxy } from './helpers/proxy';
-import { RedisServer } from './helpers/redis-server';
+import { redisClient, RedisServer } from './helpers/redis-server';
 
 const HOST = 'cache.demo.svc.cluster.local';
 type Plain = Record<string, unknown>;
 
-const redisClient = (port: number) => new Redis({ port, host: '127.0.0.1', protocol: 2, disableClientInfo: true, enableReadyCheck: false, maxRetriesPerRequest: 0, retryStrategy: () => null, lazyConnect: true });
 
 async function until(what: () => boolean, ms = 10_000): Promise<void> {
   const t0 = Date.now();

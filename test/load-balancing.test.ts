@@ -4,14 +4,14 @@
 // against three real redis-servers, a route's hash_policy on the key sends every key to one server.
 
 import assert from 'node:assert/strict';
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
 import type { Meltemi } from '../runtime/server';
 import { Endpoint } from '../runtime/upstream/cluster';
 import { LeastRequest } from '../runtime/upstream/load-balancer';
 import { hash32, RingHash } from '../runtime/upstream/load-balancer-ring-hash';
 import { PLUGIN_DIR } from './helpers/paths';
 import { portOf, startProxy } from './helpers/proxy';
-import { RedisServer } from './helpers/redis-server';
+import { redisClient, RedisServer } from './helpers/redis-server';
 
 const endpoints = (n: number, from = 0) => Array.from({ length: n }, (_, i) => new Endpoint('10.0.0.1', 7000 + from + i));
 const KEYS = Array.from({ length: 20_000 }, (_, i) => hash32(`user:${i}`));
@@ -51,8 +51,8 @@ describe('least request', () => {
     const lb = new LeastRequest(eps);
     let idle = 0;
     for (let i = 0; i < 3000; i++) if (lb.pick({ now: 0 }) === eps[0]) idle++;
-    // Two distinct random endpoints include eps[0] 2/3 of the time; a repeated draw keeps the first.
-    assert.ok(idle / 3000 > 0.55, `${idle} of 3000 to the idle endpoint`);
+    // Two different endpoints drawn at random include eps[0] 2/3 of the time (about 2000 ± 26).
+    assert.ok(idle / 3000 > 0.6, `${idle} of 3000 to the idle endpoint`);
   });
 });
 
@@ -71,7 +71,7 @@ listeners:
 clusters:
   - { name: shards, lb_policy: ring_hash, endpoints: [ ${servers.map((s) => `{ address: 127.0.0.1, port: ${s.port} }`).join(', ')} ] }
 `);
-    client = new Redis({ port: portOf(proxy, 'redis'), host: '127.0.0.1', protocol: 2, disableClientInfo: true, enableReadyCheck: false, maxRetriesPerRequest: 0 });
+    client = redisClient(portOf(proxy, 'redis'));
   });
   after(async () => {
     client?.disconnect();
@@ -83,7 +83,7 @@ clusters:
     const keys = Array.from({ length: 300 }, (_, i) => `user:${i}`);
     await Promise.all(keys.map((k) => client.set(k, k)));
     const where = await Promise.all(servers.map(async (s) => {
-      const direct = new Redis({ port: s.port, host: '127.0.0.1', protocol: 2, disableClientInfo: true, enableReadyCheck: false });
+      const direct = redisClient(s.port);
       const found = await direct.keys('user:*');
       direct.disconnect();
       return found;

@@ -3,13 +3,13 @@
 // only, and a shadow that is down or never answers changes nothing for the real requests.
 
 import assert from 'node:assert/strict';
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
 import type { Meltemi } from '../runtime/server';
 import { BlackHole } from './helpers/black-hole';
 import { PLUGIN_DIR } from './helpers/paths';
 import { freePort } from './helpers/ports';
 import { portOf, startProxy } from './helpers/proxy';
-import { RedisServer } from './helpers/redis-server';
+import { redisClient, RedisServer } from './helpers/redis-server';
 
 const config = (main: number, shadow: number, percentage: number) => `
 plugins: { directory: ${JSON.stringify(PLUGIN_DIR)}, watch: false }
@@ -47,7 +47,7 @@ describe('router: request mirroring', function () {
     await shadow?.stop();
   });
 
-  const connect = (p: Meltemi) => (client = new Redis({ port: portOf(p, 'redis'), host: '127.0.0.1', protocol: 2, disableClientInfo: true, enableReadyCheck: false, maxRetriesPerRequest: 0 }));
+  const connect = (p: Meltemi) => (client = redisClient(portOf(p, 'redis')));
   const dbsize = async (s: RedisServer) => Number(/:(\d+)/.exec(await s.command('DBSIZE'))![1]);
 
   it('50% of 5000 writes reach the shadow (±2 points); the client sees the main cluster\'s answers', async () => {

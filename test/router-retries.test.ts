@@ -4,11 +4,10 @@
 // on it are not retried (they may have been applied), and say why.
 
 import assert from 'node:assert/strict';
-import Redis from 'ioredis';
 import type { Meltemi } from '../runtime/server';
 import { PLUGIN_DIR } from './helpers/paths';
 import { portOf, startProxy } from './helpers/proxy';
-import { RedisServer } from './helpers/redis-server';
+import { redisClient, RedisServer } from './helpers/redis-server';
 
 describe('router: retries when an endpoint is killed under load', function () {
   this.timeout(30_000);
@@ -40,7 +39,7 @@ clusters:
   });
 
   it('kill -9 of one of 3 endpoints: 0 failed reads', async () => {
-    const clients = Array.from({ length: 8 }, () => new Redis({ port: portOf(proxy, 'redis'), host: '127.0.0.1', protocol: 2, disableClientInfo: true, enableReadyCheck: false, maxRetriesPerRequest: 0 }));
+    const clients = Array.from({ length: 8 }, () => redisClient(portOf(proxy, 'redis')));
     let stop = false;
     let reads = 0;
     const failures: string[] = [];

@@ -5,18 +5,16 @@
 // succeed; writes are not retried; other clients sharing the upstream connection are unaffected.
 
 import assert from 'node:assert/strict';
-import Redis from 'ioredis';
 import type { Meltemi } from '../runtime/server';
-import { BlackHole } from './helpers/black-hole';
+import { useFaultBed } from './helpers/fault-bed';
 import { DubboConsumer, DubboProvider, sayHello } from './helpers/dubbo-peers';
 import { PLUGIN_DIR } from './helpers/paths';
 import { portOf, startProxy } from './helpers/proxy';
-import { RedisServer } from './helpers/redis-server';
+import { freePort } from './helpers/ports';
 
 /** The deadline sweep's tick plus this machine's scheduling: an answer comes this soon after its deadline. */
 const SLACK_MS = 50;
 
-const redisClient = (port: number) => new Redis({ port, host: '127.0.0.1', protocol: 2, disableClientInfo: true, enableReadyCheck: false, maxRetriesPerRequest: 0 });
 
 async function timed<T>(p: Promise<T>): Promise<{ ms: number; value?: T; error?: Error }> {
   const t0 = performance.now();
@@ -41,28 +39,11 @@ clusters:
 
 describe('router: timeouts and retries on Redis (order correlation)', function () {
   this.timeout(30_000);
-  let hole: BlackHole;
-  let redis: RedisServer;
-  let proxy: Meltemi | undefined;
-  const clients: Redis[] = [];
-
-  before(async () => {
-    hole = await BlackHole.start();
-    redis = await RedisServer.start();
-  });
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.disconnect();
-    await proxy?.stop();
-    proxy = undefined;
-  });
-  after(async () => {
-    await hole?.stop();
-    await redis?.stop();
-  });
+  const bed = useFaultBed();
 
   it('an upstream that never answers: every request of every client gets an error within the timeout', async () => {
-    proxy = await startProxy(redisConfig([hole.port], 'timeout: 300ms'));
-    for (let i = 0; i < 10; i++) clients.push(redisClient(portOf(proxy, 'redis')));
+    const proxy = await bed.start(redisConfig([bed.hole.port], 'timeout: 300ms'));
+    const clients = Array.from({ length: 10 }, () => bed.client());
     const gets = clients.map((c, i) => timed(c.get(`k${i}`)));
     const sets = clients.map((c, i) => timed(c.set(`k${i}`, 'v')));
     // The first timeout retires the shared connection (order correlation): reads behind it are
@@ -77,7 +58,7 @@ describe('router: timeouts and retries on Redis (order correlation)', function (
     }
     const stats = proxy.clusters.get('main')!.stats;
     assert.ok(stats.rqTimeout >= 10 && stats.connectionsRetired >= 1, JSON.stringify(stats));
-    assert.ok(hole.bytesReceived > 0, 'the requests reached the upstream');
+    assert.ok(bed.hole.bytesReceived > 0, 'the requests reached the upstream');
     assert.equal(stats.rqActive, 0);
   });
 
@@ -86,10 +67,9 @@ describe('router: timeouts and retries on Redis (order correlation)', function (
   it('reads stuck on a silent endpoint are retried on a healthy one and all succeed; writes are not retried', async () => {
     // Every request on the silent endpoint fails in one burst: half of all the requests at the
     // peak. A budget of 100% lets all of them be retried whatever the timing (next test: a small one).
-    proxy = await startProxy(redisConfig([hole.port, redis.port], RETRY, 'retry_budget: { budget_percent: 100 },'));
-    await redis.command('SET shared value');
-    const c = redisClient(portOf(proxy, 'redis'));
-    clients.push(c);
+    const proxy = await bed.start(redisConfig([bed.hole.port, bed.redis.port], RETRY, 'retry_budget: { budget_percent: 100 },'));
+    await bed.redis.command('SET shared value');
+    const c = bed.client();
     const reads = await Promise.all(Array.from({ length: 40 }, () => timed(c.get('shared'))));
     for (const r of reads) assert.equal(r.value, 'value', r.error?.message);
     const writes = await Promise.all(Array.from({ length: 20 }, (_, i) => timed(c.set(`w${i}`, 'x'))));
@@ -104,9 +84,8 @@ describe('router: timeouts and retries on Redis (order correlation)', function (
   });
 
   it('the retry budget caps a burst of retries at its share of the active requests', async () => {
-    proxy = await startProxy(redisConfig([hole.port, redis.port], RETRY, 'retry_budget: { budget_percent: 25, min_retry_concurrency: 2 },'));
-    const c = redisClient(portOf(proxy, 'redis'));
-    clients.push(c);
+    const proxy = await bed.start(redisConfig([bed.hole.port, bed.redis.port], RETRY, 'retry_budget: { budget_percent: 25, min_retry_concurrency: 2 },'));
+    const c = bed.client();
     const reads = await Promise.all(Array.from({ length: 40 }, () => timed(c.get('shared'))));
     const failed = reads.filter((r) => r.error);
     const stats = proxy.clusters.get('main')!.stats;
@@ -117,10 +96,8 @@ describe('router: timeouts and retries on Redis (order correlation)', function (
   });
 
   it('a refused endpoint (connect failure) is retried for reads', async () => {
-    const dead = await (async () => { const s = await RedisServer.start(); const p = s.port; await s.stop(); return p; })();
-    proxy = await startProxy(redisConfig([dead, redis.port], 'retry_policy: { retry_on: connect-failure, num_retries: 2 }'));
-    const c = redisClient(portOf(proxy, 'redis'));
-    clients.push(c);
+    await bed.start(redisConfig([await freePort(), bed.redis.port], 'retry_policy: { retry_on: connect-failure, num_retries: 2 }'));
+    const c = bed.client();
     const reads = await Promise.all(Array.from({ length: 20 }, () => timed(c.get('shared'))));
     for (const r of reads) assert.equal(r.value, 'value', r.error?.message);
   });

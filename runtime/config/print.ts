@@ -94,5 +94,9 @@ function cluster(c: ClusterConfig): Plain {
     connect_timeout: ms(c.connectTimeoutMs), connections_per_endpoint: c.connectionsPerEndpoint,
     max_pending_requests_per_connection: c.maxPendingRequestsPerConnection, max_queued_bytes_per_connection: c.maxQueuedBytesPerConnection,
     retry_budget: { budget_percent: c.retryBudget.percent, min_retry_concurrency: c.retryBudget.minConcurrency },
+    circuit_breakers: {
+      max_connections: c.circuitBreakers.maxConnections, max_pending_requests: c.circuitBreakers.maxPendingRequests,
+      max_requests: c.circuitBreakers.maxRequests, max_retries: c.circuitBreakers.maxRetries,
+    },
   };
 }

@@ -179,6 +179,7 @@ export const UPSTREAM_LIMIT_DEFAULTS = {
   maxPendingRequestsPerConnection: 65_536,
   maxQueuedBytesPerConnection: 64 * 1024 * 1024,
   retryBudget: { percent: 50, minConcurrency: 10 },
+  circuitBreakers: { maxConnections: 2 ** 31 - 1, maxPendingRequests: 2 ** 31 - 1, maxRequests: 2 ** 31 - 1, maxRetries: 2 ** 31 - 1 },
 } as const;
 
 export interface ClusterConfig {
@@ -197,6 +198,19 @@ export interface ClusterConfig {
    * requests (never fewer than `minConcurrency`), so retries cannot multiply an outage's load.
    */
   readonly retryBudget: RetryBudgetConfig;
+  /** Envoy's circuit breaker thresholds for the whole cluster (unlimited unless set, as Istio leaves them). */
+  readonly circuitBreakers: CircuitBreakersConfig;
+}
+
+export interface CircuitBreakersConfig {
+  /** Upstream connections open to the cluster. */
+  readonly maxConnections: number;
+  /** Requests waiting for a connection to open. */
+  readonly maxPendingRequests: number;
+  /** Requests sent to the cluster and not answered. */
+  readonly maxRequests: number;
+  /** Requests being retried at once. */
+  readonly maxRetries: number;
 }
 
 export interface RetryBudgetConfig {

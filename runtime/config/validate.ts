@@ -333,7 +333,10 @@ function readKeyValue(f: Field): KeyValue {
 }
 
 function readCluster(f: Field): ClusterConfig {
-  f.only(['name', 'endpoints', 'lb_policy', 'connect_timeout', 'connections_per_endpoint', 'max_pending_requests_per_connection', 'max_queued_bytes_per_connection', 'retry_budget']);
+  f.only(['name', 'endpoints', 'lb_policy', 'connect_timeout', 'connections_per_endpoint', 'max_pending_requests_per_connection', 'max_queued_bytes_per_connection', 'retry_budget', 'circuit_breakers']);
+  const breakers = f.child('circuit_breakers');
+  if (breakers.present) breakers.only(['max_connections', 'max_pending_requests', 'max_requests', 'max_retries']);
+  const threshold = (key: string, fallback: number) => (breakers.present ? breakers.child(key).or((t) => t.integer(0, 2 ** 31 - 1), fallback) : fallback);
   const budget = f.child('retry_budget');
   if (budget.present) budget.only(['budget_percent', 'min_retry_concurrency']);
   const endpoints = f.get('endpoints', (e) => {
@@ -360,6 +363,12 @@ function readCluster(f: Field): ClusterConfig {
       }, RETRY_BUDGET_DEFAULT.percent),
       minConcurrency: budget.child('min_retry_concurrency').or((m) => m.integer(0, 1_000_000), RETRY_BUDGET_DEFAULT.minConcurrency),
     } : RETRY_BUDGET_DEFAULT,
+    circuitBreakers: {
+      maxConnections: threshold('max_connections', UPSTREAM_LIMIT_DEFAULTS.circuitBreakers.maxConnections),
+      maxPendingRequests: threshold('max_pending_requests', UPSTREAM_LIMIT_DEFAULTS.circuitBreakers.maxPendingRequests),
+      maxRequests: threshold('max_requests', UPSTREAM_LIMIT_DEFAULTS.circuitBreakers.maxRequests),
+      maxRetries: threshold('max_retries', UPSTREAM_LIMIT_DEFAULTS.circuitBreakers.maxRetries),
+    },
   };
 }
 

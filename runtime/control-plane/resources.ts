@@ -54,7 +54,17 @@ export interface DestinationRule {
   hashKey: string | undefined;
   /** trafficPolicy.loadBalancer: `simple`, or ring_hash for consistentHash (as istiod derives lb_policy). */
   lbPolicy: LbPolicy | undefined;
-  subsets: Array<{ name: string; labels: Record<string, string>; hashKey: string | undefined; lbPolicy: LbPolicy | undefined }>;
+  /** trafficPolicy.connectionPool, as istiod maps it onto Envoy's circuit breakers and connect timeout. */
+  connectionPool: ConnectionPool | undefined;
+  subsets: Array<{ name: string; labels: Record<string, string>; hashKey: string | undefined; lbPolicy: LbPolicy | undefined; connectionPool: ConnectionPool | undefined }>;
+}
+
+export interface ConnectionPool {
+  maxConnections?: number;
+  connectTimeoutMs?: number;
+  maxPendingRequests?: number;
+  maxRequests?: number;
+  maxRetries?: number;
 }
 
 export interface ApplicationProtocol {
@@ -101,6 +111,28 @@ function lbPolicyOf(policy: Field): LbPolicy | undefined {
   const simple = lb.child('simple');
   if (!simple.present) return undefined;
   return SIMPLE[simple.oneOf([...Object.keys(SIMPLE), 'UNSPECIFIED', 'PASSTHROUGH'] as const)] ?? undefined;
+}
+
+function connectionPoolOf(policy: Field, notes: Notes): ConnectionPool | undefined {
+  if (!policy.present) return undefined;
+  const pool = policy.child('connectionPool');
+  if (!pool.present) return undefined;
+  checked(pool, SPEC_FIELDS['DestinationRule.connectionPool'], notes);
+  const out: ConnectionPool = {};
+  const tcp = pool.child('tcp');
+  if (tcp.present) {
+    checked(tcp, SPEC_FIELDS['DestinationRule.connectionPool.tcp'], notes);
+    if (tcp.child('maxConnections').present) out.maxConnections = tcp.child('maxConnections').integer(1, 2 ** 31 - 1);
+    if (tcp.child('connectTimeout').present) out.connectTimeoutMs = tcp.child('connectTimeout').durationMs();
+  }
+  const http = pool.child('http');
+  if (http.present) {
+    checked(http, SPEC_FIELDS['DestinationRule.connectionPool.http'], notes);
+    if (http.child('http1MaxPendingRequests').present) out.maxPendingRequests = http.child('http1MaxPendingRequests').integer(1, 2 ** 31 - 1);
+    if (http.child('http2MaxRequests').present) out.maxRequests = http.child('http2MaxRequests').integer(1, 2 ** 31 - 1);
+    if (http.child('maxRetries').present) out.maxRetries = http.child('maxRetries').integer(0, 2 ** 31 - 1);
+  }
+  return out;
 }
 
 function hashKeyOf(policy: Field, notes: Notes): string | undefined {
@@ -179,6 +211,7 @@ export function readResource(doc: unknown, where: string, notes: Notes = []): Re
         host: spec.child('host').string({ nonEmpty: true }),
         hashKey: hashKeyOf(spec.child('trafficPolicy'), notes),
         lbPolicy: lbPolicyOf(spec.child('trafficPolicy')),
+        connectionPool: connectionPoolOf(spec.child('trafficPolicy'), notes),
         subsets: spec.child('subsets').or((s) => s.items().map((sub) => {
           checked(sub, SPEC_FIELDS['DestinationRule.subset'], notes);
           return {
@@ -186,6 +219,7 @@ export function readResource(doc: unknown, where: string, notes: Notes = []): Re
             labels: stringMap(sub.child('labels')),
             hashKey: hashKeyOf(sub.child('trafficPolicy'), notes),
             lbPolicy: lbPolicyOf(sub.child('trafficPolicy')),
+            connectionPool: connectionPoolOf(sub.child('trafficPolicy'), notes),
           };
         }), []),
       };

@@ -48,17 +48,23 @@ function endpointPort(se: ServiceEntry, port: ServiceEntry['ports'][number], ep:
 }
 
 function clustersFor(se: ServiceEntry, port: ServiceEntry['ports'][number], dr: DestinationRule | undefined): ClusterConfig[] {
-  const cluster = (subset: string, labels: Record<string, string>, lbPolicy = dr?.lbPolicy): ClusterConfig => ({
+  const cluster = (subset: string, labels: Record<string, string>, lbPolicy = dr?.lbPolicy, pool = dr?.connectionPool): ClusterConfig => ({
     name: clusterName(port.number, subset, se.host),
     endpoints: se.endpoints
       .filter((ep) => Object.entries(labels).every(([k, v]) => ep.labels[k] === v))
       .map((ep) => ({ address: ep.address, port: endpointPort(se, port, ep) })),
     lbPolicy: lbPolicy ?? 'round_robin',
-    connectTimeoutMs: 1000,
+    connectTimeoutMs: pool?.connectTimeoutMs ?? 1000,
     connectionsPerEndpoint: 1,
     ...UPSTREAM_LIMIT_DEFAULTS,
+    circuitBreakers: {
+      maxConnections: pool?.maxConnections ?? UPSTREAM_LIMIT_DEFAULTS.circuitBreakers.maxConnections,
+      maxPendingRequests: pool?.maxPendingRequests ?? UPSTREAM_LIMIT_DEFAULTS.circuitBreakers.maxPendingRequests,
+      maxRequests: pool?.maxRequests ?? UPSTREAM_LIMIT_DEFAULTS.circuitBreakers.maxRequests,
+      maxRetries: pool?.maxRetries ?? UPSTREAM_LIMIT_DEFAULTS.circuitBreakers.maxRetries,
+    },
   });
-  return [cluster('', {}), ...(dr?.subsets ?? []).map((s) => cluster(s.name, s.labels, s.lbPolicy ?? dr?.lbPolicy))];
+  return [cluster('', {}), ...(dr?.subsets ?? []).map((s) => cluster(s.name, s.labels, s.lbPolicy ?? dr?.lbPolicy, s.connectionPool ?? dr?.connectionPool))];
 }
 
 function defaultRoute(se: ServiceEntry, port: number, dr: DestinationRule | undefined): RouteConfig {

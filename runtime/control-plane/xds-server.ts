@@ -189,7 +189,15 @@ export class XdsServer {
   private sendClusters(s: Stream): void {
     this.write(s, TYPE_CLUSTER, this.clusters.version, this.clusters.value.map((c) => ({
       type: 'Cluster' as const,
-      value: { name: c.name, type: 'EDS', eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } }, connect_timeout: { seconds: String(Math.floor(c.connectTimeoutMs / 1000)), nanos: (c.connectTimeoutMs % 1000) * 1e6 }, lb_policy: c.lbPolicy.toUpperCase() },
+      value: { name: c.name, type: 'EDS', eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } }, connect_timeout: { seconds: String(Math.floor(c.connectTimeoutMs / 1000)), nanos: (c.connectTimeoutMs % 1000) * 1e6 }, lb_policy: c.lbPolicy.toUpperCase(),
+        circuit_breakers: { thresholds: [{
+          priority: 'DEFAULT',
+          max_connections: { value: c.circuitBreakers.maxConnections },
+          max_pending_requests: { value: c.circuitBreakers.maxPendingRequests },
+          max_requests: { value: c.circuitBreakers.maxRequests },
+          max_retries: { value: c.circuitBreakers.maxRetries },
+          retry_budget: { budget_percent: { value: c.retryBudget.percent }, min_retry_concurrency: { value: c.retryBudget.minConcurrency } },
+        }] } },
     })));
   }
 

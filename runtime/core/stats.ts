@@ -60,6 +60,10 @@ export class ClusterStats {
   rqRetrySuccess = 0;
   rqRetryOverflow = 0;
   rqRetryLimitExceeded = 0;
+  /** Requests queued on connections still opening (circuit breaker max_pending_requests). */
+  rqPending = 0;
+  /** Connections not opened because the cluster held max_connections (Envoy upstream_cx_overflow). */
+  cxOverflow = 0;
   /** Shadow requests sent to this cluster, and those that could not be sent or failed (their answers are dropped). */
   mirrored = 0;
   mirrorFailures = 0;

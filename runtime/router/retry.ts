@@ -30,6 +30,7 @@ export function retryRefusal(req: ActiveRequest, condition: number, now: number,
   // Active requests as they were lately, not only now: when one endpoint of three dies, its
   // requests fail together just as the others complete, and at that moment they are most of
   // what is active. The first retry of a request adds one to those being retried; later ones do not.
+  if (req.retries === 0 && stats.retriesActive >= req.cluster.config.circuitBreakers.maxRetries) return 'budget';
   const active = Math.max(stats.rqActive, stats.rqActivePeak, stats.rqActivePrevPeak);
   if (req.retries === 0 && stats.retriesActive + 1 > Math.max(budget.minConcurrency, (budget.percent / 100) * active)) return 'budget';
   return undefined;

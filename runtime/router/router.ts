@@ -83,6 +83,12 @@ export class Router implements ResponseSink {
       this.chain.localReply(req, ErrorKind.CLUSTER_NOT_FOUND, `meltemi: unknown cluster "${clusterName}"`);
       return;
     }
+    const breakers = cluster.config.circuitBreakers;
+    if (cluster.stats.rqActive >= breakers.maxRequests) {
+      cluster.stats.pendingOverflow++;
+      this.chain.localReply(req, ErrorKind.OVER_LIMIT, `meltemi: cluster ${cluster.name} has ${cluster.stats.rqActive} requests in flight (circuit_breakers.max_requests ${breakers.maxRequests})`);
+      return;
+    }
     req.route = route;
     req.cluster = cluster;
     req.sink = this;
@@ -99,7 +105,11 @@ export class Router implements ResponseSink {
     req.sent = false; // until the upstream writes this try
     const conn = req.downstream.upstreams.for(cluster, meta, now, req.lastEndpoint ?? undefined, route.hashKeys && cluster.config.lbPolicy === 'ring_hash' ? route.hashOf(meta) : undefined);
     if (!conn) {
-      this.failed(req, ErrorKind.NO_HEALTHY_UPSTREAM, `meltemi: no healthy upstream in cluster "${cluster.name}"`, RetryCondition.refused, now);
+      if (cluster.stats.connectionsActive >= cluster.config.circuitBreakers.maxConnections) {
+        this.failed(req, ErrorKind.OVER_LIMIT, `meltemi: cluster ${cluster.name} has ${cluster.stats.connectionsActive} connections open (circuit_breakers.max_connections ${cluster.config.circuitBreakers.maxConnections})`, RetryCondition.refused, now);
+      } else {
+        this.failed(req, ErrorKind.NO_HEALTHY_UPSTREAM, `meltemi: no healthy upstream in cluster "${cluster.name}"`, RetryCondition.refused, now);
+      }
       return;
     }
     const refused = conn.refusal(meta.frame.length);

@@ -57,6 +57,13 @@ export class Cluster {
     return this.config.name;
   }
 
+  /** Whether another connection may open (circuit_breakers.max_connections); counts the overflow if not. */
+  mayConnect(): boolean {
+    if (this.stats.connectionsActive < this.config.circuitBreakers.maxConnections) return true;
+    this.stats.cxOverflow++;
+    return false;
+  }
+
   /**
    * An endpoint healthy at `now` (performance.now()) by the cluster's policy, or undefined.
    * `avoid` (a retry's previous endpoint) is taken only when no other is healthy; `hash` picks

@@ -67,10 +67,20 @@ export class LeastRequest implements LoadBalancer {
   }
 
   pick(ctx: PickContext): Endpoint | undefined {
-    const a = this.random.pick(ctx);
-    if (!a || this.endpoints.length < 2) return a;
-    const b = this.random.pick(ctx);
-    return b && b !== a && b.active < a.active ? b : a;
+    const eps = this.endpoints;
+    const n = eps.length;
+    if (n < 2) return this.random.pick(ctx);
+    // Two different endpoints: a pair holds the idle one in 2 of 3 draws among three.
+    const i = Math.floor(Math.random() * n);
+    let j = Math.floor(Math.random() * (n - 1));
+    if (j >= i) j++;
+    const a = eps[i];
+    const b = eps[j];
+    const usable = (ep: Endpoint) => healthy(ep, ctx.now) && ep !== ctx.avoid;
+    if (usable(a) && usable(b)) return b.active < a.active ? b : a;
+    if (usable(a)) return a;
+    if (usable(b)) return b;
+    return this.random.pick(ctx);
   }
 }
 

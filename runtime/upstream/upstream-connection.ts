@@ -72,6 +72,8 @@ export class UpstreamConnection implements Flushable {
   private expired: Set<number> | null = null;
   /** Taken out of service: no new requests; closing. */
   private retired = false;
+  /** Requests queued here while connecting, counted in the cluster's pending requests. */
+  private pendingCounted = 0;
 
   constructor(readonly cluster: Cluster, readonly endpoint: Endpoint, opts: UpstreamOptions) {
     this.ctx = opts.plugin.open(true, opts.codecConfig);
@@ -113,6 +115,9 @@ export class UpstreamConnection implements Flushable {
    */
   refusal(frameLength: number): string | undefined {
     const limits = this.cluster.config;
+    if (this.state === 'connecting' && this.cluster.stats.rqPending >= limits.circuitBreakers.maxPendingRequests) {
+      return `${this.cluster.stats.rqPending} requests of cluster ${this.cluster.name} wait for connections to open (circuit_breakers.max_pending_requests ${limits.circuitBreakers.maxPendingRequests})`;
+    }
     if (this.pending < limits.maxPendingRequestsPerConnection && this.queuedBytes + frameLength <= limits.maxQueuedBytesPerConnection) return undefined;
     // Compacting costs the queue's length: at most once per that many refused requests.
     if (++this.refusedSinceCompact > this.queue.length) {
@@ -151,7 +156,16 @@ export class UpstreamConnection implements Flushable {
     }
     this.queue.push({ req, bytes, id, tryId: req ? req.tryId : 0 });
     this.queuedBytes += bytes.length;
+    if (this.state === 'connecting') {
+      this.pendingCounted++;
+      this.cluster.stats.rqPending++;
+    }
     if (this.state === 'open' && !this.writeBlocked) scheduleFlush(this);
+  }
+
+  private releasePending(): void {
+    this.cluster.stats.rqPending -= this.pendingCounted;
+    this.pendingCounted = 0;
   }
 
   /**
@@ -239,6 +253,7 @@ export class UpstreamConnection implements Flushable {
 
   private onConnect(): void {
     clearTimeout(this.connectTimer);
+    this.releasePending();
     this.state = 'open';
     this.endpoint.connected();
     if (this.queue.length > 0) scheduleFlush(this);
@@ -302,6 +317,7 @@ export class UpstreamConnection implements Flushable {
   private onClose(): void {
     UpstreamConnection.live.delete(this);
     clearTimeout(this.connectTimer);
+    this.releasePending();
     const wasOpen = this.state === 'open';
     this.state = 'closed';
     this.cluster.stats.connectionsActive--;

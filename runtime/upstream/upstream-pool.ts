@@ -18,7 +18,9 @@ export class UpstreamPool {
     if (this.closed) return undefined;
     let conns = this.byEndpoint.get(ep);
     if (!conns) this.byEndpoint.set(ep, (conns = []));
-    if (conns.length < cluster.config.connectionsPerEndpoint) {
+    // At the cluster's max_connections, requests share the connections there are (none: refused).
+    const full = cluster.stats.connectionsActive >= cluster.config.circuitBreakers.maxConnections;
+    if (conns.length < cluster.config.connectionsPerEndpoint && !full) {
       const conn = new UpstreamConnection(cluster, ep, this.opts);
       const list = conns;
       conn.onClosed = (c) => {
@@ -28,13 +30,17 @@ export class UpstreamPool {
       list.push(conn);
       return conn;
     }
+    if (conns.length === 0) {
+      cluster.stats.cxOverflow++;
+      return undefined;
+    }
     this.next = (this.next + 1) % conns.length;
     return conns[this.next];
   }
 
   /** A connection outside the pool, owned by the caller (per-client and pinned use). */
   dedicated(cluster: Cluster, ep: Endpoint): UpstreamConnection | undefined {
-    if (this.closed) return undefined;
+    if (this.closed || !cluster.mayConnect()) return undefined;
     return new UpstreamConnection(cluster, ep, this.opts);
   }
 

@@ -192,7 +192,28 @@ function parseCluster(c: Plain, i: number): { config: ClusterConfig; fromEds: bo
       connectTimeoutMs: timeout > 0 ? timeout : 1000,
       connectionsPerEndpoint: 1,
       ...UPSTREAM_LIMIT_DEFAULTS,
+      ...breakersOf(c.circuit_breakers, `${path}.circuit_breakers`),
     },
+  };
+}
+
+/** Envoy's circuit_breakers: the DEFAULT-priority thresholds (HIGH is not used by meltemi). */
+function breakersOf(cb: Plain | undefined, path: string): Pick<ClusterConfig, 'circuitBreakers' | 'retryBudget'> | Record<string, never> {
+  const t = ((cb?.thresholds ?? []) as Plain[]).find((x) => (x.priority ?? 'DEFAULT') === 'DEFAULT');
+  if (!t) return {};
+  const d = UPSTREAM_LIMIT_DEFAULTS.circuitBreakers;
+  const n = (v: Plain | undefined, fallback: number) => (v?.value === undefined ? fallback : Number(v.value));
+  const budget = t.retry_budget as Plain | undefined;
+  const percent = budget ? n(budget.budget_percent, 20) : UPSTREAM_LIMIT_DEFAULTS.retryBudget.percent;
+  if (!(percent >= 0 && percent <= 100)) throw new Error(`${path}.thresholds.retry_budget.budget_percent must be 0-100`);
+  return {
+    circuitBreakers: {
+      maxConnections: n(t.max_connections, d.maxConnections),
+      maxPendingRequests: n(t.max_pending_requests, d.maxPendingRequests),
+      maxRequests: n(t.max_requests, d.maxRequests),
+      maxRetries: n(t.max_retries, d.maxRetries),
+    },
+    retryBudget: budget ? { percent, minConcurrency: n(budget.min_retry_concurrency, 3) } : UPSTREAM_LIMIT_DEFAULTS.retryBudget,
   };
 }
 

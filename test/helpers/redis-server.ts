@@ -2,6 +2,7 @@
 
 import { ChildProcess, spawn } from 'node:child_process';
 import net from 'node:net';
+import Redis from 'ioredis';
 import { freePort } from './ports';
 
 export class RedisServer {
@@ -65,4 +66,9 @@ export class RedisServer {
     this.proc.kill('SIGKILL');
     await exited;
   }
+}
+
+/** An ioredis client for tests: RESP2, no ready check, no client-side retries (failures must show). */
+export function redisClient(port: number): Redis {
+  return new Redis({ port, host: '127.0.0.1', protocol: 2, disableClientInfo: true, enableReadyCheck: false, maxRetriesPerRequest: 0 });
 }
