@@ -4,30 +4,20 @@
 // directly in the same rounds; interleaved rounds, medians, proxy CPU per request from /proc.
 // What each filter costs is the CPU difference to the empty chain.
 
-import { execFile } from 'node:child_process';
 import { copyFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { MeltemiProcess } from '../helpers/meltemi-process';
 import { PLUGIN_DIR, TEST_PLUGIN_DIR } from '../helpers/paths';
 import { freePort } from '../helpers/ports';
 import { RedisServer } from '../helpers/redis-server';
 import { cpuSeconds } from './proc-cpu';
+import { median, redisBenchmark } from './redis-benchmark';
 
-const run = promisify(execFile);
 
 export interface FiltersBenchOptions { rounds: number; requests: number; clients: number }
 
-async function redisBenchmark(port: number, requests: number, clients: number): Promise<number> {
-  const { stdout } = await run('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), '-t', 'set,get', '-n', String(requests), '-c', String(clients), '-P', '16', '--csv'], { maxBuffer: 1 << 20 });
-  const rows = stdout.trim().split('\n').filter((l) => /^"(SET|GET)"/.test(l));
-  if (rows.length !== 2) throw new Error(`unexpected redis-benchmark output:\n${stdout}`);
-  const rates = rows.map((l) => Number(JSON.parse(`[${l}]`)[1]));
-  return (2 * requests) / rates.reduce((t, r) => t + requests / r, 0);
-}
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const VARIANTS = [
   { key: 'filters0', filter: '', count: 0 },
   { key: 'noop1', filter: 'noop-filter', count: 1 },
@@ -57,14 +47,14 @@ clusters:
   }
   const samples = new Map<string, Array<{ rps: number; cpu: number | null }>>();
   try {
-    for (const p of proxies) await redisBenchmark(p.port, 100_000, opts.clients); // warm-up
+    for (const p of proxies) await redisBenchmark(p.port, 16, 100_000, opts.clients); // warm-up
     for (let round = 1; round <= opts.rounds; round++) {
-      const direct = await redisBenchmark(redis.port, opts.requests, opts.clients);
+      const direct = await redisBenchmark(redis.port, 16, opts.requests, opts.clients);
       (samples.get('direct') ?? samples.set('direct', []).get('direct')!).push({ rps: direct, cpu: null });
       process.stderr.write(`round ${round} direct: ${Math.round(direct)} req/s\n`);
       for (const p of proxies) {
         const cpu0 = cpuSeconds(p.proc.pid);
-        const rps = await redisBenchmark(p.port, opts.requests, opts.clients);
+        const rps = await redisBenchmark(p.port, 16, opts.requests, opts.clients);
         const cpu = ((cpuSeconds(p.proc.pid) - cpu0) * 1e6) / (2 * opts.requests);
         const key = p.variant.key;
         (samples.get(key) ?? samples.set(key, []).get(key)!).push({ rps, cpu });

@@ -2,16 +2,15 @@
 // meltemi and through a minimal Node pipe proxy; interleaved rounds, medians, proxy CPU per
 // request from /proc. The last line printed is one JSON object with the results.
 
-import { ChildProcess, execFile, spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { MeltemiProcess } from '../helpers/meltemi-process';
 import { PLUGIN_DIR } from '../helpers/paths';
 import { freePort } from '../helpers/ports';
 import { RedisServer } from '../helpers/redis-server';
 import { cpuSeconds } from './proc-cpu';
+import { median, redisBenchmark } from './redis-benchmark';
 
-const run = promisify(execFile);
 
 export interface RedisBenchOptions {
   rounds: number;
@@ -25,16 +24,7 @@ type Target = 'direct' | 'meltemi' | 'pipe';
 type Mode = 'P1' | 'P16';
 interface Sample { rps: number; cpuUsPerReq: number | null }
 
-async function redisBenchmark(port: number, pipeline: number, requests: number, clients: number): Promise<number> {
-  const { stdout } = await run('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), '-t', 'set,get', '-n', String(requests), '-c', String(clients), '-P', String(pipeline), '--csv'], { maxBuffer: 1 << 20 });
-  const rows = stdout.trim().split('\n').filter((l) => /^"(SET|GET)"/.test(l));
-  if (rows.length !== 2) throw new Error(`unexpected redis-benchmark output:\n${stdout}`);
-  // Combined rate of the two tests: total requests over total time.
-  const rates = rows.map((l) => Number(JSON.parse(`[${l}]`)[1]));
-  return (2 * requests) / rates.reduce((t, r) => t + requests / r, 0);
-}
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 export async function redisBench(opts: RedisBenchOptions): Promise<Record<string, unknown>> {
   const redis = await RedisServer.start();

@@ -3,15 +3,13 @@
 // 15 s timeout, a 1 s per-try timeout and a retry policy (nothing is ever retried); interleaved
 // rounds, medians, proxy CPU per request from /proc, direct in the same rounds.
 
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { MeltemiProcess } from '../helpers/meltemi-process';
 import { PLUGIN_DIR } from '../helpers/paths';
 import { freePort } from '../helpers/ports';
 import { RedisServer } from '../helpers/redis-server';
 import { cpuSeconds } from './proc-cpu';
+import { median, redisBenchmark } from './redis-benchmark';
 
-const run = promisify(execFile);
 
 export interface ResilienceBenchOptions { rounds: number; requests: number; clients: number }
 
@@ -20,15 +18,7 @@ const VARIANTS = [
   { key: 'resilient', label: 'timeout 15s, per-try 1s, retries', action: 'timeout: 15s, retry_policy: { retry_on: "reset,connect-failure,timeout", num_retries: 2, per_try_timeout: 1s }' },
 ] as const;
 
-async function redisBenchmark(port: number, requests: number, clients: number): Promise<number> {
-  const { stdout } = await run('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), '-t', 'set,get', '-n', String(requests), '-c', String(clients), '-P', '16', '--csv'], { maxBuffer: 1 << 20 });
-  const rows = stdout.trim().split('\n').filter((l) => /^"(SET|GET)"/.test(l));
-  if (rows.length !== 2) throw new Error(`unexpected redis-benchmark output:\n${stdout}`);
-  const rates = rows.map((l) => Number(JSON.parse(`[${l}]`)[1]));
-  return (2 * requests) / rates.reduce((t, r) => t + requests / r, 0);
-}
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 export async function resilienceBench(opts: ResilienceBenchOptions): Promise<Record<string, unknown>> {
   const redis = await RedisServer.start();
@@ -48,12 +38,12 @@ clusters:
   const samples = new Map<string, Array<{ rps: number; cpu: number }>>();
   const direct: number[] = [];
   try {
-    for (const p of proxies) await redisBenchmark(p.port, 100_000, opts.clients); // warm-up
+    for (const p of proxies) await redisBenchmark(p.port, 16, 100_000, opts.clients); // warm-up
     for (let round = 1; round <= opts.rounds; round++) {
-      direct.push(await redisBenchmark(redis.port, opts.requests, opts.clients));
+      direct.push(await redisBenchmark(redis.port, 16, opts.requests, opts.clients));
       for (const p of proxies) {
         const cpu0 = cpuSeconds(p.proc.pid);
-        const rps = await redisBenchmark(p.port, opts.requests, opts.clients);
+        const rps = await redisBenchmark(p.port, 16, opts.requests, opts.clients);
         const cpu = ((cpuSeconds(p.proc.pid) - cpu0) * 1e6) / (2 * opts.requests);
         (samples.get(p.key) ?? samples.set(p.key, []).get(p.key)!).push({ rps, cpu });
         process.stderr.write(`round ${round} ${p.key}: ${Math.round(rps)} req/s, proxy CPU ${cpu.toFixed(2)} µs/req\n`);
