@@ -92,6 +92,8 @@ export function createMetricsRegistry(stats: StatsStore, plugins: PluginRegistry
   perCluster('meltemi_upstream_rq_mirror_failed_total', 'Shadow requests that could not be sent to this cluster or failed there; the real requests are not affected.', 'counter', (s) => s.mirrorFailures);
   perCluster('meltemi_upstream_cx_overflow_total', 'Connections not opened because the cluster held circuit_breakers.max_connections (Envoy upstream_cx_overflow).', 'counter', (s) => s.cxOverflow);
   perCluster('meltemi_upstream_rq_pending_active', 'Requests waiting for an upstream connection to open (Envoy upstream_rq_pending_active).', 'gauge', (s) => s.rqPending);
+  perCluster('meltemi_outlier_detection_ejections_enforced_total', 'Endpoints ejected by outlier detection (Envoy outlier_detection.ejections_enforced_total).', 'counter', (s) => s.outlierEjections);
+  perCluster('meltemi_outlier_detection_ejections_overflow_total', 'Ejections not made because max_ejection_percent of the endpoints were out (Envoy outlier_detection.ejections_overflow).', 'counter', (s) => s.outlierOverflow);
   perCluster('meltemi_upstream_rq_active', 'Requests routed to the cluster and not answered yet (Envoy upstream_rq_active).', 'gauge', (s) => s.rqActive);
   add('meltemi_downstream_cx_idle_timeout_total', 'Downstream connections closed after idle_timeout with nothing in flight.', 'counter', () =>
     [...stats.listeners.values()].map((s) => ({ labels: { listener: s.listener }, value: s.idleTimeouts })));

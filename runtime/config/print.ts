@@ -94,6 +94,11 @@ function cluster(c: ClusterConfig): Plain {
     connect_timeout: ms(c.connectTimeoutMs), connections_per_endpoint: c.connectionsPerEndpoint,
     max_pending_requests_per_connection: c.maxPendingRequestsPerConnection, max_queued_bytes_per_connection: c.maxQueuedBytesPerConnection,
     retry_budget: { budget_percent: c.retryBudget.percent, min_retry_concurrency: c.retryBudget.minConcurrency },
+    ...(c.outlierDetection ? { outlier_detection: {
+      consecutive_5xx: c.outlierDetection.consecutiveErrors, consecutive_gateway_failure: c.outlierDetection.consecutiveGatewayFailures,
+      base_ejection_time: ms(c.outlierDetection.baseEjectionMs), max_ejection_percent: c.outlierDetection.maxEjectionPercent,
+    } } : {}),
+    ...(c.healthyPanicThreshold !== undefined ? { healthy_panic_threshold: c.healthyPanicThreshold } : {}),
     circuit_breakers: {
       max_connections: c.circuitBreakers.maxConnections, max_pending_requests: c.circuitBreakers.maxPendingRequests,
       max_requests: c.circuitBreakers.maxRequests, max_retries: c.circuitBreakers.maxRetries,

@@ -200,6 +200,22 @@ export interface ClusterConfig {
   readonly retryBudget: RetryBudgetConfig;
   /** Envoy's circuit breaker thresholds for the whole cluster (unlimited unless set, as Istio leaves them). */
   readonly circuitBreakers: CircuitBreakersConfig;
+  /** Passive health by results (off unless set). */
+  readonly outlierDetection?: OutlierDetectionConfig;
+  /** Below this share (%) of endpoints not ejected, ejection is ignored (Envoy's healthy_panic_threshold, 50). */
+  readonly healthyPanicThreshold?: number;
+}
+
+/** Envoy's outlier_detection, for any protocol: an error response from the codec counts as a 5xx. */
+export interface OutlierDetectionConfig {
+  /** Consecutive error responses that eject an endpoint (0: not by errors). */
+  readonly consecutiveErrors: number;
+  /** Consecutive connect failures, resets and timeouts that eject it (0: not by those). */
+  readonly consecutiveGatewayFailures: number;
+  /** Ejection time: this × the number of times the endpoint was ejected (at most 300 s). */
+  readonly baseEjectionMs: number;
+  /** At most this share (%) of endpoints ejected at once (at least one). */
+  readonly maxEjectionPercent: number;
 }
 
 export interface CircuitBreakersConfig {

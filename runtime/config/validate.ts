@@ -7,7 +7,7 @@ import type { LbPolicy } from '../upstream/load-balancer';
 
 const LB_POLICIES: readonly LbPolicy[] = ['round_robin', 'least_request', 'random', 'ring_hash'];
 import type {
-  AdminConfig, ClusterConfig, Config, EndpointConfig, FilterConfig, KeyValue, ListenerConfig, MetadataMatcherConfig, PluginsConfig,
+  AdminConfig, ClusterConfig, OutlierDetectionConfig, Config, EndpointConfig, FilterConfig, KeyValue, ListenerConfig, MetadataMatcherConfig, PluginsConfig,
   RetryOn, RetryPolicyConfig, RouteActionConfig, RouteConfig, RouteConfiguration, StringMatch,
 } from './types';
 import { ConfigError } from '../core/errors';
@@ -333,7 +333,8 @@ function readKeyValue(f: Field): KeyValue {
 }
 
 function readCluster(f: Field): ClusterConfig {
-  f.only(['name', 'endpoints', 'lb_policy', 'connect_timeout', 'connections_per_endpoint', 'max_pending_requests_per_connection', 'max_queued_bytes_per_connection', 'retry_budget', 'circuit_breakers']);
+  f.only(['name', 'endpoints', 'lb_policy', 'connect_timeout', 'connections_per_endpoint', 'max_pending_requests_per_connection', 'max_queued_bytes_per_connection', 'retry_budget', 'circuit_breakers', 'outlier_detection', 'healthy_panic_threshold']);
+  const outlier = f.child('outlier_detection');
   const breakers = f.child('circuit_breakers');
   if (breakers.present) breakers.only(['max_connections', 'max_pending_requests', 'max_requests', 'max_retries']);
   const threshold = (key: string, fallback: number) => (breakers.present ? breakers.child(key).or((t) => t.integer(0, 2 ** 31 - 1), fallback) : fallback);
@@ -363,12 +364,29 @@ function readCluster(f: Field): ClusterConfig {
       }, RETRY_BUDGET_DEFAULT.percent),
       minConcurrency: budget.child('min_retry_concurrency').or((m) => m.integer(0, 1_000_000), RETRY_BUDGET_DEFAULT.minConcurrency),
     } : RETRY_BUDGET_DEFAULT,
+    ...(outlier.present ? { outlierDetection: readOutlierDetection(outlier) } : {}),
+    ...(f.child('healthy_panic_threshold').present ? { healthyPanicThreshold: percentOf(f.child('healthy_panic_threshold')) } : {}),
     circuitBreakers: {
       maxConnections: threshold('max_connections', UPSTREAM_LIMIT_DEFAULTS.circuitBreakers.maxConnections),
       maxPendingRequests: threshold('max_pending_requests', UPSTREAM_LIMIT_DEFAULTS.circuitBreakers.maxPendingRequests),
       maxRequests: threshold('max_requests', UPSTREAM_LIMIT_DEFAULTS.circuitBreakers.maxRequests),
       maxRetries: threshold('max_retries', UPSTREAM_LIMIT_DEFAULTS.circuitBreakers.maxRetries),
     },
+  };
+}
+
+function percentOf(p: Field): number {
+  if (typeof p.value !== 'number' || p.value < 0 || p.value > 100) p.fail('must be a percentage from 0 to 100');
+  return p.value as number;
+}
+
+function readOutlierDetection(f: Field): OutlierDetectionConfig {
+  f.only(['consecutive_5xx', 'consecutive_gateway_failure', 'base_ejection_time', 'max_ejection_percent']);
+  return {
+    consecutiveErrors: f.child('consecutive_5xx').or((n) => n.integer(0, 1_000_000), 5),
+    consecutiveGatewayFailures: f.child('consecutive_gateway_failure').or((n) => n.integer(0, 1_000_000), 5),
+    baseEjectionMs: f.child('base_ejection_time').or((d) => d.durationMs(), 30_000),
+    maxEjectionPercent: f.child('max_ejection_percent').or(percentOf, 10),
   };
 }
 

@@ -56,7 +56,17 @@ export interface DestinationRule {
   lbPolicy: LbPolicy | undefined;
   /** trafficPolicy.connectionPool, as istiod maps it onto Envoy's circuit breakers and connect timeout. */
   connectionPool: ConnectionPool | undefined;
-  subsets: Array<{ name: string; labels: Record<string, string>; hashKey: string | undefined; lbPolicy: LbPolicy | undefined; connectionPool: ConnectionPool | undefined }>;
+  outlierDetection: OutlierDetection | undefined;
+  subsets: Array<{ name: string; labels: Record<string, string>; hashKey: string | undefined; lbPolicy: LbPolicy | undefined; connectionPool: ConnectionPool | undefined; outlierDetection: OutlierDetection | undefined }>;
+}
+
+export interface OutlierDetection {
+  consecutiveErrors: number;
+  consecutiveGatewayFailures: number;
+  baseEjectionMs: number;
+  maxEjectionPercent: number;
+  /** Istio's minHealthPercent: Envoy's healthy_panic_threshold. */
+  minHealthPercent: number | undefined;
 }
 
 export interface ConnectionPool {
@@ -133,6 +143,25 @@ function connectionPoolOf(policy: Field, notes: Notes): ConnectionPool | undefin
     if (http.child('maxRetries').present) out.maxRetries = http.child('maxRetries').integer(0, 2 ** 31 - 1);
   }
   return out;
+}
+
+function outlierDetectionOf(policy: Field, notes: Notes): OutlierDetection | undefined {
+  if (!policy.present) return undefined;
+  const od = policy.child('outlierDetection');
+  if (!od.present) return undefined;
+  checked(od, SPEC_FIELDS['DestinationRule.outlierDetection'], notes);
+  const percent = (p: Field) => {
+    if (typeof p.value !== 'number' || p.value < 0 || p.value > 100) p.fail('must be a percentage from 0 to 100');
+    return p.value as number;
+  };
+  // Istio's defaults, and its rule that an unset consecutiveGatewayErrors does not eject.
+  return {
+    consecutiveErrors: od.child('consecutive5xxErrors').or((n) => n.integer(0, 1_000_000), 5),
+    consecutiveGatewayFailures: od.child('consecutiveGatewayErrors').or((n) => n.integer(0, 1_000_000), 0),
+    baseEjectionMs: od.child('baseEjectionTime').or((d) => d.durationMs(), 30_000),
+    maxEjectionPercent: od.child('maxEjectionPercent').or(percent, 10),
+    minHealthPercent: od.child('minHealthPercent').or(percent, undefined),
+  };
 }
 
 function hashKeyOf(policy: Field, notes: Notes): string | undefined {
@@ -212,6 +241,7 @@ export function readResource(doc: unknown, where: string, notes: Notes = []): Re
         hashKey: hashKeyOf(spec.child('trafficPolicy'), notes),
         lbPolicy: lbPolicyOf(spec.child('trafficPolicy')),
         connectionPool: connectionPoolOf(spec.child('trafficPolicy'), notes),
+        outlierDetection: outlierDetectionOf(spec.child('trafficPolicy'), notes),
         subsets: spec.child('subsets').or((s) => s.items().map((sub) => {
           checked(sub, SPEC_FIELDS['DestinationRule.subset'], notes);
           return {
@@ -220,6 +250,7 @@ export function readResource(doc: unknown, where: string, notes: Notes = []): Re
             hashKey: hashKeyOf(sub.child('trafficPolicy'), notes),
             lbPolicy: lbPolicyOf(sub.child('trafficPolicy')),
             connectionPool: connectionPoolOf(sub.child('trafficPolicy'), notes),
+            outlierDetection: outlierDetectionOf(sub.child('trafficPolicy'), notes),
           };
         }), []),
       };

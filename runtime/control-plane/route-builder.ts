@@ -48,7 +48,7 @@ function endpointPort(se: ServiceEntry, port: ServiceEntry['ports'][number], ep:
 }
 
 function clustersFor(se: ServiceEntry, port: ServiceEntry['ports'][number], dr: DestinationRule | undefined): ClusterConfig[] {
-  const cluster = (subset: string, labels: Record<string, string>, lbPolicy = dr?.lbPolicy, pool = dr?.connectionPool): ClusterConfig => ({
+  const cluster = (subset: string, labels: Record<string, string>, lbPolicy = dr?.lbPolicy, pool = dr?.connectionPool, od = dr?.outlierDetection): ClusterConfig => ({
     name: clusterName(port.number, subset, se.host),
     endpoints: se.endpoints
       .filter((ep) => Object.entries(labels).every(([k, v]) => ep.labels[k] === v))
@@ -63,8 +63,12 @@ function clustersFor(se: ServiceEntry, port: ServiceEntry['ports'][number], dr: 
       maxRequests: pool?.maxRequests ?? UPSTREAM_LIMIT_DEFAULTS.circuitBreakers.maxRequests,
       maxRetries: pool?.maxRetries ?? UPSTREAM_LIMIT_DEFAULTS.circuitBreakers.maxRetries,
     },
+    ...(od ? {
+      outlierDetection: { consecutiveErrors: od.consecutiveErrors, consecutiveGatewayFailures: od.consecutiveGatewayFailures, baseEjectionMs: od.baseEjectionMs, maxEjectionPercent: od.maxEjectionPercent },
+      ...(od.minHealthPercent !== undefined ? { healthyPanicThreshold: od.minHealthPercent } : {}),
+    } : {}),
   });
-  return [cluster('', {}), ...(dr?.subsets ?? []).map((s) => cluster(s.name, s.labels, s.lbPolicy ?? dr?.lbPolicy, s.connectionPool ?? dr?.connectionPool))];
+  return [cluster('', {}), ...(dr?.subsets ?? []).map((s) => cluster(s.name, s.labels, s.lbPolicy ?? dr?.lbPolicy, s.connectionPool ?? dr?.connectionPool, s.outlierDetection ?? dr?.outlierDetection))];
 }
 
 function defaultRoute(se: ServiceEntry, port: number, dr: DestinationRule | undefined): RouteConfig {

@@ -197,7 +197,17 @@ export class XdsServer {
           max_requests: { value: c.circuitBreakers.maxRequests },
           max_retries: { value: c.circuitBreakers.maxRetries },
           retry_budget: { budget_percent: { value: c.retryBudget.percent }, min_retry_concurrency: { value: c.retryBudget.minConcurrency } },
-        }] } },
+        }] },
+        ...(c.outlierDetection ? { outlier_detection: {
+          consecutive_5xx: { value: c.outlierDetection.consecutiveErrors },
+          enforcing_consecutive_5xx: { value: c.outlierDetection.consecutiveErrors > 0 ? 100 : 0 },
+          consecutive_gateway_failure: { value: c.outlierDetection.consecutiveGatewayFailures },
+          enforcing_consecutive_gateway_failure: { value: c.outlierDetection.consecutiveGatewayFailures > 0 ? 100 : 0 },
+          base_ejection_time: { seconds: String(Math.floor(c.outlierDetection.baseEjectionMs / 1000)), nanos: (c.outlierDetection.baseEjectionMs % 1000) * 1e6 },
+          max_ejection_percent: { value: c.outlierDetection.maxEjectionPercent },
+        } } : {}),
+        ...(c.healthyPanicThreshold !== undefined ? { common_lb_config: { healthy_panic_threshold: { value: c.healthyPanicThreshold } } } : {}),
+      },
     })));
   }
 

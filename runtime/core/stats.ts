@@ -60,6 +60,9 @@ export class ClusterStats {
   rqRetrySuccess = 0;
   rqRetryOverflow = 0;
   rqRetryLimitExceeded = 0;
+  /** Outlier detection: endpoints ejected, and ejections refused by max_ejection_percent (Envoy outlier_detection.ejections_*). */
+  outlierEjections = 0;
+  outlierOverflow = 0;
   /** Requests queued on connections still opening (circuit breaker max_pending_requests). */
   rqPending = 0;
   /** Connections not opened because the cluster held max_connections (Envoy upstream_cx_overflow). */

@@ -155,6 +155,7 @@ export class Router implements ResponseSink {
 
   complete(req: ActiveRequest, response: Buffer, isError: boolean, now: number, meta?: Metadata): void {
     if (req.done) return; // answered already (a timeout): this is a late response
+    if (req.lastEndpoint !== null) req.cluster?.report(req.lastEndpoint, isError ? 'error' : 'ok', now);
     if (isError && this.retry(req, RetryCondition.error, now)) return;
     if (!isError && req.retries > 0) req.cluster!.stats.rqRetrySuccess++;
     this.finish(req);
@@ -177,6 +178,7 @@ export class Router implements ResponseSink {
       return;
     }
     const condition = kind === ErrorKind.CONNECT_FAILURE ? RetryCondition['connect-failure'] : RetryCondition.reset;
+    if (req.lastEndpoint !== null) req.cluster?.report(req.lastEndpoint, 'gateway', now);
     this.failed(req, kind, message, condition, now);
   }
 
@@ -194,6 +196,7 @@ export class Router implements ResponseSink {
     }
     if (now >= req.deadline) {
       req.upstream?.cancel(req);
+      if (req.lastEndpoint !== null && req.retryAt === 0) req.cluster?.report(req.lastEndpoint, 'gateway', now);
       this.timedOut(req);
       return;
     }
@@ -207,6 +210,7 @@ export class Router implements ResponseSink {
       req.upstream = null;
       req.tryDeadline = Infinity;
       req.cluster!.stats.rqPerTryTimeout++;
+      if (req.lastEndpoint !== null) req.cluster!.report(req.lastEndpoint, 'gateway', now);
       if (!this.retry(req, RetryCondition.timeout, now)) {
         this.answer(req, ErrorKind.TIMEOUT, `meltemi: try timed out after ${req.route!.retryPolicy!.perTryTimeoutMs} ms`);
       }

@@ -1,6 +1,9 @@
 // Clusters of endpoints, picked by the cluster's load-balancing policy (load-balancer.ts), with
 // passive health: an endpoint whose connection attempt failed is skipped for a backoff that
-// doubles per consecutive failure.
+// doubles per consecutive failure; with outlier_detection, one whose requests fail in a row is
+// ejected for base_ejection_time × its ejections, at most max_ejection_percent of the endpoints
+// at once, and ejection is ignored altogether while fewer than healthy_panic_threshold percent
+// are left (Envoy's panic mode: better an ejected endpoint than none).
 
 import type { ClusterConfig } from '../config/types';
 import type { ClusterStats, StatsStore } from '../core/stats';
@@ -16,6 +19,11 @@ export class Endpoint {
   ejectedUntil = 0;
   /** Tries on this endpoint not yet over (least_request compares them). */
   active = 0;
+  /** Outlier detection: failures in a row, ejected until (performance.now() ms), times ejected. */
+  consecutiveErrors = 0;
+  consecutiveGatewayFailures = 0;
+  outlierUntil = 0;
+  ejections = 0;
 
   constructor(readonly address: string, readonly port: number) {}
 
@@ -34,10 +42,18 @@ export class Endpoint {
   }
 }
 
+/** What a try's outcome says of its endpoint (outlier detection). */
+export type TryOutcome = 'ok' | 'error' | 'gateway';
+
+const MAX_EJECTION_MS = 300_000;
+const DEFAULT_PANIC_THRESHOLD = 50;
+
 export class Cluster {
   endpoints: Endpoint[];
   readonly stats: ClusterStats;
   private lb: LoadBalancer;
+  /** Endpoints ejected by outlier detection (some may have come back: pruned when looked at). */
+  private readonly ejected = new Set<Endpoint>();
 
   constructor(public config: ClusterConfig, store: StatsStore) {
     this.endpoints = config.endpoints.map((e) => new Endpoint(e.address, e.port));
@@ -50,6 +66,7 @@ export class Cluster {
     const old = new Map(this.endpoints.map((e) => [e.label, e]));
     this.config = config;
     this.endpoints = config.endpoints.map((e) => old.get(`${e.address}:${e.port}`) ?? new Endpoint(e.address, e.port));
+    for (const ep of this.ejected) if (!this.endpoints.includes(ep)) this.ejected.delete(ep);
     this.lb = createLoadBalancer(config.lbPolicy, this.endpoints);
   }
 
@@ -70,7 +87,45 @@ export class Cluster {
    * the point on a ring_hash cluster's ring.
    */
   pick(now: number, avoid?: Endpoint, hash?: number): Endpoint | undefined {
-    return this.lb.pick({ now, avoid, hash });
+    return this.lb.pick({ now, avoid, hash, panic: this.ejected.size > 0 && this.inPanic(now) });
+  }
+
+  /** Whether so few endpoints are left that ejection is ignored. */
+  private inPanic(now: number): boolean {
+    for (const ep of this.ejected) if (ep.outlierUntil <= now) this.ejected.delete(ep);
+    const n = this.endpoints.length;
+    return n > 0 && ((n - this.ejected.size) * 100) / n < (this.config.healthyPanicThreshold ?? DEFAULT_PANIC_THRESHOLD);
+  }
+
+  /** Records a try's outcome on `ep`; ejects it when its failures in a row reach the thresholds. */
+  report(ep: Endpoint, outcome: TryOutcome, now: number): void {
+    const od = this.config.outlierDetection;
+    if (!od) return;
+    if (outcome === 'ok') {
+      ep.consecutiveErrors = 0;
+      ep.consecutiveGatewayFailures = 0;
+      return;
+    }
+    const tripped = outcome === 'error'
+      ? od.consecutiveErrors > 0 && ++ep.consecutiveErrors >= od.consecutiveErrors
+      : od.consecutiveGatewayFailures > 0 && ++ep.consecutiveGatewayFailures >= od.consecutiveGatewayFailures;
+    if (tripped) this.eject(ep, od.baseEjectionMs, od.maxEjectionPercent, now);
+  }
+
+  private eject(ep: Endpoint, baseMs: number, maxPercent: number, now: number): void {
+    ep.consecutiveErrors = 0;
+    ep.consecutiveGatewayFailures = 0;
+    if (ep.outlierUntil > now) return;
+    for (const e of this.ejected) if (e.outlierUntil <= now) this.ejected.delete(e);
+    // Envoy ejects at least one endpoint whatever the percentage.
+    if (this.ejected.size >= Math.max(1, Math.floor((maxPercent / 100) * this.endpoints.length))) {
+      this.stats.outlierOverflow++;
+      return;
+    }
+    ep.ejections++;
+    ep.outlierUntil = now + Math.min(MAX_EJECTION_MS, baseMs * ep.ejections);
+    this.ejected.add(ep);
+    this.stats.outlierEjections++;
   }
 }
 

@@ -4,7 +4,8 @@
 // one moves only its keys (to the next healthy owners). Requests without a hash take a random point.
 
 import type { Endpoint } from './cluster';
-import type { LoadBalancer, PickContext } from './load-balancer';
+import type { LoadBalancer } from './load-balancer';
+import { healthy, type PickContext } from './pick-context';
 
 /**
  * Points per endpoint, the same whatever the number of endpoints: an endpoint that joins must
@@ -44,7 +45,8 @@ export class RingHash implements LoadBalancer {
     this.owners = ring.map((r) => r[1]);
   }
 
-  pick({ now, avoid, hash }: PickContext): Endpoint | undefined {
+  pick(ctx: PickContext): Endpoint | undefined {
+    const { avoid, hash } = ctx;
     const n = this.points.length;
     if (n === 0) return undefined;
     const h = hash ?? Math.floor(Math.random() * 2 ** 32);
@@ -59,7 +61,7 @@ export class RingHash implements LoadBalancer {
     let fallback: Endpoint | undefined;
     for (let i = 0; i < n; i++) {
       const ep = this.owners[(lo + i) % n];
-      if (ep.ejectedUntil > now) continue;
+      if (!healthy(ep, ctx)) continue;
       if (ep !== avoid) return ep;
       fallback ??= ep;
     }

@@ -5,33 +5,28 @@
 
 import type { Endpoint } from './cluster';
 import { RingHash } from './load-balancer-ring-hash';
+import { healthy, type PickContext } from './pick-context';
+
+export type { PickContext } from './pick-context';
 
 export type LbPolicy = 'round_robin' | 'least_request' | 'random' | 'ring_hash';
-
-export interface PickContext {
-  readonly now: number;
-  readonly avoid?: Endpoint;
-  /** The request's hash (ring_hash: from the route's hash_policy); absent: a random point. */
-  readonly hash?: number;
-}
 
 export interface LoadBalancer {
   pick(ctx: PickContext): Endpoint | undefined;
 }
 
-const healthy = (ep: Endpoint, now: number) => ep.ejectedUntil <= now;
-
 export class RoundRobin implements LoadBalancer {
   private next = 0;
   constructor(private readonly endpoints: readonly Endpoint[]) {}
 
-  pick({ now, avoid }: PickContext): Endpoint | undefined {
+  pick(ctx: PickContext): Endpoint | undefined {
     const eps = this.endpoints;
+    const avoid = ctx.avoid;
     let fallback: Endpoint | undefined;
     for (let tries = 0; tries < eps.length; tries++) {
       const ep = eps[this.next];
       this.next = (this.next + 1) % eps.length;
-      if (!healthy(ep, now)) continue;
+      if (!healthy(ep, ctx)) continue;
       if (ep !== avoid) return ep;
       fallback = ep;
     }
@@ -42,13 +37,14 @@ export class RoundRobin implements LoadBalancer {
 export class RandomPick implements LoadBalancer {
   constructor(private readonly endpoints: readonly Endpoint[]) {}
 
-  pick({ now, avoid }: PickContext): Endpoint | undefined {
+  pick(ctx: PickContext): Endpoint | undefined {
     const eps = this.endpoints;
+    const avoid = ctx.avoid;
     const start = Math.floor(Math.random() * eps.length);
     let fallback: Endpoint | undefined;
     for (let i = 0; i < eps.length; i++) {
       const ep = eps[(start + i) % eps.length];
-      if (!healthy(ep, now)) continue;
+      if (!healthy(ep, ctx)) continue;
       if (ep !== avoid) return ep;
       fallback = ep;
     }
@@ -76,7 +72,7 @@ export class LeastRequest implements LoadBalancer {
     if (j >= i) j++;
     const a = eps[i];
     const b = eps[j];
-    const usable = (ep: Endpoint) => healthy(ep, ctx.now) && ep !== ctx.avoid;
+    const usable = (ep: Endpoint) => healthy(ep, ctx) && ep !== ctx.avoid;
     if (usable(a) && usable(b)) return b.active < a.active ? b : a;
     if (usable(a)) return a;
     if (usable(b)) return b;

@@ -193,7 +193,24 @@ function parseCluster(c: Plain, i: number): { config: ClusterConfig; fromEds: bo
       connectionsPerEndpoint: 1,
       ...UPSTREAM_LIMIT_DEFAULTS,
       ...breakersOf(c.circuit_breakers, `${path}.circuit_breakers`),
+      ...(c.outlier_detection ? { outlierDetection: outlierOf(c.outlier_detection) } : {}),
+      ...(c.common_lb_config?.healthy_panic_threshold ? { healthyPanicThreshold: Number(c.common_lb_config.healthy_panic_threshold.value ?? 0) } : {}),
     },
+  };
+}
+
+const ms = (d: Plain | undefined, fallback: number) => (d ? Number(d.seconds ?? 0) * 1000 + Math.round(Number(d.nanos ?? 0) / 1e6) : fallback);
+
+/** Envoy's outlier_detection with its defaults (consecutive_5xx 5, gateway failures 5, 30 s, 10%). */
+function outlierOf(o: Plain): NonNullable<ClusterConfig['outlierDetection']> {
+  // Envoy enforces gateway-failure ejection only at enforcing_consecutive_gateway_failure > 0 (default 0).
+  const gatewayEnforced = Number(o.enforcing_consecutive_gateway_failure?.value ?? 0) > 0;
+  const enforced5xx = o.enforcing_consecutive_5xx === undefined || Number(o.enforcing_consecutive_5xx.value ?? 0) > 0;
+  return {
+    consecutiveErrors: enforced5xx ? Number(o.consecutive_5xx?.value ?? 5) : 0,
+    consecutiveGatewayFailures: gatewayEnforced ? Number(o.consecutive_gateway_failure?.value ?? 5) : 0,
+    baseEjectionMs: ms(o.base_ejection_time, 30_000),
+    maxEjectionPercent: Math.min(100, Number(o.max_ejection_percent?.value ?? 10)),
   };
 }
 
