@@ -7,6 +7,7 @@ import { thriftBench } from './thrift-bench';
 import { xdsBench } from './xds-bench';
 import { filtersBench } from './filters-bench';
 import { resilienceBench } from './resilience-bench';
+import { latencyBench } from './latency-bench';
 
 const benches: Record<string, () => Promise<Record<string, unknown>>> = {
   redis: () => redisBench({
@@ -30,6 +31,10 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
     requests: Number(process.env.BENCH_REQUESTS_P16 ?? 1_000_000),
     clients: 50,
   }),
+  latency: () => latencyBench({
+    rates: [5000, 20_000],
+    durationMs: Number(process.env.BENCH_DURATION_MS ?? 5000),
+  }),
   xds: () => xdsBench({
     agents: Number(process.env.BENCH_AGENTS ?? 100),
     changes: Number(process.env.BENCH_CHANGES ?? 20),
@@ -39,7 +44,7 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
 
 const USAGE = `usage: npm run bench -- [${Object.keys(benches).join('|')}…]   (default: all)
 Environment: BENCH_ROUNDS (3), BENCH_REQUESTS_P1 and BENCH_REQUESTS_P16 (redis), BENCH_DURATION_MS
-(thrift), BENCH_AGENTS, BENCH_CHANGES, BENCH_DEBOUNCE_MS (xds); filters and resilience use BENCH_ROUNDS and BENCH_REQUESTS_P16. Each benchmark prints a table; the
+(thrift, latency), BENCH_AGENTS, BENCH_CHANGES, BENCH_DEBOUNCE_MS (xds); filters and resilience use BENCH_ROUNDS and BENCH_REQUESTS_P16. Each benchmark prints a table; the
 last line on stdout is one JSON object with every figure.
 `;
 
