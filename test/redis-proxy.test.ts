@@ -211,6 +211,19 @@ clusters:
     assert.equal(await client({ shared: true }).get('quit:k'), 'v');
   });
 
+  // Pushes (pub/sub messages, MONITOR output) come with no request to answer: a subscriber is
+  // told and closed, never left subscribed to nothing while PUBLISH counts it as a receiver.
+  for (const command of [['SUBSCRIBE', 'news'], ['PSUBSCRIBE', 'n*'], ['MONITOR']]) {
+    it(`${command[0]} is answered with an error that says why, and that client is closed`, async () => {
+      const raw = new RawClient(port);
+      raw.write(cmd('SET', `sub:${command[0]}`, 'v') + cmd(...command) + cmd('GET', 'sub:k'));
+      await raw.waitClosed();
+      assert.match(raw.received.toString(), /^\+OK\r\n-ERR meltemi: protocol error: pub\/sub and MONITOR are not supported through meltemi \(their messages would not reach you\)[^\r\n]*\r\n$/);
+      const publisher = client({ shared: true });
+      assert.equal(await publisher.publish('news', 'hello'), 0, 'no subscriber was left behind on the server');
+    });
+  }
+
   it('malformed RESP closes only its connection, with a protocol error reply', async () => {
     const healthy = client({ shared: true });
     await healthy.set('healthy', '1');

@@ -13,6 +13,8 @@ export const XREAD: u8 = 8;
 export const QUIT: u8 = 16;
 /** Reads: sending one twice changes nothing, so the proxy may retry it. */
 export const READ_ONLY: u8 = 32;
+/** Turns the connection into a stream of pushes (pub/sub, MONITOR): not proxied, see describe(). */
+export const PUSHES: u8 = 64;
 
 const KEYLESS_NAMES: string[] = [
   "ping", "echo", "info", "time", "dbsize", "config", "command", "client", "cluster", "select",
@@ -88,6 +90,7 @@ insert(SCRIPT_NAMES, SCRIPT);
 insert(XREAD_NAMES, XREAD);
 insert(["quit"], QUIT);
 insert(READ_NAMES, READ_ONLY);
+insert(["subscribe", "psubscribe", "ssubscribe", "monitor"], PUSHES);
 
 /** The flags of the command spelled by bytes [at, at+len) of `cmd`, case-insensitively; 0 if none. */
 export function classify(cmd: Bytes, at: i32, len: i32): u8 {

@@ -8,7 +8,7 @@ import {
 } from "../../sdk/assembly";
 import { ERR_TOO_LARGE, MAX_BULK, MAX_LINE, NEED, errorText, frameReply, lineEnd, needTotal, respInteger } from "./resp";
 import { INLINE_ERROR, INLINE_NUL, tokAt, tokLen, tokenize } from "./inline";
-import { CONNECTION_SCOPED, KEYLESS, QUIT, READ_ONLY, SCRIPT, XREAD, classify } from "./commands";
+import { CONNECTION_SCOPED, KEYLESS, PUSHES, QUIT, READ_ONLY, SCRIPT, XREAD, classify } from "./commands";
 
 export * from "../../sdk/assembly/exports";
 
@@ -25,6 +25,8 @@ let sawStreams = false;
 let sawBlock = false;
 /** classify() of the command, computed once while framing (-1: not yet). */
 let commandFlags: i32 = -1;
+
+const PUSHES_REFUSED = "pub/sub and MONITOR are not supported through meltemi (their messages would not reach you); connect to the server for them";
 
 function fail(frame: Frame, status: i32, message: string): i32 {
   frame.fail(message);
@@ -77,7 +79,7 @@ class RedisCodec extends Codec {
         if (n <= 0) { start = eol + 2; continue; }
         const end = this.frameMultibulk(input, eol + 2, n, frame);
         if (end <= 0) return end;
-        this.describe(input, frame);
+        if (!this.describe(input, frame)) return fail(frame, STATUS_PROTOCOL_ERROR, PUSHES_REFUSED);
         return end;
       }
       const nl = input.indexOf(10, start);
@@ -92,7 +94,7 @@ class RedisCodec extends Codec {
       if (count == 0) { start = nl + 1; continue; }
       const slots = count < ARG_SLOTS ? count : ARG_SLOTS;
       for (let i = 0; i < slots; i++) this.noteArg(input, i, unchecked(tokAt[i]), unchecked(tokLen[i]), false);
-      this.describe(input, frame);
+      if (!this.describe(input, frame)) return fail(frame, STATUS_PROTOCOL_ERROR, PUSHES_REFUSED);
       return nl + 1;
     }
   }
@@ -130,21 +132,27 @@ class RedisCodec extends Codec {
     return pos;
   }
 
-  /** Puts `command` and `key`, and flags connection-scoped commands. */
-  private describe(input: Bytes, frame: Frame): void {
+  /**
+   * Puts `command` and `key`, and flags connection-scoped commands. False for a command that
+   * turns the connection into a stream of pushes (SUBSCRIBE, MONITOR): the server's messages
+   * would come with no request to answer, so the client is told and its connection closed
+   * rather than left subscribed to nothing.
+   */
+  private describe(input: Bytes, frame: Frame): bool {
     const cmdAt = unchecked(argAt[0]);
-    if (cmdAt < 0) return;
+    if (cmdAt < 0) return true;
     const cmdLen = unchecked(argLen[0]);
     if (isUpper(input, cmdAt, cmdLen)) frame.putRef(KEY_COMMAND, cmdAt, cmdLen);
     else frame.putRefUppercase(KEY_COMMAND, input, cmdAt, cmdLen);
     const kind = <u8>(commandFlags >= 0 ? commandFlags : classify(input, cmdAt, cmdLen));
+    if (kind & PUSHES) return false;
     if ((kind & CONNECTION_SCOPED) != 0 || ((kind & XREAD) != 0 && sawBlock)) frame.flags |= FRAME_CONNECTION_SCOPED;
     if (kind & QUIT) frame.flags |= FRAME_DRAIN_CLOSE;
     if (kind & READ_ONLY) frame.flags |= FRAME_IDEMPOTENT;
-    if (kind & KEYLESS) return;
+    if (kind & KEYLESS) return true;
     if (kind & XREAD) {
       if (streamsKeyAt >= 0) frame.putRef(KEY_KEY, streamsKeyAt, streamsKeyLen);
-      return;
+      return true;
     }
     if (kind & SCRIPT) {
       // EVAL script numkeys key…: a key only when numkeys > 0.
@@ -152,9 +160,10 @@ class RedisCodec extends Codec {
       if (nkAt >= 0 && unchecked(argAt[3]) >= 0 && input.decimal(nkAt, nkAt + unchecked(argLen[2])) > 0) {
         frame.putRef(KEY_KEY, unchecked(argAt[3]), unchecked(argLen[3]));
       }
-      return;
+      return true;
     }
     if (unchecked(argAt[1]) >= 0) frame.putRef(KEY_KEY, unchecked(argAt[1]), unchecked(argLen[1]));
+    return true;
   }
 
   localReply(request: Bytes, kind: i32, message: Bytes, out: Output): i32 {
