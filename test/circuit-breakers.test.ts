@@ -58,6 +58,24 @@ clusters:
     assert.equal(proxy.clusters.get('main')!.stats.cxOverflow, 1);
   });
 
+  it('max_connections below the number of endpoints: requests share the connections open, none refused', async () => {
+    const other = await (await import('./helpers/redis-server')).RedisServer.start();
+    try {
+      await bed.start(`
+plugins: { directory: ${JSON.stringify(PLUGIN_DIR)}, watch: false }
+listeners:
+  - { name: redis, port: 0, protocol: redis, route_config: { routes: [ { route: { cluster: main } } ] } }
+clusters:
+  - { name: main, circuit_breakers: { max_connections: 1 }, endpoints: [ { address: 127.0.0.1, port: ${bed.redis.port} }, { address: 127.0.0.1, port: ${other.port} } ] }
+`);
+      const c = bed.client();
+      for (let i = 0; i < 20; i++) assert.equal(await c.ping(), 'PONG');
+      assert.equal(bed.proxy!.clusters.get('main')!.stats.cxOverflow, 0);
+    } finally {
+      await other.stop();
+    }
+  });
+
   it('a DestinationRule\'s connectionPool becomes the cluster\'s thresholds (as istiod maps it)', () => {
     const docs = parseAllDocuments(`
 apiVersion: networking.istio.io/v1beta1

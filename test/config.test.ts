@@ -71,6 +71,9 @@ describe('config', () => {
 
   const invalid: Array<[what: string, edit: (d: any) => void, field: string, message: RegExp]> = [
     ['no listeners', (d) => { d.listeners = []; }, 'listeners', /at least one listener/],
+    ['an empty retry_on', (d) => { d.listeners[0].route_config.routes[0].route.retry_policy = { retry_on: [] }; }, 'listeners[0].route_config.routes[0].route.retry_policy.retry_on', /must name at least one condition/],
+    ['a timeout below the sweep resolution', (d) => { d.listeners[0].route_config.routes[0].route.timeout = '1ms'; }, 'listeners[0].route_config.routes[0].route.timeout', /at least 10ms/],
+    ['an unknown retry condition', (d) => { d.listeners[0].route_config.routes[0].route.retry_policy = { retry_on: 'retriable-4xx' }; }, 'listeners[0].route_config.routes[0].route.retry_policy.retry_on', /unknown condition "retriable-4xx"/],
     ['port out of range', (d) => { d.listeners[0].port = 70000; }, 'listeners[0].port', /between 0 and 65535/],
     ['port not a number', (d) => { d.listeners[0].port = 'x'; }, 'listeners[0].port', /integer/],
     ['missing protocol', (d) => { delete d.listeners[0].protocol; }, 'listeners[0].protocol', /must be a string/],

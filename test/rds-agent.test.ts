@@ -88,7 +88,7 @@ describe('RDS route tunnel', () => {
     ['a header without a name', { name: 'x', virtual_hosts: [{ routes: [{ match: { headers: [{ exact_match: 'v', header_match_specifier: 'exact_match' }] }, route: { cluster: 'c' } }] }] }, /^ConfigError: virtual_hosts\[0\]\.routes\[0\]\.match\.headers\[0\]\.name: must be a string/],
     ['a mutation without a key', { name: 'x', virtual_hosts: [{ routes: [{ route: { cluster: 'c' }, request_headers_to_add: [{ header: { value: 'v' } }] }] }] }, /^ConfigError: virtual_hosts\[0\]\.routes\[0\]\.request_headers_to_add\[0\]\.header\.key: must be a string/],
     ['all weights 0', { name: 'x', virtual_hosts: [{ routes: [{ route: { weighted_clusters: { clusters: [{ name: 'a', weight: { value: 0 } }] } } }] }] }, /^ConfigError: virtual_hosts\[0\]\.routes\[0\]\.route\.weighted_clusters\.clusters: weights must not all be 0/],
-    ['an unknown retry condition', { name: 'x', virtual_hosts: [{ routes: [{ route: { cluster: 'c', retry_policy: { retry_on: '5xx' } } }] }] }, /^ConfigError: virtual_hosts\[0\]\.routes\[0\]\.route\.retry_policy\.retry_on: unknown condition "5xx"/],
+    ['an unknown retry condition', { name: 'x', virtual_hosts: [{ routes: [{ route: { cluster: 'c', retry_policy: { retry_on: 'retriable-4xx' } } }] }] }, /^ConfigError: virtual_hosts\[0\]\.routes\[0\]\.route\.retry_policy\.retry_on: unknown condition "retriable-4xx"/],
     ['a hash policy without a header', { name: 'x', virtual_hosts: [{ routes: [{ route: { cluster: 'c', hash_policy: [{ header: { header_name: '' } }] } }] }] }, /^ConfigError: virtual_hosts\[0\]\.routes\[0\]\.route\.hash_policy\[0\]\.header\.header_name: must not be empty/],
   ];
   for (const [what, rc, message] of bad) {

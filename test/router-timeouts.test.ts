@@ -75,7 +75,8 @@ describe('router: timeouts and retries on Redis (order correlation)', function (
     const writes = await Promise.all(Array.from({ length: 20 }, (_, i) => timed(c.set(`w${i}`, 'x'))));
     const failed = writes.filter((w) => w.error);
     assert.ok(failed.length > 0 && failed.length < 20, `round robin sends some writes to the silent endpoint (${failed.length} failed)`);
-    for (const w of failed) assert.match(w.error!.message, /try timed out after 150 ms/);
+    // A write on the silent endpoint times out itself, or is answered when another's timeout retires its connection.
+    for (const w of failed) assert.match(w.error!.message, /try timed out after 150 ms|retired: a request on it timed out/);
     const stats = proxy.clusters.get('main')!.stats;
     assert.ok(stats.rqPerTryTimeout > 0 && stats.rqRetry > 0 && stats.rqRetrySuccess > 0, JSON.stringify(stats));
     assert.ok(stats.connectionsRetired > 0, 'a connection whose request timed out (order correlation) is retired');
@@ -93,6 +94,33 @@ describe('router: timeouts and retries on Redis (order correlation)', function (
     assert.equal(stats.rqRetryOverflow, failed.length);
     assert.ok(failed.length >= 5 && failed.length <= 15, `${failed.length} refused by the budget`);
     for (const f of failed) assert.match(f.error!.message, /try timed out after 150 ms/);
+  });
+
+  it('a blocking command waits as long as it says, whatever the route timeout (no item lost)', async () => {
+    await bed.start(redisConfig([bed.redis.port], 'timeout: 200ms'));
+    const c = bed.client();
+    const t0 = performance.now();
+    assert.equal(await c.blpop('empty-queue', 1), null, 'BLPOP 1 answers nil after its own second');
+    assert.ok(performance.now() - t0 >= 900, 'not cut off at 200 ms');
+    const waiting = c.blpop('queue', 5);
+    await new Promise((r) => setTimeout(r, 400)); // past the route timeout
+    await bed.redis.command('RPUSH queue item');
+    assert.deepEqual(await waiting, ['queue', 'item']);
+  });
+
+  it('a client whose own upstream connection closes is told and closed, not moved to a fresh one in another database', async () => {
+    await bed.start(redisConfig([bed.redis.port], 'timeout: 2s'));
+    const c = bed.client();
+    assert.equal(await c.select(1), 'OK');
+    assert.equal(await c.set('mine', 'db1'), 'OK');
+    // Kill the pinned connection (the one in db 1) from the server side.
+    const list = await bed.redis.command('CLIENT LIST');
+    const id = /id=(\d+) [^\n]*db=1 /.exec(list)?.[1];
+    assert.ok(id, list);
+    await bed.redis.command(`CLIENT KILL ID ${id}`);
+    await new Promise((r) => setTimeout(r, 100));
+    const after = await c.get('mine').catch((e: Error) => e.message);
+    assert.match(String(after), /own upstream connection closed; what it set there \(SELECT, MULTI …\) is gone|closed before responding|Connection is closed/);
   });
 
   it('a refused endpoint (connect failure) is retried for reads', async () => {

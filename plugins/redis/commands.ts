@@ -15,6 +15,8 @@ export const QUIT: u8 = 16;
 export const READ_ONLY: u8 = 32;
 /** Turns the connection into a stream of pushes (pub/sub, MONITOR): not proxied, see describe(). */
 export const PUSHES: u8 = 64;
+/** Waits on the server as long as the command says (BLPOP key 0): no route timeout applies. */
+export const BLOCKS: u8 = 128;
 
 const KEYLESS_NAMES: string[] = [
   "ping", "echo", "info", "time", "dbsize", "config", "command", "client", "cluster", "select",
@@ -91,6 +93,7 @@ insert(XREAD_NAMES, XREAD);
 insert(["quit"], QUIT);
 insert(READ_NAMES, READ_ONLY);
 insert(["subscribe", "psubscribe", "ssubscribe", "monitor"], PUSHES);
+insert(["blpop", "brpop", "brpoplpush", "blmove", "blmpop", "bzpopmin", "bzpopmax", "bzmpop", "wait", "waitaof"], BLOCKS);
 
 /** The flags of the command spelled by bytes [at, at+len) of `cmd`, case-insensitively; 0 if none. */
 export function classify(cmd: Bytes, at: i32, len: i32): u8 {

@@ -3,12 +3,12 @@
 
 import {
   Bytes, Codec, CodecInfo, Correlation, Frame, Output, registerCodec,
-  FRAME_CONNECTION_SCOPED, FRAME_DRAIN_CLOSE, FRAME_IDEMPOTENT, KEY_COMMAND, KEY_KEY, MSG_RESPONSE, RESPONSE_ERROR,
+  FRAME_BLOCKING, FRAME_CONNECTION_SCOPED, FRAME_DRAIN_CLOSE, FRAME_IDEMPOTENT, KEY_COMMAND, KEY_KEY, MSG_RESPONSE, RESPONSE_ERROR,
   STATUS_FRAME_TOO_LARGE, STATUS_OK, STATUS_PROTOCOL_ERROR,
 } from "../../sdk/assembly";
 import { ERR_TOO_LARGE, MAX_BULK, MAX_LINE, NEED, errorText, frameReply, lineEnd, needTotal, respInteger } from "./resp";
 import { INLINE_ERROR, INLINE_NUL, tokAt, tokLen, tokenize } from "./inline";
-import { CONNECTION_SCOPED, KEYLESS, PUSHES, QUIT, READ_ONLY, SCRIPT, XREAD, classify } from "./commands";
+import { BLOCKS, CONNECTION_SCOPED, KEYLESS, PUSHES, QUIT, READ_ONLY, SCRIPT, XREAD, classify } from "./commands";
 
 export * from "../../sdk/assembly/exports";
 
@@ -149,6 +149,7 @@ class RedisCodec extends Codec {
     if ((kind & CONNECTION_SCOPED) != 0 || ((kind & XREAD) != 0 && sawBlock)) frame.flags |= FRAME_CONNECTION_SCOPED;
     if (kind & QUIT) frame.flags |= FRAME_DRAIN_CLOSE;
     if (kind & READ_ONLY) frame.flags |= FRAME_IDEMPOTENT;
+    if ((kind & BLOCKS) != 0 || ((kind & XREAD) != 0 && sawBlock)) frame.flags |= FRAME_BLOCKING;
     if (kind & KEYLESS) return true;
     if (kind & XREAD) {
       if (streamsKeyAt >= 0) frame.putRef(KEY_KEY, streamsKeyAt, streamsKeyLen);

@@ -271,12 +271,32 @@ function readMatcher(f: Field): MetadataMatcherConfig {
   return { name, match, invert: f.child('invert_match').or((i) => i.boolean(), false) };
 }
 
+/** Envoy's HTTP retry_on names and the conditions they mean for any protocol. */
+const ENVOY_RETRY_ON: Record<string, RetryOn[]> = {
+  '5xx': ['error', 'connect-failure', 'reset', 'timeout'],
+  'gateway-error': ['connect-failure', 'reset', 'timeout'],
+  'refused-stream': ['refused'],
+};
+
+/** Deadlines are swept every 10 ms: a shorter one cannot be kept (0 is none). */
+function deadlineMs(f: Field): number {
+  const ms = f.durationMs();
+  if (ms > 0 && ms < 10) f.fail('must be 0 (none) or at least 10ms, the resolution of deadlines');
+  return ms;
+}
+
 function readRetryPolicy(f: Field): RetryPolicyConfig {
   f.only(['retry_on', 'num_retries', 'per_try_timeout', 'retry_back_off', 'idempotent']);
   const on = f.child('retry_on');
   // Envoy writes retry_on as one comma-separated string; a list is accepted too.
-  const tokens = on.or((o) => (Array.isArray(o.value) ? o.items().map((i) => i.string({ nonEmpty: true })) : o.string({ nonEmpty: true }).split(',').map((t) => t.trim())), ['connect-failure', 'reset'] as string[]);
-  for (const t of tokens) if (!(RETRY_ON as readonly string[]).includes(t)) on.fail(`unknown condition "${t}" (expected: ${RETRY_ON.join(', ')})`);
+  const written = on.or((o) => (Array.isArray(o.value) ? o.items().map((i) => i.string({ nonEmpty: true })) : o.string({ nonEmpty: true }).split(',').map((t) => t.trim())), ['connect-failure', 'reset'] as string[]);
+  if (written.length === 0) on.fail(`must name at least one condition (${RETRY_ON.join(', ')})`);
+  const tokens: string[] = [];
+  for (const t of written) {
+    if ((RETRY_ON as readonly string[]).includes(t)) tokens.push(t);
+    else if (ENVOY_RETRY_ON[t]) tokens.push(...ENVOY_RETRY_ON[t]);
+    else on.fail(`unknown condition "${t}" (expected: ${RETRY_ON.join(', ')}; or Envoy's ${Object.keys(ENVOY_RETRY_ON).join(', ')})`);
+  }
   const backOff = f.child('retry_back_off');
   if (backOff.present) backOff.only(['base_interval', 'max_interval']);
   const baseMs = backOff.present ? backOff.child('base_interval').or((b) => b.durationMs(), 25) : 25;
@@ -285,7 +305,7 @@ function readRetryPolicy(f: Field): RetryPolicyConfig {
   return {
     retryOn: [...new Set(tokens)] as RetryOn[],
     numRetries: f.child('num_retries').or((n) => n.integer(0, 10), 1),
-    perTryTimeoutMs: f.child('per_try_timeout').or((t) => t.durationMs(), 0),
+    perTryTimeoutMs: f.child('per_try_timeout').or(deadlineMs, 0),
     backOff: { baseMs, maxMs },
     idempotent: f.child('idempotent').or((i) => i.boolean(), false),
   };
@@ -295,7 +315,7 @@ function readAction(f: Field, clusters: ReadonlySet<string> | undefined): RouteA
   f.only(['cluster', 'weighted_clusters', 'hash_policy', 'request_mirror_policies', 'timeout', 'retry_policy']);
   const extras = {
     // Absent: the router's default (DEFAULT_ROUTE_TIMEOUT_MS, 15 s), so routes compare equal however they came.
-    ...(f.child('timeout').present ? { timeoutMs: f.child('timeout').durationMs() } : {}),
+    ...(f.child('timeout').present ? { timeoutMs: deadlineMs(f.child('timeout')) } : {}),
     ...(f.child('retry_policy').present ? { retryPolicy: readRetryPolicy(f.child('retry_policy')) } : {}),
     ...(f.child('hash_policy').present ? { hashPolicy: f.child('hash_policy').items().map((h) => h.string({ nonEmpty: true })) } : {}),
     ...(f.child('request_mirror_policies').present ? {

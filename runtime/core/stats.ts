@@ -70,6 +70,8 @@ export class ClusterStats {
   /** Shadow requests sent to this cluster, and those that could not be sent or failed (their answers are dropped). */
   mirrored = 0;
   mirrorFailures = 0;
+  /** Bytes of shadows sent and not answered (capped: mirror.ts). */
+  mirrorBytesActive = 0;
   /** Connections taken out of service because a request on them timed out. */
   connectionsRetired = 0;
   /** Requests routed to the cluster and not answered yet, and those among them being retried (the retry budget). */

@@ -59,6 +59,10 @@ export class ActiveRequest implements Timed {
   /** Waiting out a retry back-off until then (0: not waiting). */
   retryAt = 0;
   retries = 0;
+  /** A mirror's shadow: its frame's size, counted against the shadow cluster's cap. */
+  shadowBytes = 0;
+  /** Sent again after its connection was retired for another's timeout (once at most). */
+  resent = false;
   /** Numbers the tries: an upstream holding an older try drops it. */
   tryId = 0;
   /** Where the current try was sent, and the id it has there (request-id correlation). */

@@ -10,16 +10,38 @@ import { ActiveRequest, ResponseSink } from '../proxy/active-request';
 import type { ClusterManager } from '../upstream/cluster';
 import type { CompiledRoute } from './route-table';
 
+/**
+ * Bytes of shadows waiting for an answer, per shadow cluster, at most: past it new shadows are
+ * dropped (counted), so a shadow that never answers cannot hold the frames of a flood.
+ */
+const MAX_SHADOW_BYTES_IN_FLIGHT = 64 * 1024 * 1024;
+
 /** Drops what a shadow upstream answers; counts its failures. */
-const SHADOW_SINK: ResponseSink = {
+export const SHADOW_SINK: ResponseSink = {
   complete(req) {
-    req.done = true;
+    settle(req, false);
   },
   fail(req) {
-    req.done = true;
-    if (req.cluster) req.cluster.stats.mirrorFailures++;
+    settle(req, true);
   },
 };
+
+function settle(req: ActiveRequest, failed: boolean): void {
+  if (req.done) return;
+  req.done = true;
+  req.timerDue = Infinity;
+  req.meta = null;
+  const stats = req.cluster?.stats;
+  if (!stats) return;
+  stats.mirrorBytesActive -= req.shadowBytes;
+  if (failed) stats.mirrorFailures++;
+}
+
+/** A shadow's deadline (the route timeout) passed: given up, and cancelled on its connection. */
+export function shadowTimedOut(req: ActiveRequest): void {
+  req.upstream?.cancel(req);
+  settle(req, true);
+}
 
 /** Sends the shadows of `req` that its route's mirror policies draw. */
 export function mirror(req: ActiveRequest, route: CompiledRoute, clusters: ClusterManager, now: number, mutation: Buffer | null): void {
@@ -33,7 +55,7 @@ export function mirror(req: ActiveRequest, route: CompiledRoute, clusters: Clust
     if (!cluster) continue;
     const ep = cluster.pick(now);
     const conn = ep && req.downstream.upstreams.pool.acquire(cluster, ep);
-    if (!conn || conn.refusal(meta.frame.length) !== undefined) {
+    if (!conn || cluster.stats.mirrorBytesActive + meta.frame.length > MAX_SHADOW_BYTES_IN_FLIGHT || conn.refusal(meta.frame.length) !== undefined) {
       cluster.stats.mirrorFailures++;
       continue;
     }
@@ -44,10 +66,16 @@ export function mirror(req: ActiveRequest, route: CompiledRoute, clusters: Clust
       shadow.cluster = cluster;
       shadow.tryId = 1;
       shadow.upstream = conn;
+      // Swept with the real requests on the connection (router.ts); it must not wait forever.
+      shadow.timerDue = now + (route.timeoutMs > 0 ? route.timeoutMs : 15_000);
     }
     try {
       conn.send(shadow, meta, mutation);
       cluster.stats.mirrored++;
+      if (shadow) {
+        shadow.shadowBytes = meta.frame.length;
+        cluster.stats.mirrorBytesActive += meta.frame.length;
+      }
     } catch {
       cluster.stats.mirrorFailures++;
     }

@@ -25,15 +25,23 @@ export function retryRefusal(req: ActiveRequest, condition: number, now: number,
   if (now >= req.deadline) return 'time';
   if (unsent) return undefined;
   if (!idempotent) return 'unsafe';
-  const stats = req.cluster.stats;
-  const budget = req.cluster.config.retryBudget;
-  // Active requests as they were lately, not only now: when one endpoint of three dies, its
-  // requests fail together just as the others complete, and at that moment they are most of
-  // what is active. The first retry of a request adds one to those being retried; later ones do not.
-  if (req.retries === 0 && stats.retriesActive >= req.cluster.config.circuitBreakers.maxRetries) return 'budget';
-  const active = Math.max(stats.rqActive, stats.rqActivePeak, stats.rqActivePrevPeak);
-  if (req.retries === 0 && stats.retriesActive + 1 > Math.max(budget.minConcurrency, (budget.percent / 100) * active)) return 'budget';
+  if (!withinBudget(req)) return 'budget';
   return undefined;
+}
+
+/**
+ * Whether the cluster's retry budget and max_retries leave room for `req` to be retried (a
+ * request already being retried holds its place). Active requests are counted as they were
+ * lately, not only now: when one endpoint of three dies, its requests fail together just as the
+ * others complete, and at that moment they are most of what is active.
+ */
+export function withinBudget(req: ActiveRequest): boolean {
+  if (req.retries > 0 || req.cluster === null) return req.cluster !== null;
+  const stats = req.cluster.stats;
+  const config = req.cluster.config;
+  if (stats.retriesActive >= config.circuitBreakers.maxRetries) return false;
+  const active = Math.max(stats.rqActive, stats.rqActivePeak, stats.rqActivePrevPeak);
+  return stats.retriesActive + 1 <= Math.max(config.retryBudget.minConcurrency, (config.retryBudget.percent / 100) * active);
 }
 
 /** Full jitter over an exponential ceiling: base × 2^(n-1), at most max (Envoy's back-off). */

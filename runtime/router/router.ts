@@ -20,8 +20,8 @@ import type { Metadata } from '../codec/metadata';
 import type { ClusterManager } from '../upstream/cluster';
 import { UpstreamConnection } from '../upstream/upstream-connection';
 import { RetryCondition, RouteTable } from './route-table';
-import { backOffMs, retryRefusal } from './retry';
-import { mirror } from './mirror';
+import { backOffMs, retryRefusal, withinBudget } from './retry';
+import { mirror, SHADOW_SINK, shadowTimedOut } from './mirror';
 
 /** Deadline resolution: a timeout fires up to this much late. */
 const TICK_MS = 10;
@@ -29,6 +29,7 @@ const TICK_MS = 10;
 const fire = (req: ActiveRequest, now: number) => {
   const sink = req.sink;
   if (sink instanceof Router) sink.onDeadline(req, now);
+  else if (sink === SHADOW_SINK) shadowTimedOut(req);
   else req.timerDue = Infinity;
 };
 
@@ -93,7 +94,9 @@ export class Router implements ResponseSink {
     req.cluster = cluster;
     req.sink = this;
     cluster.stats.routed(now);
-    if (meta.messageType !== MessageType.ONEWAY && route.timeoutMs > 0) req.deadline = now + route.timeoutMs;
+    // A request the codec marks blocking (Redis BLPOP …) waits as long as its own command says:
+    // the route timeout would cut it off, and the item it popped would be lost with the reply.
+    if (meta.messageType !== MessageType.ONEWAY && route.timeoutMs > 0 && (meta.flags & FrameFlag.BLOCKING) === 0) req.deadline = now + route.timeoutMs;
     this.send(req, now);
   }
 
@@ -103,8 +106,16 @@ export class Router implements ResponseSink {
     const cluster = req.cluster!;
     const route = req.route!;
     req.sent = false; // until the upstream writes this try
-    const conn = req.downstream.upstreams.for(cluster, meta, now, req.lastEndpoint ?? undefined, route.hashKeys && cluster.config.lbPolicy === 'ring_hash' ? route.hashOf(meta) : undefined);
+    // A retry goes to another endpoint — except by consistent hash, where the key's owner is the
+    // only right one (Envoy avoids previous hosts only when told to).
+    const hashing = cluster.config.lbPolicy === 'ring_hash';
+    const conn = req.downstream.upstreams.for(cluster, meta, now, hashing ? undefined : req.lastEndpoint ?? undefined, hashing && route.hashKeys ? route.hashOf(meta) : undefined);
     if (!conn) {
+      if (req.downstream.upstreams.lostState) {
+        this.answer(req, ErrorKind.UPSTREAM_CLOSED, 'meltemi: this client\'s own upstream connection closed; what it set there (SELECT, MULTI …) is gone, so this connection closes too');
+        req.downstream.closeAfterResponses();
+        return;
+      }
       if (cluster.stats.connectionsActive >= cluster.config.circuitBreakers.maxConnections) {
         this.failed(req, ErrorKind.OVER_LIMIT, `meltemi: cluster ${cluster.name} has ${cluster.stats.connectionsActive} connections open (circuit_breakers.max_connections ${cluster.config.circuitBreakers.maxConnections})`, RetryCondition.refused, now);
       } else {
@@ -155,9 +166,15 @@ export class Router implements ResponseSink {
 
   complete(req: ActiveRequest, response: Buffer, isError: boolean, now: number, meta?: Metadata): void {
     if (req.done) return; // answered already (a timeout): this is a late response
-    if (req.lastEndpoint !== null) req.cluster?.report(req.lastEndpoint, isError ? 'error' : 'ok', now);
+    const cluster = req.cluster;
+    if (cluster === null) {
+      // Finished by the router already (its client left): only the accounting is left to do.
+      this.chain.respond(req, response, isError, now, meta);
+      return;
+    }
+    if (req.lastEndpoint !== null) cluster.report(req.lastEndpoint, isError ? 'error' : 'ok', now);
     if (isError && this.retry(req, RetryCondition.error, now)) return;
-    if (!isError && req.retries > 0) req.cluster!.stats.rqRetrySuccess++;
+    if (!isError && req.retries > 0) cluster.stats.rqRetrySuccess++;
     this.finish(req);
     this.chain.respond(req, response, isError, now, meta);
   }
@@ -165,7 +182,12 @@ export class Router implements ResponseSink {
   fail(req: ActiveRequest, kind: number, message: string, retired = false): void {
     if (req.done) return;
     const now = performance.now();
+    const conn = req.upstream;
     req.upstream = null;
+    if (req.cluster === null) {
+      this.chain.localReply(req, kind, message); // finished already: accounting only
+      return;
+    }
     if (now >= req.deadline) {
       this.timedOut(req); // its deadline passed before the sweep saw it: that is what it is
       return;
@@ -173,13 +195,34 @@ export class Router implements ResponseSink {
     // A request that did not fail itself but shared a connection retired for another's timeout:
     // sent again where that is safe (idempotent, or never written), whatever the retry policy
     // says (it was never answered).
-    if (retired && !req.abandoned && req.meta && (this.idempotent(req) || !req.sent)) {
-      this.send(req, now);
-      return;
-    }
+    if (retired && this.resend(req, conn, now)) return;
     const condition = kind === ErrorKind.CONNECT_FAILURE ? RetryCondition['connect-failure'] : RetryCondition.reset;
     if (req.lastEndpoint !== null) req.cluster?.report(req.lastEndpoint, 'gateway', now);
     this.failed(req, kind, message, condition, now);
+  }
+
+  /**
+   * Sends again, at once, a request that shared a connection retired for another's timeout and
+   * never failed itself — when that is safe: idempotent or never written; once; within the
+   * cluster's retry budget; and never for a client's own connection (its state, SELECT or
+   * MULTI, went with it: that client is closed instead).
+   */
+  private resend(req: ActiveRequest, conn: UpstreamConnection | null, now: number): boolean {
+    if (conn?.dedicated) {
+      req.downstream.closeAfterResponses();
+      return false;
+    }
+    if (req.resent || req.abandoned || req.meta === null || !(this.idempotent(req) || !req.sent)) return false;
+    if (!withinBudget(req)) {
+      req.cluster!.stats.rqRetryOverflow++;
+      return false;
+    }
+    req.resent = true;
+    if (req.retries === 0) req.cluster!.stats.retriesActive++;
+    req.retries++;
+    req.cluster!.stats.rqRetry++;
+    this.send(req, now);
+    return true;
   }
 
   /** A try failed with a local error of `kind`: retried if `condition` allows it, else answered. */

@@ -10,6 +10,8 @@ import type { UpstreamPool } from './upstream-pool';
 
 export class ConnectionUpstreams {
   private pinned: Map<string, UpstreamConnection> | null;
+  /** The client's own connection closed: what it set there (SELECT, MULTI …) is gone with it. */
+  lostState = false;
 
   constructor(readonly pool: UpstreamPool, perClient: boolean) {
     this.pinned = perClient ? new Map() : null;
@@ -28,6 +30,11 @@ export class ConnectionUpstreams {
     }
     const existing = this.pinned.get(cluster.name);
     if (existing && !existing.closed) return existing;
+    if (existing) {
+      // Never a silent replacement: the client would go on in another database, outside its transaction.
+      this.lostState = true;
+      return undefined;
+    }
     const ep = cluster.pick(now, avoid, hash);
     if (!ep) return undefined;
     const conn = this.pool.dedicated(cluster, ep);

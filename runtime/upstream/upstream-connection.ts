@@ -75,7 +75,8 @@ export class UpstreamConnection implements Flushable {
   /** Requests queued here while connecting, counted in the cluster's pending requests. */
   private pendingCounted = 0;
 
-  constructor(readonly cluster: Cluster, readonly endpoint: Endpoint, opts: UpstreamOptions) {
+  /** `dedicated`: one client's own connection (its state — SELECT, MULTI — lives on it). */
+  constructor(readonly cluster: Cluster, readonly endpoint: Endpoint, opts: UpstreamOptions, readonly dedicated = false) {
     this.ctx = opts.plugin.open(true, opts.codecConfig);
     this.byId = opts.plugin.descriptor.correlation === 'request_id' ? new Map() : null;
     this.passthrough = opts.plugin.descriptor.passthroughEncode;
@@ -220,7 +221,8 @@ export class UpstreamConnection implements Flushable {
       this.queuedBytes -= q.bytes.length;
       const req = q.req;
       if (req) {
-        if (req.abandoned || req.tryId !== q.tryId) continue;
+        // Cancelled (a timeout), answered, or moved to another try: never written.
+        if (req.abandoned || req.done || req.tryId !== q.tryId || req.upstream !== this) continue;
         req.sent = true;
         if (this.byId) this.byId.set(q.id, req);
         else this.inflight.push(req);

@@ -31,6 +31,12 @@ export class UpstreamPool {
       return conn;
     }
     if (conns.length === 0) {
+      // This endpoint has none and the cluster may open no more: share one to another endpoint
+      // of the cluster (max_connections below the number of endpoints must not refuse requests).
+      for (const ep2 of cluster.endpoints) {
+        const other = this.byEndpoint.get(ep2);
+        if (other && other.length > 0) return other[(this.next = (this.next + 1) % other.length)];
+      }
       cluster.stats.cxOverflow++;
       return undefined;
     }
@@ -41,7 +47,7 @@ export class UpstreamPool {
   /** A connection outside the pool, owned by the caller (per-client and pinned use). */
   dedicated(cluster: Cluster, ep: Endpoint): UpstreamConnection | undefined {
     if (this.closed || !cluster.mayConnect()) return undefined;
-    return new UpstreamConnection(cluster, ep, this.opts);
+    return new UpstreamConnection(cluster, ep, this.opts, true);
   }
 
   close(): void {

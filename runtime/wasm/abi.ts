@@ -44,6 +44,8 @@ export const FrameFlag = {
   CONNECTION_SCOPED: 8,
   /** ABI 1.1: safe to send twice (reads): the router may retry it. */
   IDEMPOTENT: 16,
+  /** ABI 1.1: the server may hold the answer as long as the request says (Redis BLPOP): no route timeout. */
+  BLOCKING: 32,
 } as const;
 
 export const CallFlag = {

@@ -35,6 +35,8 @@ export const FRAME_HAS_REQUEST_ID: u16 = 4;
 export const FRAME_CONNECTION_SCOPED: u16 = 8;
 /** ABI 1.1: sending the request twice has the effect of sending it once (reads); the host may retry it. */
 export const FRAME_IDEMPOTENT: u16 = 16;
+/** ABI 1.1: the server may hold the answer as long as the request says (BLPOP 0): the host applies no route timeout. */
+export const FRAME_BLOCKING: u16 = 32;
 
 // Call flags.
 export const SIDE_UPSTREAM: i32 = 1;

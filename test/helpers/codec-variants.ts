@@ -12,7 +12,9 @@ export function buildRedisVariant(tag: string): string {
   for (const f of readdirSync(join(ROOT, 'plugins', 'redis')).filter((n) => n.endsWith('.ts'))) {
     let src = readFileSync(join(ROOT, 'plugins', 'redis', f), 'utf8').replaceAll('"../../sdk/assembly', '"../../../sdk/assembly');
     if (f === 'index.ts') {
-      src = src.replace('private describe(input: Bytes, frame: Frame): void {', `private describe(input: Bytes, frame: Frame): void {\n    frame.putNamed("build", "${tag}");`);
+      const patched = src.replace(/private describe\(input: Bytes, frame: Frame\): (\w+) \{/, (head) => `${head}\n    frame.putNamed("build", "${tag}");`);
+      if (patched === src) throw new Error('codec-variants: describe() of the Redis codec not found; update the patch');
+      src = patched;
       src = src.replace('"redis", "redis", "1.0.0"', `"redis", "redis", "1.0.0-${tag}"`);
     }
     writeFileSync(join(dir, f), src);
