@@ -6,24 +6,14 @@ import assert from 'node:assert/strict';
 import type Redis from 'ioredis';
 import type { Meltemi } from '../runtime/server';
 import { BlackHole } from './helpers/black-hole';
-import { PLUGIN_DIR } from './helpers/paths';
 import { freePort } from './helpers/ports';
-import { portOf, startProxy } from './helpers/proxy';
+import { portOf, redisRouteYaml, startProxy } from './helpers/proxy';
 import { redisClient, RedisServer } from './helpers/redis-server';
 
-const config = (main: number, shadow: number, percentage: number) => `
-plugins: { directory: ${JSON.stringify(PLUGIN_DIR)}, watch: false }
-listeners:
-  - name: redis
-    port: 0
-    protocol: redis
-    route_config:
-      routes:
-        - route: { cluster: main, request_mirror_policies: [ { cluster: shadow, percentage: ${percentage} } ] }
-clusters:
-  - { name: main, endpoints: [ { address: 127.0.0.1, port: ${main} } ] }
-  - { name: shadow, connect_timeout: 200ms, endpoints: [ { address: 127.0.0.1, port: ${shadow} } ] }
-`;
+const config = (main: number, shadow: number, percentage: number) => redisRouteYaml(
+  `cluster: main, request_mirror_policies: [ { cluster: shadow, percentage: ${percentage} } ]`,
+  [`{ name: main, endpoints: [ { address: 127.0.0.1, port: ${main} } ] }`, `{ name: shadow, connect_timeout: 200ms, endpoints: [ { address: 127.0.0.1, port: ${shadow} } ] }`],
+);
 
 describe('router: request mirroring', function () {
   this.timeout(60_000);

@@ -5,8 +5,7 @@
 
 import assert from 'node:assert/strict';
 import type { Meltemi } from '../runtime/server';
-import { PLUGIN_DIR } from './helpers/paths';
-import { portOf, startProxy } from './helpers/proxy';
+import { portOf, redisRouteYaml, startProxy } from './helpers/proxy';
 import { redisClient, RedisServer } from './helpers/redis-server';
 
 describe('router: retries when an endpoint is killed under load', function () {
@@ -20,18 +19,10 @@ describe('router: retries when an endpoint is killed under load', function () {
       await s.command('SET shared value');
       servers.push(s);
     }
-    proxy = await startProxy(`
-plugins: { directory: ${JSON.stringify(PLUGIN_DIR)}, watch: false }
-listeners:
-  - name: redis
-    port: 0
-    protocol: redis
-    route_config:
-      routes:
-        - route: { cluster: main, timeout: 2s, retry_policy: { retry_on: "reset,connect-failure", num_retries: 2 } }
-clusters:
-  - { name: main, connect_timeout: 250ms, endpoints: [ ${servers.map((s) => `{ address: 127.0.0.1, port: ${s.port} }`).join(', ')} ] }
-`);
+    proxy = await startProxy(redisRouteYaml(
+      'cluster: main, timeout: 2s, retry_policy: { retry_on: "reset,connect-failure", num_retries: 2 }',
+      [`{ name: main, connect_timeout: 250ms, endpoints: [ ${servers.map((s) => `{ address: 127.0.0.1, port: ${s.port} }`).join(', ')} ] }`],
+    ));
   });
   after(async () => {
     await proxy?.stop();

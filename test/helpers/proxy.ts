@@ -6,7 +6,7 @@ import net from 'node:net';
 import { parseConfig } from '../../runtime/config/load';
 import { Meltemi } from '../../runtime/server';
 import { CaptureLogger } from './capture-logger';
-import { ROOT } from './paths';
+import { PLUGIN_DIR, ROOT } from './paths';
 
 export async function startProxy(yaml: string): Promise<Meltemi> {
   const proxy = new Meltemi(parseConfig(yaml, ROOT), { logger: new CaptureLogger() });
@@ -118,4 +118,18 @@ export function metricSum(text: string, name: string, labels: Record<string, str
     sum += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return sum;
+}
+
+/**
+ * YAML of a proxy with one Redis listener (`redis`, port 0) whose one route has `action` (the
+ * fields inside `route: { … }`), and `clusters` (YAML list items, one per line).
+ */
+export function redisRouteYaml(action: string, clusters: string[]): string {
+  return `
+plugins: { directory: ${JSON.stringify(PLUGIN_DIR)}, watch: false }
+listeners:
+  - { name: redis, port: 0, protocol: redis, route_config: { routes: [ { route: { ${action} } } ] } }
+clusters:
+${clusters.map((c) => `  - ${c}`).join('\n')}
+`;
 }
