@@ -7,6 +7,8 @@
 import assert from 'node:assert/strict';
 import type { Meltemi } from '../runtime/server';
 import { useFaultBed } from './helpers/fault-bed';
+import { startThriftServer, thriftClient, type ThriftServer } from './helpers/thrift-peers';
+import { BlackHole } from './helpers/black-hole';
 import { DubboConsumer, DubboProvider, sayHello } from './helpers/dubbo-peers';
 import { PLUGIN_DIR } from './helpers/paths';
 import { portOf, startProxy } from './helpers/proxy';
@@ -183,5 +185,51 @@ clusters:
     assert.equal(next.value, 'hello after');
     assert.equal(stats.connectionsTotal, opened, 'no new upstream connection: the late answer did not break it');
     c.close();
+  });
+});
+
+describe('router: timeouts on Thrift (seqid renumbering)', function () {
+  this.timeout(30_000);
+  let hole: BlackHole;
+  let server: ThriftServer;
+  let proxy: Meltemi;
+
+  before(async () => {
+    hole = await BlackHole.start();
+    server = await startThriftServer('v1', { transport: 'framed', protocol: 'binary' });
+    proxy = await startProxy(`
+plugins: { directory: ${JSON.stringify(PLUGIN_DIR)}, watch: false }
+listeners:
+  - name: thrift
+    port: 0
+    protocol: thrift
+    route_config:
+      routes:
+        - { match: { metadata: [ { name: method, exact_match: who } ] }, route: { cluster: silent, timeout: 250ms } }
+        - { route: { cluster: live, timeout: 250ms } }
+clusters:
+  - { name: silent, endpoints: [ { address: 127.0.0.1, port: ${hole.port} } ] }
+  - { name: live, endpoints: [ { address: 127.0.0.1, port: ${server.port} } ] }
+`);
+  });
+  after(async () => {
+    await proxy?.stop();
+    await server?.stop();
+    await hole?.stop();
+  });
+
+  it('a call to a silent upstream gets the codec\'s exception within its timeout; calls elsewhere on the same client go on', async () => {
+    const { echo, close } = await thriftClient(portOf(proxy, 'thrift'), { transport: 'framed', protocol: 'binary' });
+    try {
+      const t0 = performance.now();
+      const hung = echo.who().then(() => 'answered', (e: Error) => e.message);
+      const other = await echo.echo('hi', {}, [], []);
+      assert.ok(other, 'a call behind it on the same connection is answered');
+      const message = await hung;
+      assert.match(String(message), /timed out after 250 ms/);
+      assert.ok(performance.now() - t0 <= 250 + SLACK_MS);
+    } finally {
+      close();
+    }
   });
 });
