@@ -99,6 +99,7 @@ function cluster(c: ClusterConfig): Plain {
       base_ejection_time: ms(c.outlierDetection.baseEjectionMs), max_ejection_percent: c.outlierDetection.maxEjectionPercent,
     } } : {}),
     ...(c.healthyPanicThreshold !== undefined ? { healthy_panic_threshold: c.healthyPanicThreshold } : {}),
+    ...(c.leastRequestChoiceCount !== undefined ? { least_request: { choice_count: c.leastRequestChoiceCount } } : {}),
     circuit_breakers: {
       max_connections: c.circuitBreakers.maxConnections, max_pending_requests: c.circuitBreakers.maxPendingRequests,
       max_requests: c.circuitBreakers.maxRequests, max_retries: c.circuitBreakers.maxRetries,

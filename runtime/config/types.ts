@@ -200,6 +200,8 @@ export interface ClusterConfig {
   readonly retryBudget: RetryBudgetConfig;
   /** Envoy's circuit breaker thresholds for the whole cluster (unlimited unless set, as Istio leaves them). */
   readonly circuitBreakers: CircuitBreakersConfig;
+  /** least_request: endpoints drawn per pick (Envoy's least_request_lb_config.choice_count, 2). */
+  readonly leastRequestChoiceCount?: number;
   /** Passive health by results (off unless set). */
   readonly outlierDetection?: OutlierDetectionConfig;
   /** Below this share (%) of endpoints not ejected, ejection is ignored (Envoy's healthy_panic_threshold, 50). */

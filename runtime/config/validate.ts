@@ -353,7 +353,9 @@ function readKeyValue(f: Field): KeyValue {
 }
 
 function readCluster(f: Field): ClusterConfig {
-  f.only(['name', 'endpoints', 'lb_policy', 'connect_timeout', 'connections_per_endpoint', 'max_pending_requests_per_connection', 'max_queued_bytes_per_connection', 'retry_budget', 'circuit_breakers', 'outlier_detection', 'healthy_panic_threshold']);
+  f.only(['name', 'endpoints', 'lb_policy', 'connect_timeout', 'connections_per_endpoint', 'max_pending_requests_per_connection', 'max_queued_bytes_per_connection', 'retry_budget', 'circuit_breakers', 'outlier_detection', 'healthy_panic_threshold', 'least_request']);
+  const leastRequest = f.child('least_request');
+  if (leastRequest.present) leastRequest.only(['choice_count']);
   const outlier = f.child('outlier_detection');
   const breakers = f.child('circuit_breakers');
   if (breakers.present) breakers.only(['max_connections', 'max_pending_requests', 'max_requests', 'max_retries']);
@@ -385,6 +387,7 @@ function readCluster(f: Field): ClusterConfig {
       minConcurrency: budget.child('min_retry_concurrency').or((m) => m.integer(0, 1_000_000), RETRY_BUDGET_DEFAULT.minConcurrency),
     } : RETRY_BUDGET_DEFAULT,
     ...(outlier.present ? { outlierDetection: readOutlierDetection(outlier) } : {}),
+    ...(leastRequest.present ? { leastRequestChoiceCount: leastRequest.child('choice_count').or((c) => c.integer(2, 1000), 2) } : {}),
     ...(f.child('healthy_panic_threshold').present ? { healthyPanicThreshold: percentOf(f.child('healthy_panic_threshold')) } : {}),
     circuitBreakers: {
       maxConnections: threshold('max_connections', UPSTREAM_LIMIT_DEFAULTS.circuitBreakers.maxConnections),

@@ -58,7 +58,7 @@ export class Cluster {
   constructor(public config: ClusterConfig, store: StatsStore) {
     this.endpoints = config.endpoints.map((e) => new Endpoint(e.address, e.port));
     this.stats = store.cluster(config.name);
-    this.lb = createLoadBalancer(config.lbPolicy, this.endpoints);
+    this.lb = createLoadBalancer(config.lbPolicy, this.endpoints, config.leastRequestChoiceCount);
   }
 
   /** Takes a new config (from CDS/EDS); endpoints that stay keep their health state. */
@@ -67,7 +67,7 @@ export class Cluster {
     this.config = config;
     this.endpoints = config.endpoints.map((e) => old.get(`${e.address}:${e.port}`) ?? new Endpoint(e.address, e.port));
     for (const ep of this.ejected) if (!this.endpoints.includes(ep)) this.ejected.delete(ep);
-    this.lb = createLoadBalancer(config.lbPolicy, this.endpoints);
+    this.lb = createLoadBalancer(config.lbPolicy, this.endpoints, config.leastRequestChoiceCount);
   }
 
   get name(): string {

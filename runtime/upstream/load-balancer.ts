@@ -53,38 +53,46 @@ export class RandomPick implements LoadBalancer {
 }
 
 /**
- * Envoy's least request with the power of two choices: of two endpoints drawn at random, the one
- * with fewer requests active. A slow endpoint piles up active requests and is drawn less.
+ * Envoy's least request: of `choiceCount` different endpoints drawn at random (default 2, the
+ * power of two choices), the one with fewer requests active. A slow endpoint piles up active
+ * requests and is drawn less; with a choice count of at least the number of endpoints, it gets a
+ * request only when it has fewer in flight than every other.
  */
 export class LeastRequest implements LoadBalancer {
   private readonly random: RandomPick;
-  constructor(private readonly endpoints: readonly Endpoint[]) {
+  /** Scratch for drawing distinct indices (a partial Fisher–Yates shuffle). */
+  private readonly order: number[];
+
+  constructor(private readonly endpoints: readonly Endpoint[], private readonly choiceCount = 2) {
     this.random = new RandomPick(endpoints);
+    this.order = endpoints.map((_, i) => i);
   }
 
   pick(ctx: PickContext): Endpoint | undefined {
     const eps = this.endpoints;
     const n = eps.length;
     if (n < 2) return this.random.pick(ctx);
-    // Two different endpoints: a pair holds the idle one in 2 of 3 draws among three.
-    const i = Math.floor(Math.random() * n);
-    let j = Math.floor(Math.random() * (n - 1));
-    if (j >= i) j++;
-    const a = eps[i];
-    const b = eps[j];
-    const usable = (ep: Endpoint) => healthy(ep, ctx) && ep !== ctx.avoid;
-    if (usable(a) && usable(b)) return b.active < a.active ? b : a;
-    if (usable(a)) return a;
-    if (usable(b)) return b;
-    return this.random.pick(ctx);
+    const k = Math.min(n, Math.max(2, this.choiceCount));
+    const order = this.order;
+    let best: Endpoint | undefined;
+    for (let d = 0; d < k; d++) {
+      const r = d + Math.floor(Math.random() * (n - d));
+      const t = order[d];
+      order[d] = order[r];
+      order[r] = t;
+      const ep = eps[order[d]];
+      if (!healthy(ep, ctx) || ep === ctx.avoid) continue;
+      if (best === undefined || ep.active < best.active) best = ep;
+    }
+    return best ?? this.random.pick(ctx);
   }
 }
 
-export function createLoadBalancer(policy: LbPolicy, endpoints: readonly Endpoint[]): LoadBalancer {
+export function createLoadBalancer(policy: LbPolicy, endpoints: readonly Endpoint[], choiceCount = 2): LoadBalancer {
   switch (policy) {
     case 'round_robin': return new RoundRobin(endpoints);
     case 'random': return new RandomPick(endpoints);
-    case 'least_request': return new LeastRequest(endpoints);
+    case 'least_request': return new LeastRequest(endpoints, choiceCount);
     case 'ring_hash': return new RingHash(endpoints);
   }
 }

@@ -194,6 +194,7 @@ function parseCluster(c: Plain, i: number): { config: ClusterConfig; fromEds: bo
       ...UPSTREAM_LIMIT_DEFAULTS,
       ...breakersOf(c.circuit_breakers, `${path}.circuit_breakers`),
       ...(c.outlier_detection ? { outlierDetection: outlierOf(c.outlier_detection) } : {}),
+      ...(c.least_request_lb_config?.choice_count ? { leastRequestChoiceCount: Math.max(2, Number(c.least_request_lb_config.choice_count.value ?? 2)) } : {}),
       ...(c.common_lb_config?.healthy_panic_threshold ? { healthyPanicThreshold: Number(c.common_lb_config.healthy_panic_threshold.value ?? 0) } : {}),
     },
   };
