@@ -14,6 +14,7 @@ import type { FilterChain } from './filter-chain';
 import type { FilterInstance, FilterResult } from './filter-instance';
 import type { FilterPlugin, RootHost } from './filter-plugin';
 import { encodeRecord, pairsSource, recordFor } from './filter-record';
+import { SweepTimer, type Timed } from '../core/sweep-timer';
 
 let nextRequestId = 1;
 
@@ -88,7 +89,7 @@ export class WasmFilter implements Filter, RootHost {
   onDone(req: ActiveRequest): void {
     const waiting = this.paused.get(req.filterId);
     if (waiting) {
-      for (const t of waiting.timers) clearTimeout(t);
+      for (const t of waiting.timers) cancel(t);
       this.paused.delete(req.filterId);
     }
     if (this.wantsDone) this.plugin.current().onDone(this.root, req.filterId);
@@ -103,19 +104,24 @@ export class WasmFilter implements Filter, RootHost {
     }
     if (!waiting || delayMs > MAX_TIMER_MS || waiting.timers.size >= MAX_TIMERS_PER_REQUEST) return 0;
     const id = nextTimerId = (nextTimerId + 1) | 0 || 1;
-    const timer = setTimeout(() => {
-      waiting.timers.delete(timer);
-      const { req, chain } = waiting;
-      if (req.abandoned || req.done) return;
-      let status: FilterStatusValue;
-      try {
-        status = this.apply(req, chain, this.plugin.current().onTimer(this.root, reqId, id), waiting);
-      } catch (err) {
-        this.forget(reqId);
-        status = chain.failed(this, req, err);
-      }
-      if (status !== FilterStatus.PAUSE) chain.resume(req, status, this);
-    }, delayMs);
+    const timer: FilterTimer = {
+      timerDue: performance.now() + delayMs,
+      inTimer: false,
+      fire: () => {
+        waiting.timers.delete(timer);
+        const { req, chain } = waiting;
+        if (req.abandoned || req.done) return;
+        let status: FilterStatusValue;
+        try {
+          status = this.apply(req, chain, this.plugin.current().onTimer(this.root, reqId, id), waiting);
+        } catch (err) {
+          this.forget(reqId);
+          status = chain.failed(this, req, err);
+        }
+        if (status !== FilterStatus.PAUSE) chain.resume(req, status, this);
+      },
+    };
+    filterTimers.track(timer);
     waiting.timers.add(timer);
     return id;
   }
@@ -123,7 +129,7 @@ export class WasmFilter implements Filter, RootHost {
   private apply(req: ActiveRequest, chain: FilterChain, result: FilterResult, entry: Waiting | undefined): FilterStatusValue {
     if (result.action !== FilterAction.PAUSE && entry) {
       // Decided: timers set for it are moot.
-      for (const t of entry.timers) clearTimeout(t);
+      for (const t of entry.timers) cancel(t);
       this.paused.delete(req.filterId);
     }
     switch (result.action) {
@@ -149,19 +155,36 @@ export class WasmFilter implements Filter, RootHost {
   private forget(reqId: number): void {
     const waiting = this.paused.get(reqId);
     if (!waiting) return;
-    for (const t of waiting.timers) clearTimeout(t);
+    for (const t of waiting.timers) cancel(t);
     this.paused.delete(reqId);
   }
 
   /** The entry is gone (config change, listener closed). */
   close(): void {
-    for (const w of this.paused.values()) for (const t of w.timers) clearTimeout(t);
+    for (const w of this.paused.values()) for (const t of w.timers) cancel(t);
     this.paused.clear();
     this.plugin.removeRoot(this.root);
   }
 }
 
 let nextTimerId = 1;
+/**
+ * A filter's timer. All of them are swept by one interval (10 ms resolution, never early), not a
+ * setTimeout each: a fault filter delaying a share of a flood would otherwise cost one per request.
+ */
+interface FilterTimer extends Timed {
+  fire(): void;
+}
+
+const filterTimers = new SweepTimer<FilterTimer>(10, (t) => {
+  t.timerDue = Infinity;
+  t.fire();
+});
+
+function cancel(t: FilterTimer): void {
+  t.timerDue = Infinity;
+}
+
 /** Longest delay a filter may ask for, and timers one request may hold (refused beyond: 0). */
 const MAX_TIMER_MS = 3_600_000;
 const MAX_TIMERS_PER_REQUEST = 16;
@@ -169,7 +192,7 @@ const MAX_TIMERS_PER_REQUEST = 16;
 interface Waiting {
   readonly req: ActiveRequest;
   readonly chain: FilterChain;
-  readonly timers: Set<NodeJS.Timeout>;
+  readonly timers: Set<FilterTimer>;
 }
 /** What on_response gets for a local reply: a response with no metadata, ok or error. */
 const OK_RESPONSE = encodeRecord(pairsSource([], MessageType.RESPONSE, 0));

@@ -95,7 +95,9 @@ for (const read of [true, false]) {
       const grew = report.peakRss - before;
       process.stdout.write(`      RSS grew ${(grew / MiB).toFixed(0)} MiB (peak ${(report.peakRss / MiB).toFixed(0)} MiB) while 300 MB went to a black hole\n`);
       // Limits: 32 MiB queued and 20000 request placeholders; the rest is Node's read buffers.
-      assert.ok(grew < 150 * MiB, `RSS grew ${(grew / MiB).toFixed(0)} MiB`);
+      // Measured over ten runs: 129-160 MiB, the peak steady at 325-338 MiB while the starting
+      // RSS varies with the heap's state; 300 MB kept would be twice the bound.
+      assert.ok(grew < 180 * MiB, `RSS grew ${(grew / MiB).toFixed(0)} MiB`);
       const reply = await oneReply(bench.ports.hole);
       assert.match(reply, /^-ERR meltemi: upstream over limit: .*(max_pending_requests_per_connection|max_queued_bytes_per_connection)/);
       const metrics = (await bench.admin('/metrics')).body;
