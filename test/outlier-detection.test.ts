@@ -6,6 +6,9 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { Meltemi } from '../runtime/server';
+import { UPSTREAM_LIMIT_DEFAULTS } from '../runtime/config/types';
+import { StatsStore } from '../runtime/core/stats';
+import { Cluster } from '../runtime/upstream/cluster';
 import { useFaultBed } from './helpers/fault-bed';
 import { PLUGIN_DIR } from './helpers/paths';
 import { RedisServer } from './helpers/redis-server';
@@ -63,6 +66,25 @@ listeners:
 clusters:
   - { name: main, outlier_detection: ${outlier}, endpoints: [ ${endpoints.map((p) => `{ address: 127.0.0.1, port: ${p} }`).join(', ')} ] }
 `;
+
+describe('outlier ejection time', () => {
+  const od = { consecutiveErrors: 1, consecutiveGatewayFailures: 0, baseEjectionMs: 1000, maxEjectionPercent: 100, intervalMs: 10_000 };
+  const cluster = () => new Cluster({
+    name: 'c', endpoints: [{ address: '10.0.0.1', port: 1 }, { address: '10.0.0.2', port: 1 }], lbPolicy: 'round_robin', connectTimeoutMs: 1000,
+    connectionsPerEndpoint: 1, ...UPSTREAM_LIMIT_DEFAULTS, outlierDetection: od,
+  }, new StatsStore());
+
+  it('grows with each ejection in a row, and decays by one per interval back in service', () => {
+    const c = cluster();
+    const ep = c.endpoints[0];
+    c.report(ep, 'error', 0);
+    assert.equal(ep.outlierUntil, 1000, 'first ejection: base');
+    c.report(ep, 'error', 1500);
+    assert.equal(ep.outlierUntil, 1500 + 2000, 'again soon after: twice the base');
+    c.report(ep, 'error', 3500 + 25_000); // two intervals and a half back in service: 2 - 2 = 0, then this one
+    assert.equal(ep.outlierUntil, 28_500 + 1000, 'after long enough in service: base again');
+  });
+});
 
 describe('outlier detection', function () {
   this.timeout(30_000);

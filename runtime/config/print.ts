@@ -96,7 +96,7 @@ function cluster(c: ClusterConfig): Plain {
     retry_budget: { budget_percent: c.retryBudget.percent, min_retry_concurrency: c.retryBudget.minConcurrency },
     ...(c.outlierDetection ? { outlier_detection: {
       consecutive_5xx: c.outlierDetection.consecutiveErrors, consecutive_gateway_failure: c.outlierDetection.consecutiveGatewayFailures,
-      base_ejection_time: ms(c.outlierDetection.baseEjectionMs), max_ejection_percent: c.outlierDetection.maxEjectionPercent,
+      base_ejection_time: ms(c.outlierDetection.baseEjectionMs), max_ejection_percent: c.outlierDetection.maxEjectionPercent, interval: ms(c.outlierDetection.intervalMs),
     } } : {}),
     ...(c.healthyPanicThreshold !== undefined ? { healthy_panic_threshold: c.healthyPanicThreshold } : {}),
     ...(c.leastRequestChoiceCount !== undefined ? { least_request: { choice_count: c.leastRequestChoiceCount } } : {}),

@@ -218,6 +218,8 @@ export interface OutlierDetectionConfig {
   readonly baseEjectionMs: number;
   /** At most this share (%) of endpoints ejected at once (at least one). */
   readonly maxEjectionPercent: number;
+  /** Each interval back in service takes one off an endpoint's ejection multiplier (Envoy: 10 s). */
+  readonly intervalMs: number;
 }
 
 export interface CircuitBreakersConfig {

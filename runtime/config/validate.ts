@@ -404,12 +404,17 @@ function percentOf(p: Field): number {
 }
 
 function readOutlierDetection(f: Field): OutlierDetectionConfig {
-  f.only(['consecutive_5xx', 'consecutive_gateway_failure', 'base_ejection_time', 'max_ejection_percent']);
+  f.only(['consecutive_5xx', 'consecutive_gateway_failure', 'base_ejection_time', 'max_ejection_percent', 'interval']);
   return {
     consecutiveErrors: f.child('consecutive_5xx').or((n) => n.integer(0, 1_000_000), 5),
     consecutiveGatewayFailures: f.child('consecutive_gateway_failure').or((n) => n.integer(0, 1_000_000), 5),
     baseEjectionMs: f.child('base_ejection_time').or((d) => d.durationMs(), 30_000),
     maxEjectionPercent: f.child('max_ejection_percent').or(percentOf, 10),
+    intervalMs: f.child('interval').or((d) => {
+      const ms = d.durationMs();
+      if (ms < 1) d.fail('must be at least 1ms');
+      return ms;
+    }, 10_000),
   };
 }
 

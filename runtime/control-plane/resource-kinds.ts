@@ -39,7 +39,7 @@ export const SPEC_FIELDS: Record<string, FieldSet> = {
   DestinationRule: { read: ['host', 'trafficPolicy', 'subsets'], ignored: ['exportTo', 'workloadSelector'] },
   'DestinationRule.subset': { read: ['name', 'labels', 'trafficPolicy'], ignored: [] },
   'DestinationRule.trafficPolicy': { read: ['loadBalancer', 'connectionPool', 'outlierDetection'], ignored: ['tls', 'portLevelSettings', 'tunnel', 'proxyProtocol'] },
-  'DestinationRule.outlierDetection': { read: ['consecutive5xxErrors', 'consecutiveGatewayErrors', 'baseEjectionTime', 'maxEjectionPercent', 'minHealthPercent'], ignored: ['interval', 'consecutiveErrors', 'splitExternalLocalOriginErrors', 'consecutiveLocalOriginFailures'] },
+  'DestinationRule.outlierDetection': { read: ['consecutive5xxErrors', 'consecutiveGatewayErrors', 'baseEjectionTime', 'maxEjectionPercent', 'minHealthPercent', 'interval'], ignored: ['consecutiveErrors', 'splitExternalLocalOriginErrors', 'consecutiveLocalOriginFailures'] },
   'DestinationRule.connectionPool': { read: ['tcp', 'http'], ignored: [] },
   'DestinationRule.connectionPool.tcp': { read: ['maxConnections', 'connectTimeout'], ignored: ['tcpKeepalive', 'maxConnectionDuration', 'idleTimeout'] },
   'DestinationRule.connectionPool.http': { read: ['http1MaxPendingRequests', 'http2MaxRequests', 'maxRetries'], ignored: ['maxRequestsPerConnection', 'idleTimeout', 'h2UpgradePolicy', 'useClientProtocol', 'maxConcurrentStreams'] },

@@ -65,6 +65,7 @@ export interface OutlierDetection {
   consecutiveGatewayFailures: number;
   baseEjectionMs: number;
   maxEjectionPercent: number;
+  intervalMs: number;
   /** Istio's minHealthPercent: Envoy's healthy_panic_threshold. */
   minHealthPercent: number | undefined;
 }
@@ -160,6 +161,7 @@ function outlierDetectionOf(policy: Field, notes: Notes): OutlierDetection | und
     consecutiveGatewayFailures: od.child('consecutiveGatewayErrors').or((n) => n.integer(0, 1_000_000), 0),
     baseEjectionMs: od.child('baseEjectionTime').or((d) => d.durationMs(), 30_000),
     maxEjectionPercent: od.child('maxEjectionPercent').or(percent, 10),
+    intervalMs: od.child('interval').or((d) => Math.max(1, d.durationMs()), 10_000),
     minHealthPercent: od.child('minHealthPercent').or(percent, undefined),
   };
 }

@@ -64,7 +64,7 @@ function clustersFor(se: ServiceEntry, port: ServiceEntry['ports'][number], dr: 
       maxRetries: pool?.maxRetries ?? UPSTREAM_LIMIT_DEFAULTS.circuitBreakers.maxRetries,
     },
     ...(od ? {
-      outlierDetection: { consecutiveErrors: od.consecutiveErrors, consecutiveGatewayFailures: od.consecutiveGatewayFailures, baseEjectionMs: od.baseEjectionMs, maxEjectionPercent: od.maxEjectionPercent },
+      outlierDetection: { consecutiveErrors: od.consecutiveErrors, consecutiveGatewayFailures: od.consecutiveGatewayFailures, baseEjectionMs: od.baseEjectionMs, maxEjectionPercent: od.maxEjectionPercent, intervalMs: od.intervalMs },
       ...(od.minHealthPercent !== undefined ? { healthyPanicThreshold: od.minHealthPercent } : {}),
     } : {}),
   });

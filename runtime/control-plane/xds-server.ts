@@ -205,6 +205,7 @@ export class XdsServer {
           enforcing_consecutive_gateway_failure: { value: c.outlierDetection.consecutiveGatewayFailures > 0 ? 100 : 0 },
           base_ejection_time: { seconds: String(Math.floor(c.outlierDetection.baseEjectionMs / 1000)), nanos: (c.outlierDetection.baseEjectionMs % 1000) * 1e6 },
           max_ejection_percent: { value: c.outlierDetection.maxEjectionPercent },
+          interval: { seconds: String(Math.floor(c.outlierDetection.intervalMs / 1000)), nanos: (c.outlierDetection.intervalMs % 1000) * 1e6 },
         } } : {}),
         ...(c.healthyPanicThreshold !== undefined ? { common_lb_config: { healthy_panic_threshold: { value: c.healthyPanicThreshold } } } : {}),
       },

@@ -5,7 +5,7 @@
 // at once, and ejection is ignored altogether while fewer than healthy_panic_threshold percent
 // are left (Envoy's panic mode: better an ejected endpoint than none).
 
-import type { ClusterConfig } from '../config/types';
+import type { ClusterConfig, OutlierDetectionConfig } from '../config/types';
 import type { ClusterStats, StatsStore } from '../core/stats';
 import { createLoadBalancer, LoadBalancer } from './load-balancer';
 
@@ -109,21 +109,24 @@ export class Cluster {
     const tripped = outcome === 'error'
       ? od.consecutiveErrors > 0 && ++ep.consecutiveErrors >= od.consecutiveErrors
       : od.consecutiveGatewayFailures > 0 && ++ep.consecutiveGatewayFailures >= od.consecutiveGatewayFailures;
-    if (tripped) this.eject(ep, od.baseEjectionMs, od.maxEjectionPercent, now);
+    if (tripped) this.eject(ep, od, now);
   }
 
-  private eject(ep: Endpoint, baseMs: number, maxPercent: number, now: number): void {
+  private eject(ep: Endpoint, od: OutlierDetectionConfig, now: number): void {
     ep.consecutiveErrors = 0;
     ep.consecutiveGatewayFailures = 0;
     if (ep.outlierUntil > now) return;
+    // Envoy's decay: every `interval` an endpoint spends back in service takes one off the
+    // multiplier, so an endpoint that failed once long ago is not ejected for long again.
+    if (ep.ejections > 0) ep.ejections = Math.max(0, ep.ejections - Math.floor((now - ep.outlierUntil) / od.intervalMs));
     for (const e of this.ejected) if (e.outlierUntil <= now) this.ejected.delete(e);
     // Envoy ejects at least one endpoint whatever the percentage.
-    if (this.ejected.size >= Math.max(1, Math.floor((maxPercent / 100) * this.endpoints.length))) {
+    if (this.ejected.size >= Math.max(1, Math.floor((od.maxEjectionPercent / 100) * this.endpoints.length))) {
       this.stats.outlierOverflow++;
       return;
     }
     ep.ejections++;
-    ep.outlierUntil = now + Math.min(MAX_EJECTION_MS, baseMs * ep.ejections);
+    ep.outlierUntil = now + Math.min(MAX_EJECTION_MS, od.baseEjectionMs * ep.ejections);
     this.ejected.add(ep);
     this.stats.outlierEjections++;
   }

@@ -212,6 +212,7 @@ function outlierOf(o: Plain): NonNullable<ClusterConfig['outlierDetection']> {
     consecutiveGatewayFailures: gatewayEnforced ? Number(o.consecutive_gateway_failure?.value ?? 5) : 0,
     baseEjectionMs: ms(o.base_ejection_time, 30_000),
     maxEjectionPercent: Math.min(100, Number(o.max_ejection_percent?.value ?? 10)),
+    intervalMs: Math.max(1, ms(o.interval, 10_000)),
   };
 }
 
