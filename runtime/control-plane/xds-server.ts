@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { ClusterConfig, RouteConfiguration } from '../config/types';
 import type { Logger } from '../core/logger';
-import { ADS_METHOD, envoyType, fromPlain, RDS_METHOD, toPlain, TYPE_CLUSTER, TYPE_CLUSTER_LOAD_ASSIGNMENT, TYPE_LISTENER, TYPE_ROUTE_CONFIGURATION } from '../xds/envoy-protos';
+import { ADS_METHOD, envoyType, fromPlain, msToDuration, RDS_METHOD, toPlain, TYPE_CLUSTER, TYPE_CLUSTER_LOAD_ASSIGNMENT, TYPE_LISTENER, TYPE_ROUTE_CONFIGURATION } from '../xds/envoy-protos';
 import { encodeTunnel } from '../xds/route-tunnel';
 import type { BuiltConfig } from './route-builder';
 
@@ -189,7 +189,7 @@ export class XdsServer {
   private sendClusters(s: Stream): void {
     this.write(s, TYPE_CLUSTER, this.clusters.version, this.clusters.value.map((c) => ({
       type: 'Cluster' as const,
-      value: { name: c.name, type: 'EDS', eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } }, connect_timeout: { seconds: String(Math.floor(c.connectTimeoutMs / 1000)), nanos: (c.connectTimeoutMs % 1000) * 1e6 }, lb_policy: c.lbPolicy.toUpperCase(),
+      value: { name: c.name, type: 'EDS', eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } }, connect_timeout: msToDuration(c.connectTimeoutMs), lb_policy: c.lbPolicy.toUpperCase(),
         circuit_breakers: { thresholds: [{
           priority: 'DEFAULT',
           max_connections: { value: c.circuitBreakers.maxConnections },
@@ -203,9 +203,9 @@ export class XdsServer {
           enforcing_consecutive_5xx: { value: c.outlierDetection.consecutiveErrors > 0 ? 100 : 0 },
           consecutive_gateway_failure: { value: c.outlierDetection.consecutiveGatewayFailures },
           enforcing_consecutive_gateway_failure: { value: c.outlierDetection.consecutiveGatewayFailures > 0 ? 100 : 0 },
-          base_ejection_time: { seconds: String(Math.floor(c.outlierDetection.baseEjectionMs / 1000)), nanos: (c.outlierDetection.baseEjectionMs % 1000) * 1e6 },
+          base_ejection_time: msToDuration(c.outlierDetection.baseEjectionMs),
           max_ejection_percent: { value: c.outlierDetection.maxEjectionPercent },
-          interval: { seconds: String(Math.floor(c.outlierDetection.intervalMs / 1000)), nanos: (c.outlierDetection.intervalMs % 1000) * 1e6 },
+          interval: msToDuration(c.outlierDetection.intervalMs),
         } } : {}),
         ...(c.healthyPanicThreshold !== undefined ? { common_lb_config: { healthy_panic_threshold: { value: c.healthyPanicThreshold } } } : {}),
       },

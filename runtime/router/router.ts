@@ -116,7 +116,7 @@ export class Router implements ResponseSink {
         req.downstream.closeAfterResponses();
         return;
       }
-      if (cluster.stats.connectionsActive >= cluster.config.circuitBreakers.maxConnections) {
+      if (cluster.atMaxConnections) {
         this.failed(req, ErrorKind.OVER_LIMIT, `meltemi: cluster ${cluster.name} has ${cluster.stats.connectionsActive} connections open (circuit_breakers.max_connections ${cluster.config.circuitBreakers.maxConnections})`, RetryCondition.refused, now);
       } else {
         this.failed(req, ErrorKind.NO_HEALTHY_UPSTREAM, `meltemi: no healthy upstream in cluster "${cluster.name}"`, RetryCondition.refused, now);

@@ -74,9 +74,14 @@ export class Cluster {
     return this.config.name;
   }
 
-  /** Whether another connection may open (circuit_breakers.max_connections); counts the overflow if not. */
+  /** The cluster holds circuit_breakers.max_connections: no other connection may open. */
+  get atMaxConnections(): boolean {
+    return this.stats.connectionsActive >= this.config.circuitBreakers.maxConnections;
+  }
+
+  /** Whether another connection may open; counts the overflow if not. */
   mayConnect(): boolean {
-    if (this.stats.connectionsActive < this.config.circuitBreakers.maxConnections) return true;
+    if (!this.atMaxConnections) return true;
     this.stats.cxOverflow++;
     return false;
   }

@@ -19,8 +19,7 @@ export class UpstreamPool {
     let conns = this.byEndpoint.get(ep);
     if (!conns) this.byEndpoint.set(ep, (conns = []));
     // At the cluster's max_connections, requests share the connections there are (none: refused).
-    const full = cluster.stats.connectionsActive >= cluster.config.circuitBreakers.maxConnections;
-    if (conns.length < cluster.config.connectionsPerEndpoint && !full) {
+    if (conns.length < cluster.config.connectionsPerEndpoint && !cluster.atMaxConnections) {
       const conn = new UpstreamConnection(cluster, ep, this.opts);
       const list = conns;
       conn.onClosed = (c) => {

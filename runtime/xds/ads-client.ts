@@ -11,7 +11,7 @@ import type { ClusterConfig, EndpointConfig, XdsConfig } from '../config/types';
 import type { Logger } from '../core/logger';
 import type { ClusterManager } from '../upstream/cluster';
 import type { LbPolicy } from '../upstream/load-balancer';
-import { ADS_METHOD, toPlain, TYPE_CLUSTER, TYPE_CLUSTER_LOAD_ASSIGNMENT, TYPE_LISTENER, typeOfUrl } from './envoy-protos';
+import { ADS_METHOD, durationToMs, toPlain, TYPE_CLUSTER, TYPE_CLUSTER_LOAD_ASSIGNMENT, TYPE_LISTENER, typeOfUrl } from './envoy-protos';
 import { INVALID_ARGUMENT, newUpdateStatus, Plain, recordAccepted, recordRejected, UpdateStatus, XdsStream } from './xds-stream';
 import { nodeOf } from './node';
 
@@ -181,7 +181,7 @@ function parseCluster(c: Plain, i: number): { config: ClusterConfig; fromEds: bo
   if (typeof c.name !== 'string' || !c.name) throw new Error(`${path}.name is required`);
   const type = c.type ?? 'STATIC';
   if (!['STATIC', 'EDS', 'STRICT_DNS', 'LOGICAL_DNS'].includes(type)) throw new Error(`${path}.type ${type} is not supported`);
-  const timeout = c.connect_timeout ? Number(c.connect_timeout.seconds ?? 0) * 1000 + Math.round(Number(c.connect_timeout.nanos ?? 0) / 1e6) : 1000;
+  const timeout = ms(c.connect_timeout, 1000);
   const fromEds = type === 'EDS';
   return {
     fromEds,
@@ -200,7 +200,7 @@ function parseCluster(c: Plain, i: number): { config: ClusterConfig; fromEds: bo
   };
 }
 
-const ms = (d: Plain | undefined, fallback: number) => (d ? Number(d.seconds ?? 0) * 1000 + Math.round(Number(d.nanos ?? 0) / 1e6) : fallback);
+const ms = (d: Plain | undefined, fallback: number) => (d ? Math.round(durationToMs(d)) : fallback);
 
 /** Envoy's outlier_detection with its defaults (consecutive_5xx 5, gateway failures 5, 30 s, 10%). */
 function outlierOf(o: Plain): NonNullable<ClusterConfig['outlierDetection']> {

@@ -91,3 +91,13 @@ export function fromPlain(type: protobuf.Type, value: Record<string, unknown>): 
   // fromObject (not verify) because it accepts enum names as Envoy's JSON form does.
   return type.encode(type.fromObject(value)).finish();
 }
+
+/** A google.protobuf.Duration (plain: seconds as a string, nanos) in milliseconds, unrounded. */
+export function durationToMs(d: { seconds?: unknown; nanos?: unknown }): number {
+  return Number(d.seconds ?? 0) * 1000 + Number(d.nanos ?? 0) / 1e6;
+}
+
+/** Whole milliseconds as a google.protobuf.Duration (plain). */
+export function msToDuration(ms: number): { seconds: string; nanos: number } {
+  return { seconds: String(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1e6 };
+}

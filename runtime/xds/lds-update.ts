@@ -24,25 +24,26 @@ export class LdsUpdater {
     const desired: DesiredListener[] = [];
     const kept = new Set<string>();
     const errors: string[] = [];
-    const lines = new Set<string>();
+    /** Line -> level: listeners that are simply not MetaProtocol ones (Istio's HTTP listeners) are routine. */
+    const lines = new Map<string, 'debug' | 'warn'>();
     listeners.forEach((l, i) => {
       const named = typeof l.name === 'string' && l.name !== '' && l.name.length <= MAX_NAME_LENGTH;
       const where = named ? `listener "${l.name}"` : `resources[${i}]`;
       try {
         const decoded = decodeListener(l);
         if (decoded.kind === 'passed-over') {
-          lines.add(`LDS: ${where} passed over: ${decoded.reason}`);
+          lines.set(`LDS: ${where} passed over: ${decoded.reason}`, decoded.routine ? 'debug' : 'warn');
           return;
         }
-        for (const n of decoded.notes) lines.add(`LDS: ${where}: ${n}`);
+        for (const n of decoded.notes) lines.set(`LDS: ${where}: ${n}`, 'warn');
         desired.push({ config: decoded.config, protocols: decoded.protocols, where });
       } catch (err) {
         if (typeof l.name === 'string') kept.add(l.name);
         errors.push(err instanceof ConfigError ? `${where}: ${err.message}` : `${where}: cannot be read: ${(err as Error).message}`);
       }
     });
-    for (const line of lines) if (!this.logged.has(line)) this.logger.log(line.includes('passed over: no MetaProtocolProxy') ? 'debug' : 'warn', line);
-    this.logged = lines;
+    for (const [line, level] of lines) if (!this.logged.has(line)) this.logger.log(level, line);
+    this.logged = new Set(lines.keys());
     errors.push(...await this.manager.applyDynamic(desired, kept));
     if (errors.length === 0) return undefined;
     return reason(errors);

@@ -7,7 +7,7 @@
 import { isIP } from 'node:net';
 import type { ListenerConfig, RouteConfiguration } from '../config/types';
 import { ConfigError } from '../core/errors';
-import { envoyType, toPlain, TYPE_META_PROTOCOL_PROXY, TYPED_STRUCT_URLS } from './envoy-protos';
+import { durationToMs, envoyType, toPlain, TYPE_META_PROTOCOL_PROXY, TYPED_STRUCT_URLS } from './envoy-protos';
 import { decodeFilters } from './meta-protocol-filters';
 import { fromProtoJson, structToJson } from './proto-json';
 import { decodeTunnel } from './route-tunnel';
@@ -32,7 +32,13 @@ export type DecodedListener =
     readonly protocols: readonly string[];
     readonly notes: readonly string[];
   }
-  | { readonly kind: 'passed-over'; readonly name: string; readonly reason: string };
+  | {
+    readonly kind: 'passed-over';
+    readonly name: string;
+    readonly reason: string;
+    /** Not a MetaProtocol listener at all (routine), rather than one meltemi cannot take yet. */
+    readonly routine: boolean;
+  };
 
 /** `l`: a decoded envoy.config.listener.v3.Listener (plain). Throws a ConfigError for a MetaProtocol listener that cannot be served. */
 export function decodeListener(l: Plain): DecodedListener {
@@ -44,10 +50,10 @@ export function decodeListener(l: Plain): DecodedListener {
     ...((l.filter_chains ?? []) as Plain[]).map((chain, i) => ({ chain, path: `filter_chains[${i}]` })),
     ...(l.default_filter_chain ? [{ chain: l.default_filter_chain as Plain, path: 'default_filter_chain' }] : []),
   ].filter(({ chain }) => ((chain.filters ?? []) as Plain[]).some(isMetaProtocolProxy));
-  if (chains.length === 0) return { kind: 'passed-over', name, reason: 'no MetaProtocolProxy network filter' };
+  if (chains.length === 0) return { kind: 'passed-over', name, reason: 'no MetaProtocolProxy network filter', routine: true };
   if (chains.length > 1) throw new ConfigError(chains[1].path, 'only one filter chain may carry a MetaProtocolProxy (filter chain matching is not supported)');
   if (l.bind_to_port?.value === false || l.deprecated_v1?.bind_to_port?.value === false) {
-    return { kind: 'passed-over', name, reason: 'bind_to_port is false (a listener behind traffic capture, which meltemi does not do yet)' };
+    return { kind: 'passed-over', name, reason: 'bind_to_port is false (a listener behind traffic capture, which meltemi does not do yet)', routine: false };
   }
   const sock = l.address?.socket_address;
   if (!sock?.address || !sock.port_value) throw new ConfigError('address.socket_address', 'needs address and port_value');
@@ -138,7 +144,7 @@ function listenerConfig(name: string, sock: Plain, mpp: Plain, path: string, not
       maxInflightPerConnection: 4096,
       maxConnections: 10_000_000,
       // MetaProtocol Proxy: no idle_timeout, no idle timer.
-      idleTimeoutMs: idle ? Number(idle.seconds ?? 0) * 1000 + Math.round(Number(idle.nanos ?? 0) / 1e6) : 0,
+      idleTimeoutMs: idle ? Math.round(durationToMs(idle)) : 0,
       filters: chain.filters,
       routeConfig,
       rds,

@@ -8,7 +8,7 @@
 
 import type { FilterConfig } from '../config/types';
 import { ConfigError } from '../core/errors';
-import { envoyType, knownTypeOfUrl, toPlain, TYPE_LOCAL_RATE_LIMIT, TYPED_STRUCT_URLS } from './envoy-protos';
+import { durationToMs, envoyType, knownTypeOfUrl, toPlain, TYPE_LOCAL_RATE_LIMIT, TYPED_STRUCT_URLS } from './envoy-protos';
 import { fromProtoJson, Json, structToJson } from './proto-json';
 
 type Plain = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -117,7 +117,7 @@ function tokenBucket(b: Plain, path: string): Record<string, unknown> {
   const perFill = b.tokens_per_fill === undefined ? 1 : Number(b.tokens_per_fill.value ?? 0);
   if (perFill < 1) throw new ConfigError(`${path}.tokens_per_fill`, 'must be at least 1');
   const d = b.fill_interval;
-  const ms = d ? Number(d.seconds ?? 0) * 1000 + Number(d.nanos ?? 0) / 1e6 : 0;
+  const ms = d ? durationToMs(d) : 0;
   if (!(ms >= MIN_FILL_INTERVAL_MS)) throw new ConfigError(`${path}.fill_interval`, `must be at least ${MIN_FILL_INTERVAL_MS}ms`);
   if (ms > 86_400_000) throw new ConfigError(`${path}.fill_interval`, 'must be at most a day');
   return { maxTokens, tokensPerFill: perFill, fillInterval: `${Math.round(ms)}ms` };

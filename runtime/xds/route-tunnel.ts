@@ -8,6 +8,7 @@ import type { KeyValue, MetadataMatcherConfig, RouteConfig, RouteConfiguration }
 import { Field } from '../config/field';
 import { readRouteConfiguration } from '../config/validate';
 import { ConfigError } from '../core/errors';
+import { durationToMs, msToDuration } from './envoy-protos';
 
 type Plain = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -105,8 +106,7 @@ export function clusterReferences(rc: RouteConfiguration): Array<{ path: string;
   });
 }
 
-const durationMs = (d: Plain) => Number(d.seconds ?? 0) * 1000 + Math.round(Number(d.nanos ?? 0) / 1e6);
-const duration = (ms: number) => ({ seconds: String(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1e6 });
+const durationMs = (d: Plain) => Math.round(durationToMs(d));
 
 /** Route metadata under this key carries what Envoy's RetryPolicy has no field for. */
 const META_KEY = 'meltemi';
@@ -181,14 +181,14 @@ function routeToEnvoy(r: RouteConfig): Plain {
     // Aeraki: numerator = percent x 10000 over a MILLION.
     route.request_mirror_policies = r.route.mirrors.map((m) => ({ cluster: m.cluster, runtime_fraction: { default_value: { numerator: Math.round(m.percentage * 10_000), denominator: 'MILLION' } } }));
   }
-  if (r.route.timeoutMs !== undefined) route.timeout = duration(r.route.timeoutMs);
+  if (r.route.timeoutMs !== undefined) route.timeout = msToDuration(r.route.timeoutMs);
   const retry = r.route.retryPolicy;
   if (retry) {
     route.retry_policy = {
       retry_on: retry.retryOn.join(','),
       num_retries: { value: retry.numRetries },
-      ...(retry.perTryTimeoutMs ? { per_try_timeout: duration(retry.perTryTimeoutMs) } : {}),
-      retry_back_off: { base_interval: duration(retry.backOff.baseMs), max_interval: duration(retry.backOff.maxMs) },
+      ...(retry.perTryTimeoutMs ? { per_try_timeout: msToDuration(retry.perTryTimeoutMs) } : {}),
+      retry_back_off: { base_interval: msToDuration(retry.backOff.baseMs), max_interval: msToDuration(retry.backOff.maxMs) },
     };
   }
   return {
