@@ -61,6 +61,12 @@ describe('config', () => {
     assert.equal(c.clusters[1].connectTimeoutMs, 1500);
   });
 
+  it('reads peak_ewma with its decay_time', () => {
+    const c = parseConfig(variant((d) => { Object.assign(d.clusters[0], { lb_policy: 'PEAK_EWMA', peak_ewma: { decay_time: '30s' } }); }), '/');
+    assert.equal(c.clusters[0].lbPolicy, 'peak_ewma');
+    assert.equal(c.clusters[0].peakEwmaDecayMs, 30_000);
+  });
+
   it('listeners may be left to LDS (xds.lds), and only then', () => {
     const c = validateConfig({ xds: { port: 15010, lds: true } }, '/');
     assert.deepEqual(c.listeners, []);
@@ -89,6 +95,7 @@ describe('config', () => {
     ['bad duration', (d) => { d.clusters[0].connect_timeout = 'soon'; }, 'clusters[0].connect_timeout', /duration/],
     ['bad upstream_connection', (d) => { d.listeners[0].upstream_connection = 'pooled'; }, 'listeners[0].upstream_connection', /shared, per_client/],
     ['mutation key too long', (d) => { d.listeners[0].route_config.routes[0].request_mutation = [{ key: 'k'.repeat(20000), value: '' }]; }, 'listeners[0].route_config.routes[0].request_mutation[0].key', /at most 16384 bytes/],
+    ['a peak_ewma decay_time of 0', (d) => { Object.assign(d.clusters[0], { lb_policy: 'peak_ewma', peak_ewma: { decay_time: '0s' } }); }, 'clusters[0].peak_ewma.decay_time', /at least 1ms/],
     ['bad log level', (d) => { d.log_level = 'loud'; }, 'log_level', /one of/],
   ];
   for (const [what, edit, field, message] of invalid) {

@@ -100,6 +100,7 @@ function cluster(c: ClusterConfig): Plain {
     } } : {}),
     ...(c.healthyPanicThreshold !== undefined ? { healthy_panic_threshold: c.healthyPanicThreshold } : {}),
     ...(c.leastRequestChoiceCount !== undefined ? { least_request: { choice_count: c.leastRequestChoiceCount } } : {}),
+    ...(c.peakEwmaDecayMs !== undefined ? { peak_ewma: { decay_time: ms(c.peakEwmaDecayMs) } } : {}),
     circuit_breakers: {
       max_connections: c.circuitBreakers.maxConnections, max_pending_requests: c.circuitBreakers.maxPendingRequests,
       max_requests: c.circuitBreakers.maxRequests, max_retries: c.circuitBreakers.maxRetries,

@@ -202,6 +202,8 @@ export interface ClusterConfig {
   readonly circuitBreakers: CircuitBreakersConfig;
   /** least_request: endpoints drawn per pick (Envoy's least_request_lb_config.choice_count, 2). */
   readonly leastRequestChoiceCount?: number;
+  /** peak_ewma: how fast an endpoint's latency estimate decays while it gets no answers (10 s). */
+  readonly peakEwmaDecayMs?: number;
   /** Passive health by results (off unless set). */
   readonly outlierDetection?: OutlierDetectionConfig;
   /** Below this share (%) of endpoints not ejected, ejection is ignored (Envoy's healthy_panic_threshold, 50). */

@@ -5,7 +5,7 @@ import { Field } from './field';
 import { RETRY_BUDGET_DEFAULT, RETRY_ON, UPSTREAM_LIMIT_DEFAULTS } from './types';
 import type { LbPolicy } from '../upstream/load-balancer';
 
-const LB_POLICIES: readonly LbPolicy[] = ['round_robin', 'least_request', 'random', 'ring_hash'];
+const LB_POLICIES: readonly LbPolicy[] = ['round_robin', 'least_request', 'random', 'ring_hash', 'peak_ewma'];
 import type {
   AdminConfig, ClusterConfig, OutlierDetectionConfig, Config, EndpointConfig, FilterConfig, KeyValue, ListenerConfig, MetadataMatcherConfig, PluginsConfig,
   RetryOn, RetryPolicyConfig, RouteActionConfig, RouteConfig, RouteConfiguration, StringMatch,
@@ -353,9 +353,11 @@ function readKeyValue(f: Field): KeyValue {
 }
 
 function readCluster(f: Field): ClusterConfig {
-  f.only(['name', 'endpoints', 'lb_policy', 'connect_timeout', 'connections_per_endpoint', 'max_pending_requests_per_connection', 'max_queued_bytes_per_connection', 'retry_budget', 'circuit_breakers', 'outlier_detection', 'healthy_panic_threshold', 'least_request']);
+  f.only(['name', 'endpoints', 'lb_policy', 'connect_timeout', 'connections_per_endpoint', 'max_pending_requests_per_connection', 'max_queued_bytes_per_connection', 'retry_budget', 'circuit_breakers', 'outlier_detection', 'healthy_panic_threshold', 'least_request', 'peak_ewma']);
   const leastRequest = f.child('least_request');
   if (leastRequest.present) leastRequest.only(['choice_count']);
+  const peakEwma = f.child('peak_ewma');
+  if (peakEwma.present) peakEwma.only(['decay_time']);
   const outlier = f.child('outlier_detection');
   const breakers = f.child('circuit_breakers');
   if (breakers.present) breakers.only(['max_connections', 'max_pending_requests', 'max_requests', 'max_retries']);
@@ -388,6 +390,11 @@ function readCluster(f: Field): ClusterConfig {
     } : RETRY_BUDGET_DEFAULT,
     ...(outlier.present ? { outlierDetection: readOutlierDetection(outlier) } : {}),
     ...(leastRequest.present ? { leastRequestChoiceCount: leastRequest.child('choice_count').or((c) => c.integer(2, 1000), 2) } : {}),
+    ...(peakEwma.present ? { peakEwmaDecayMs: peakEwma.child('decay_time').or((d) => {
+      const ms = d.durationMs();
+      if (ms < 1) d.fail('must be at least 1ms');
+      return ms;
+    }, 10_000) } : {}),
     ...(f.child('healthy_panic_threshold').present ? { healthyPanicThreshold: percentOf(f.child('healthy_panic_threshold')) } : {}),
     circuitBreakers: {
       maxConnections: threshold('max_connections', UPSTREAM_LIMIT_DEFAULTS.circuitBreakers.maxConnections),

@@ -70,6 +70,8 @@ export class ActiveRequest implements Timed {
   upstreamId = 0;
   /** The endpoint of the last try: a retry goes elsewhere if it can. */
   lastEndpoint: Endpoint | null = null;
+  /** When the current try was handed to its upstream (performance.now() ms): peak_ewma's round trip. */
+  tryAt = 0;
   /** The current try has been written to its upstream (not just queued). */
   sent = false;
   timerDue = Infinity;

@@ -135,6 +135,7 @@ export class Router implements ResponseSink {
     if (req.lastEndpoint !== null) req.lastEndpoint.active--; // the previous try is over
     req.lastEndpoint = conn.endpoint;
     conn.endpoint.active++;
+    req.tryAt = now;
     const mutation = mutationOf(route.requestMutation, route.requestMutationOps, req.mutations);
     try {
       conn.send(oneway ? null : req, meta, mutation);
@@ -172,7 +173,7 @@ export class Router implements ResponseSink {
       this.chain.respond(req, response, isError, now, meta);
       return;
     }
-    if (req.lastEndpoint !== null) cluster.report(req.lastEndpoint, isError ? 'error' : 'ok', now);
+    if (req.lastEndpoint !== null) cluster.report(req.lastEndpoint, isError ? 'error' : 'ok', now, req.tryAt);
     if (isError && this.retry(req, RetryCondition.error, now)) return;
     if (!isError && req.retries > 0) cluster.stats.rqRetrySuccess++;
     this.finish(req);
@@ -239,7 +240,7 @@ export class Router implements ResponseSink {
     }
     if (now >= req.deadline) {
       req.upstream?.cancel(req);
-      if (req.lastEndpoint !== null && req.retryAt === 0) req.cluster?.report(req.lastEndpoint, 'gateway', now);
+      if (req.lastEndpoint !== null && req.retryAt === 0) req.cluster?.report(req.lastEndpoint, 'gateway', now, req.tryAt);
       this.timedOut(req);
       return;
     }
@@ -253,7 +254,7 @@ export class Router implements ResponseSink {
       req.upstream = null;
       req.tryDeadline = Infinity;
       req.cluster!.stats.rqPerTryTimeout++;
-      if (req.lastEndpoint !== null) req.cluster!.report(req.lastEndpoint, 'gateway', now);
+      if (req.lastEndpoint !== null) req.cluster!.report(req.lastEndpoint, 'gateway', now, req.tryAt);
       if (!this.retry(req, RetryCondition.timeout, now)) {
         this.answer(req, ErrorKind.TIMEOUT, `meltemi: try timed out after ${req.route!.retryPolicy!.perTryTimeoutMs} ms`);
       }

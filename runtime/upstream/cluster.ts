@@ -8,6 +8,7 @@
 import type { ClusterConfig, OutlierDetectionConfig } from '../config/types';
 import type { ClusterStats, StatsStore } from '../core/stats';
 import { createLoadBalancer, LoadBalancer } from './load-balancer';
+import { observeRtt, PEAK_EWMA_DEFAULT_DECAY_MS } from './load-balancer-peak-ewma';
 
 const BACKOFF_BASE_MS = 250;
 const BACKOFF_MAX_MS = 10_000;
@@ -24,6 +25,10 @@ export class Endpoint {
   consecutiveGatewayFailures = 0;
   outlierUntil = 0;
   ejections = 0;
+  /** peak_ewma: the latency estimate (ms), when it was last updated, and whether it ever was. */
+  rttMs = 0;
+  rttAt = 0;
+  rttMeasured = false;
 
   constructor(readonly address: string, readonly port: number) {}
 
@@ -58,7 +63,7 @@ export class Cluster {
   constructor(public config: ClusterConfig, store: StatsStore) {
     this.endpoints = config.endpoints.map((e) => new Endpoint(e.address, e.port));
     this.stats = store.cluster(config.name);
-    this.lb = createLoadBalancer(config.lbPolicy, this.endpoints, config.leastRequestChoiceCount);
+    this.lb = createLoadBalancer(config, this.endpoints);
   }
 
   /** Takes a new config (from CDS/EDS); endpoints that stay keep their health state. */
@@ -67,7 +72,7 @@ export class Cluster {
     this.config = config;
     this.endpoints = config.endpoints.map((e) => old.get(`${e.address}:${e.port}`) ?? new Endpoint(e.address, e.port));
     for (const ep of this.ejected) if (!this.endpoints.includes(ep)) this.ejected.delete(ep);
-    this.lb = createLoadBalancer(config.lbPolicy, this.endpoints, config.leastRequestChoiceCount);
+    this.lb = createLoadBalancer(config, this.endpoints);
   }
 
   get name(): string {
@@ -102,8 +107,13 @@ export class Cluster {
     return n > 0 && ((n - this.ejected.size) * 100) / n < (this.config.healthyPanicThreshold ?? DEFAULT_PANIC_THRESHOLD);
   }
 
-  /** Records a try's outcome on `ep`; ejects it when its failures in a row reach the thresholds. */
-  report(ep: Endpoint, outcome: TryOutcome, now: number): void {
+  /**
+   * Records a try's outcome on `ep`; ejects it when its failures in a row reach the thresholds.
+   * `tryAt`: when the try was sent, for an answer or a timeout (peak_ewma learns the round trip;
+   * a connect failure or reset says nothing of the endpoint's speed).
+   */
+  report(ep: Endpoint, outcome: TryOutcome, now: number, tryAt?: number): void {
+    if (tryAt !== undefined && this.config.lbPolicy === 'peak_ewma') observeRtt(ep, now - tryAt, now, this.config.peakEwmaDecayMs ?? PEAK_EWMA_DEFAULT_DECAY_MS);
     const od = this.config.outlierDetection;
     if (!od) return;
     if (outcome === 'ok') {

@@ -4,12 +4,14 @@
 // healthy. A new policy object is built whenever the endpoint list changes.
 
 import type { Endpoint } from './cluster';
+import type { ClusterConfig } from '../config/types';
+import { PEAK_EWMA_DEFAULT_DECAY_MS, PeakEwma } from './load-balancer-peak-ewma';
 import { RingHash } from './load-balancer-ring-hash';
 import { healthy, type PickContext } from './pick-context';
 
 export type { PickContext } from './pick-context';
 
-export type LbPolicy = 'round_robin' | 'least_request' | 'random' | 'ring_hash';
+export type LbPolicy = 'round_robin' | 'least_request' | 'random' | 'ring_hash' | 'peak_ewma';
 
 export interface LoadBalancer {
   pick(ctx: PickContext): Endpoint | undefined;
@@ -88,11 +90,12 @@ export class LeastRequest implements LoadBalancer {
   }
 }
 
-export function createLoadBalancer(policy: LbPolicy, endpoints: readonly Endpoint[], choiceCount = 2): LoadBalancer {
-  switch (policy) {
+export function createLoadBalancer(config: Pick<ClusterConfig, 'lbPolicy' | 'leastRequestChoiceCount' | 'peakEwmaDecayMs'>, endpoints: readonly Endpoint[]): LoadBalancer {
+  switch (config.lbPolicy) {
     case 'round_robin': return new RoundRobin(endpoints);
     case 'random': return new RandomPick(endpoints);
-    case 'least_request': return new LeastRequest(endpoints, choiceCount);
+    case 'least_request': return new LeastRequest(endpoints, config.leastRequestChoiceCount);
     case 'ring_hash': return new RingHash(endpoints);
+    case 'peak_ewma': return new PeakEwma(endpoints, config.peakEwmaDecayMs ?? PEAK_EWMA_DEFAULT_DECAY_MS);
   }
 }
