@@ -1,5 +1,6 @@
-// Benchmark Thrift server (framed binary): node thrift-server.js — prints its port.
+// A Thrift Echo server in a process of its own (framed binary), for benchmarks and for tests
+// that kill it: node thrift-server.js [name] — prints its port.
 import { startThriftServer } from '../helpers/thrift-peers';
 
-startThriftServer('bench', { transport: 'framed', protocol: 'binary' }).then((s) => process.stdout.write(`${s.port}\n`));
+startThriftServer(process.argv[2] ?? 'bench', { transport: 'framed', protocol: 'binary' }).then((s) => process.stdout.write(`${s.port}\n`));
 process.on('SIGTERM', () => process.exit(0));
