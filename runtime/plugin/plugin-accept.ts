@@ -72,7 +72,7 @@ async function acceptBytes(file: string, bytes: Uint8Array, sha256: string, opts
   let runnable = bytes;
   if (opts.fuelPerCall > 0) {
     try {
-      runnable = await meterModule(bytes, opts.fuelPerCall);
+      runnable = meterModule(bytes, opts.fuelPerCall);
     } catch (err) {
       throw new PluginError('MELTEMI_PLUGIN_INVALID', file, `cannot add fuel metering: ${(err as Error).message}`, { cause: err });
     }

@@ -3,15 +3,13 @@
 
 import { parentPort } from 'node:worker_threads';
 import { isMeltemiError, PluginError } from '../core/errors';
-import { loadBinaryen } from '../wasm/fuel-metering';
 import { acceptPlugin } from './plugin-accept';
 import type { CompileJob, CompileReply } from './plugin-compiler';
 
 const port = parentPort;
 if (!port) throw new Error('plugin-compiler-worker must run in a worker thread');
 
-// Binaryen loads once per worker, before the first job's deadline starts.
-loadBinaryen().then(() => port.postMessage({ ready: true }), (err: Error) => port.postMessage({ ready: false, message: err.message }));
+port.postMessage({ ready: true });
 
 port.on('message', (job: CompileJob) => {
   acceptPlugin(job.file, job.opts).then(

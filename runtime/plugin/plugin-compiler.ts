@@ -2,7 +2,7 @@
 // thread without killing Node, but a worker thread can be terminated: reading, compiling,
 // metering and the canary all run in one, one file at a time, each within a deadline. The
 // compiled module comes back by postMessage (V8 shares the compiled code; nothing is compiled
-// twice). The worker, and Binaryen with it, exists only while there is work: it ends after a
+// twice). The worker exists only while there is work: it ends after a
 // short idle time, so the steady state carries none of the load-time tools.
 
 import { Worker } from 'node:worker_threads';
@@ -29,7 +29,7 @@ interface Pending {
 }
 
 const WORKER_FILE = join(__dirname, 'plugin-compiler-worker.js');
-/** Time a new worker may take to start and load Binaryen (not charged to the first job). */
+/** Time a new worker may take to start (not charged to the first job). */
 const WORKER_START_MS = 30_000;
 
 export class PluginCompiler {
@@ -92,8 +92,7 @@ export class PluginCompiler {
 
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
-    // The JS heap is bounded; guest and Binaryen memory are bounded by the file-size limit and
-    // the rewritten memory maximum.
+    // The JS heap is bounded; guest memory is bounded by the rewritten memory maximum.
     const worker = new Worker(WORKER_FILE, { resourceLimits: { maxOldGenerationSizeMb: 256 } });
     this.workersStarted++;
     this.workerReady = false;

@@ -67,7 +67,6 @@ export class WasmInstance<E extends BaseExports = BaseExports> {
     this.fuel = fuel instanceof WebAssembly.Global ? fuel : undefined;
     // A metered module run without a budget (the loader's canary) gets the largest one.
     if (this.fuel && this.fuelPerCall <= 0) this.fuelPerCall = 0x7fff_ffff;
-    if (this.fuel) this.fuel.value = this.fuelPerCall;
     const memory = this.ex.memory;
     if (!(memory instanceof WebAssembly.Memory)) {
       throw new PluginError('MELTEMI_PLUGIN_INVALID', file, 'export "memory" is not a memory');
@@ -77,7 +76,7 @@ export class WasmInstance<E extends BaseExports = BaseExports> {
     try {
       this.ex._initialize?.();
     } catch (err) {
-      const stuck = this.fuel && (this.fuel.value as number) < 0 ? ` (exceeded its budget of ${this.fuelPerCall} loop iterations and calls: stuck in a loop?)` : '';
+      const stuck = this.fuel && (this.fuel.value as number) <= 0 ? ` (exceeded its budget of ${this.fuelPerCall} loop iterations and calls: stuck in a loop?)` : '';
       throw new PluginError('MELTEMI_PLUGIN_INVALID', file, `_initialize trapped: ${this.trapMessage(err)}${stuck}`, { cause: err });
     }
     this.refresh();
@@ -170,14 +169,13 @@ export class WasmInstance<E extends BaseExports = BaseExports> {
   invoke(fn: (a: number, b: number, c: number) => number | void, a: number, b: number, c: number): number {
     if (this.poisoned) throw new PluginError('MELTEMI_PLUGIN_TRAP', this.file, 'instance is poisoned by an earlier trap');
     this.lastAbort = undefined;
-    if (this.fuel) this.fuel.value = this.fuelPerCall;
     let result: number | void;
     try {
       result = fn(a, b, c);
     } catch (err) {
       this.poisoned = true;
       if (err instanceof PluginError) throw err;
-      if (this.fuel && (this.fuel.value as number) < 0) {
+      if (this.fuel && (this.fuel.value as number) <= 0) {
         throw new PluginError('MELTEMI_PLUGIN_TRAP', this.file, `trap: exceeded its budget of ${this.fuelPerCall} loop iterations and calls in one call (stuck in a loop?)`, { cause: err });
       }
       // memory.grow past the rewritten maximum fails inside the guest, which then traps: say
