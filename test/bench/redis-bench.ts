@@ -1,6 +1,7 @@
 // redis-benchmark -t set,get -c 50 at -P 1 and -P 16 against redis-server directly, through
-// meltemi and through a minimal Node pipe proxy; interleaved rounds, medians, proxy CPU per
-// request from /proc. The last line printed is one JSON object with the results.
+// meltemi, a minimal Node pipe proxy, HAProxy (mode tcp) and twemproxy (the last two when
+// installed: Debian's haproxy and nutcracker); interleaved rounds, medians, proxy CPU per request
+// from /proc. The last line printed is one JSON object with the results.
 
 import { ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -9,6 +10,7 @@ import { PLUGIN_DIR } from '../helpers/paths';
 import { freePort } from '../helpers/ports';
 import { RedisServer } from '../helpers/redis-server';
 import { cpuSeconds } from './proc-cpu';
+import { startHaproxy, startTwemproxy, type ReferenceProxy } from './reference-proxies';
 import { median, redisBenchmark } from './redis-benchmark';
 
 
@@ -20,7 +22,7 @@ export interface RedisBenchOptions {
   clients: number;
 }
 
-type Target = 'direct' | 'meltemi' | 'pipe';
+type Target = 'direct' | 'meltemi' | 'pipe' | 'haproxy' | 'twemproxy';
 type Mode = 'P1' | 'P16';
 interface Sample { rps: number; cpuUsPerReq: number | null }
 
@@ -48,21 +50,38 @@ clusters:
   const pipe: ChildProcess = spawn(process.execPath, [join(__dirname, 'pipe-proxy.js'), String(pipePort), String(redis.port)], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve) => pipe.stdout!.once('data', () => resolve()));
 
-  const targets: Record<Target, { port: number; pid: number | null }> = {
+  const references: ReferenceProxy[] = [];
+  const targets: Partial<Record<Target, { port: number; pid: number | null }>> = {
     direct: { port: redis.port, pid: null },
     meltemi: { port: meltemiPort, pid: meltemi.pid },
     pipe: { port: pipePort, pid: pipe.pid! },
   };
+  for (const [name, startRef] of [['haproxy', startHaproxy], ['twemproxy', startTwemproxy]] as const) {
+    const ref = await startRef(redis.port).catch(async (err) => {
+      pipe.kill('SIGTERM');
+      for (const r of references) await r.stop();
+      await meltemi.stop();
+      await redis.stop();
+      throw err;
+    });
+    if (ref === undefined) {
+      process.stderr.write(`${name} is not installed: left out (apt-get install ${name === 'haproxy' ? 'haproxy' : 'nutcracker'})\n`);
+      continue;
+    }
+    references.push(ref);
+    targets[name] = { port: ref.port, pid: ref.pid };
+  }
+  const order = (['direct', 'meltemi', 'pipe', 'haproxy', 'twemproxy'] as Target[]).filter((t) => targets[t] !== undefined);
   const samples: Record<string, Sample[]> = {};
   try {
     // Warm up V8 and Wasm tiering before anything is measured.
-    for (const t of ['meltemi', 'pipe'] as Target[]) await redisBenchmark(targets[t].port, 16, 100_000, opts.clients);
+    for (const t of order.slice(1)) await redisBenchmark(targets[t]!.port, 16, 100_000, opts.clients);
     for (let round = 1; round <= opts.rounds; round++) {
       for (const mode of ['P1', 'P16'] as Mode[]) {
         const pipeline = mode === 'P1' ? 1 : 16;
         const requests = mode === 'P1' ? opts.requestsP1 : opts.requestsP16;
-        for (const target of ['direct', 'meltemi', 'pipe'] as Target[]) {
-          const { port, pid } = targets[target];
+        for (const target of order) {
+          const { port, pid } = targets[target]!;
           const cpu0 = pid ? cpuSeconds(pid) : 0;
           const rps = await redisBenchmark(port, pipeline, requests, opts.clients);
           const cpuUsPerReq = pid ? ((cpuSeconds(pid) - cpu0) * 1e6) / (2 * requests) : null;
@@ -73,6 +92,7 @@ clusters:
     }
   } finally {
     pipe.kill('SIGTERM');
+    for (const ref of references) await ref.stop();
     await meltemi.stop();
     await redis.stop();
   }
@@ -81,7 +101,7 @@ clusters:
   const rows: string[] = ['| target | mode | req/s (median) | ratio to direct | proxy CPU µs/req |', '|---|---|---|---|---|'];
   for (const mode of ['P1', 'P16'] as Mode[]) {
     const direct = median(samples[`direct.${mode}`].map((s) => s.rps));
-    for (const target of ['direct', 'meltemi', 'pipe'] as Target[]) {
+    for (const target of order) {
       const list = samples[`${target}.${mode}`];
       const rps = median(list.map((s) => s.rps));
       const cpu = target === 'direct' ? null : median(list.map((s) => s.cpuUsPerReq!));

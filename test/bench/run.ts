@@ -8,6 +8,7 @@ import { xdsBench } from './xds-bench';
 import { filtersBench } from './filters-bench';
 import { resilienceBench } from './resilience-bench';
 import { latencyBench } from './latency-bench';
+import { memoryBench } from './memory-bench';
 
 const benches: Record<string, () => Promise<Record<string, unknown>>> = {
   redis: () => redisBench({
@@ -35,6 +36,10 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
     rates: [5000, 20_000],
     durationMs: Number(process.env.BENCH_DURATION_MS ?? 5000),
   }),
+  memory: () => memoryBench({
+    connections: Number(process.env.BENCH_CONNECTIONS ?? 1000),
+    settleMs: 4000,
+  }),
   xds: () => xdsBench({
     agents: Number(process.env.BENCH_AGENTS ?? 100),
     changes: Number(process.env.BENCH_CHANGES ?? 20),
@@ -44,7 +49,7 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
 
 const USAGE = `usage: npm run bench -- [${Object.keys(benches).join('|')}…]   (default: all)
 Environment: BENCH_ROUNDS (3), BENCH_REQUESTS_P1 and BENCH_REQUESTS_P16 (redis), BENCH_DURATION_MS
-(thrift, latency), BENCH_AGENTS, BENCH_CHANGES, BENCH_DEBOUNCE_MS (xds); filters and resilience use BENCH_ROUNDS and BENCH_REQUESTS_P16. Each benchmark prints a table; the
+(thrift, latency), BENCH_AGENTS, BENCH_CHANGES, BENCH_DEBOUNCE_MS (xds), BENCH_CONNECTIONS (memory, 1000); filters and resilience use BENCH_ROUNDS and BENCH_REQUESTS_P16. Each benchmark prints a table; the
 last line on stdout is one JSON object with every figure.
 `;
 
