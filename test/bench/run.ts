@@ -33,7 +33,8 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
     clients: 50,
   }),
   latency: () => latencyBench({
-    rates: [5000, 20_000],
+    redisRates: [5000, 20_000],
+    thriftRates: [2000, 5000],
     durationMs: Number(process.env.BENCH_DURATION_MS ?? 5000),
   }),
   memory: () => memoryBench({
