@@ -9,6 +9,7 @@ import { filtersBench } from './filters-bench';
 import { resilienceBench } from './resilience-bench';
 import { latencyBench } from './latency-bench';
 import { memoryBench } from './memory-bench';
+import { profileBench } from './profile-bench';
 
 const benches: Record<string, () => Promise<Record<string, unknown>>> = {
   redis: () => redisBench({
@@ -40,6 +41,11 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
   memory: () => memoryBench({
     connections: Number(process.env.BENCH_CONNECTIONS ?? 1000),
     settleMs: 4000,
+  }),
+  profile: () => profileBench({
+    requests: Number(process.env.BENCH_REQUESTS_P16 ?? 1_000_000),
+    clients: 50,
+    pipeline: 16,
   }),
   xds: () => xdsBench({
     agents: Number(process.env.BENCH_AGENTS ?? 100),
