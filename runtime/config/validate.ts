@@ -19,7 +19,7 @@ const NAME = /^[A-Za-z0-9_.|:-]+$/;
 const MAX_PORT = 65535;
 const DEFAULT_MAX_FRAME = 64 * 1024 * 1024;
 /** About 0.1-0.5 s of plugin work in one call: far above any real decode, far below a hang. */
-const DEFAULT_FUEL = 200_000_000;
+const DEFAULT_FUEL = 2_000_000_000;
 
 /**
  * `baseDir` resolves relative paths (the config file's directory). Every section, listener,

@@ -1,40 +1,59 @@
 // Stuck-code containment. V8 cannot interrupt Wasm running on the main thread without killing
 // Node (terminating execution corrupts its async-hook stack; measured), so the budget lives in
-// the module: at load time the places where unbounded work can happen get "if fuel == 0 then
-// trap; fuel -= 1" on a global the module exports, and every exported function is wrapped to
-// set the budget before it runs. A call that runs out traps like any other trap: its connection
-// gets a local error, the instance is replaced, everything else keeps serving.
+// the module: fuel is a count of instructions, kept in a global the module exports, and at load
+// time the binary is rewritten to charge it as the code runs. Every exported function is wrapped
+// to set the budget before it runs. A call that runs out traps like any other trap: its
+// connection gets a local error, the instance is replaced, everything else keeps serving.
 //
-// Where the checks go, so that work between two checks stays bounded by the code's size:
-//  - every loop header (one check per iteration);
-//  - the entry of every function that can recurse (a cycle in the call graph, tail calls
-//    included: those never overflow the stack), that calls through a table or a reference, or
-//    whose calls fan out — a call tree of unchecked functions is cut once it would run more than
-//    MAX_UNCHECKED_CALLS function bodies, so a chain of functions each calling the next twice
-//    cannot run 2^n of them unchecked.
-// Leaf helpers and small call trees, where a codec spends most of its calls, run unchecked.
-// Binaryen's log-execution pass, used before, also checks every function entry and every exit,
-// costs ~75 MB to load, and makes the accepting worker slow to start: a rewrite of the binary
-// here does less, knows exactly what it checks, and refuses what it cannot read.
+// What is charged, and where (wasm-code.ts cuts each body into regions):
+//  - each loop iteration is charged its body's instructions when it starts;
+//  - a function is charged its top-level instructions at entry if it can recurse (a cycle in the
+//    call graph; tail calls never overflow the stack, so they count too), calls through a table
+//    or a reference, or costs more than MAX_UNCHECKED_COST; any other function is "unchecked":
+//    its top-level cost is added to every region that calls it, so leaf helpers run with no
+//    check of their own and nothing goes uncharged;
+//  - memory.fill, memory.copy and memory.init are charged one unit per 16 bytes of their length
+//    operand, and memory.grow GROW_COST, just before they run: their time grows with the
+//    operand, not with the instruction count (and charging them only when they run keeps an
+//    allocator that rarely grows from paying for it on every call).
+// A check is "if fuel < cost: fuel = 0, trap; fuel -= cost". Instructions the scanner cannot
+// read, and the table operations whose time grows with an operand, are refused. Tables are
+// capped like memory is: their declared sizes may total MAX_TABLE_ENTRIES at most.
+// Binaryen's log-execution pass, used before, counted loop iterations and calls whatever they
+// cost, checked every entry and exit, and cost ~75 MB to load.
 
 import { encodeS32, encodeU32, readSections, sectionRank, SectionId, WasmReader, WasmWriter, type Section } from './wasm-binary';
-import { scanBody, type BodyScan } from './wasm-code';
+import { GROW_COST, scanBody, type BodyScan } from './wasm-code';
 
 export const FUEL_EXPORT = 'meltemi_fuel';
 
-/** Unchecked function bodies one call may run between two checks. */
-export const MAX_UNCHECKED_CALLS = 16;
+/** A function whose top level, with its unchecked callees, costs more than this is checked itself. */
+export const MAX_UNCHECKED_COST = 50;
+export const MAX_TABLE_ENTRIES = 65_536;
+/** memory.fill/copy/init: one unit of fuel per 2^BULK_SHIFT bytes. */
+const BULK_SHIFT = 4;
+const MAX_CHARGE = 0x7fff_ffff;
+
+interface Body {
+  readonly start: number;
+  /** After the locals: where the instructions start. */
+  readonly codeStart: number;
+  readonly end: number;
+  /** Locals declared (not counting parameters) and their groups. */
+  readonly locals: number;
+  readonly localGroups: number;
+  readonly scan: BodyScan;
+}
 
 interface ModuleInfo {
-  /** Each type's parameter count and whether it is a function type we can wrap. */
   readonly typeParams: number[];
   readonly importedFuncs: number;
   readonly importedGlobals: number;
   readonly definedGlobals: number;
-  /** Type index of each defined function. */
   readonly funcTypes: number[];
   readonly exports: Array<{ name: string; kind: number; index: number }>;
-  readonly bodies: Array<{ start: number; codeStart: number; end: number; scan: BodyScan }>;
+  readonly elementSegments: number;
+  readonly bodies: Body[];
 }
 
 function readInfo(bytes: Uint8Array, sections: readonly Section[]): ModuleInfo {
@@ -42,9 +61,16 @@ function readInfo(bytes: Uint8Array, sections: readonly Section[]): ModuleInfo {
   let importedFuncs = 0;
   let importedGlobals = 0;
   let definedGlobals = 0;
+  let tableEntries = 0;
+  let elementSegments = 0;
   const funcTypes: number[] = [];
-  const exports: ModuleInfo['exports'] = [];
-  const bodies: ModuleInfo['bodies'] = [];
+  const exportList: ModuleInfo['exports'] = [];
+  const bodies: Body[] = [];
+  const table = (r: WasmReader) => {
+    r.valType();
+    tableEntries += r.limits();
+    if (tableEntries > MAX_TABLE_ENTRIES) r.fail(`tables declare more than ${MAX_TABLE_ENTRIES} entries`);
+  };
   for (const s of sections) {
     const r = new WasmReader(bytes, s.start, s.end);
     switch (s.id) {
@@ -67,8 +93,7 @@ function readInfo(bytes: Uint8Array, sections: readonly Section[]): ModuleInfo {
             r.u32();
             importedFuncs++;
           } else if (kind === 1) {
-            r.valType();
-            r.limits();
+            table(r);
           } else if (kind === 2) {
             r.limits();
           } else if (kind === 3) {
@@ -83,11 +108,20 @@ function readInfo(bytes: Uint8Array, sections: readonly Section[]): ModuleInfo {
       case SectionId.function:
         for (let n = r.u32(), i = 0; i < n; i++) funcTypes.push(r.u32());
         break;
+      case SectionId.table:
+        for (let n = r.u32(), i = 0; i < n; i++) table(r);
+        break;
+      case SectionId.memory:
+        for (let n = r.u32(), i = 0; i < n; i++) r.limits();
+        break;
       case SectionId.global:
         definedGlobals = r.u32();
         break;
       case SectionId.export:
-        for (let n = r.u32(), i = 0; i < n; i++) exports.push({ name: r.name(), kind: r.byte(), index: r.u32() });
+        for (let n = r.u32(), i = 0; i < n; i++) exportList.push({ name: r.name(), kind: r.byte(), index: r.u32() });
+        break;
+      case SectionId.element:
+        elementSegments = r.u32();
         break;
       case SectionId.code: {
         const n = r.u32();
@@ -97,32 +131,35 @@ function readInfo(bytes: Uint8Array, sections: readonly Section[]): ModuleInfo {
           const start = r.pos;
           r.skip(size);
           const body = new WasmReader(bytes, start, start + size);
-          for (let groups = body.u32(), g = 0; g < groups; g++) {
-            body.u32();
+          const localGroups = body.u32();
+          let locals = 0;
+          for (let g = 0; g < localGroups; g++) {
+            locals += body.u32();
             body.valType();
           }
           const codeStart = body.pos;
-          bodies.push({ start, codeStart, end: start + size, scan: scanBody(body) });
+          bodies.push({ start, codeStart, end: start + size, locals, localGroups, scan: scanBody(body) });
         }
         break;
       }
     }
   }
   if (bodies.length !== funcTypes.length) throw new Error(`${funcTypes.length} functions declared, ${bodies.length} bodies`);
-  return { typeParams, importedFuncs, importedGlobals, definedGlobals, funcTypes, exports, bodies };
+  return { typeParams, importedFuncs, importedGlobals, definedGlobals, funcTypes, exports: exportList, elementSegments, bodies };
 }
 
-/**
- * Which defined functions get a check at entry: those in a call-graph cycle, those with
- * indirect calls, and those whose unchecked call tree would exceed MAX_UNCHECKED_CALLS.
- */
-export function checkedEntries(bodies: ReadonlyArray<{ scan: BodyScan }>, importedFuncs: number): boolean[] {
-  const n = bodies.length;
-  const callees = bodies.map((b) => b.scan.calls.filter((c) => c >= importedFuncs).map((c) => c - importedFuncs));
-  for (const list of callees) for (const c of list) if (c >= n) throw new Error(`call to function ${c + importedFuncs}, which does not exist`);
-  const checked = bodies.map((b) => b.scan.indirect);
-  // Tarjan's strongly connected components, iteratively (a deep call chain must not overflow
-  // the host's stack); components come out callees first, which the weights below need.
+export interface MeteringPlan {
+  /** Per defined function: whether its entry is checked. */
+  readonly checked: boolean[];
+  /** Per defined function: what its top level costs a caller when it is not checked. */
+  readonly weight: number[];
+  /** Per defined function, per region: the charge at the region's start (regions[0]: only if checked). */
+  readonly charges: number[][];
+}
+
+/** Strongly connected components of the call graph, callees first (Tarjan's, iteratively). */
+function componentsOf(callees: number[][]): number[][] {
+  const n = callees.length;
   const index = new Array<number>(n).fill(-1);
   const low = new Array<number>(n).fill(0);
   const onStack = new Array<boolean>(n).fill(false);
@@ -168,31 +205,65 @@ export function checkedEntries(bodies: ReadonlyArray<{ scan: BodyScan }>, import
       }
     }
   }
-  const weight = new Array<number>(n).fill(1);
-  for (const component of order) {
+  return order;
+}
+
+/** Which entries are checked and what every region is charged (indices: defined functions). */
+export function planMetering(scans: readonly BodyScan[], importedFuncs: number): MeteringPlan {
+  const n = scans.length;
+  const local = (c: number) => c - importedFuncs;
+  for (const scan of scans) {
+    for (const region of scan.regions) for (const c of region.calls) if (local(c) >= n) throw new Error(`call to function ${c}, which does not exist`);
+  }
+  const callees = scans.map((s) => s.regions.flatMap((r) => r.calls.filter((c) => c >= importedFuncs).map(local)));
+  const checked = scans.map((s) => s.indirect);
+  const weight = new Array<number>(n).fill(0);
+  // A region's charge: its own instructions and, for each call to an unchecked function, that
+  // function's weight (a checked callee charges itself; an imported one is the host's).
+  const chargeOf = (region: BodyScan['regions'][number]) => {
+    let c = region.cost;
+    for (const callee of region.calls) if (callee >= importedFuncs && !checked[local(callee)]) c += weight[local(callee)];
+    return Math.min(c, MAX_CHARGE);
+  };
+  for (const component of componentsOf(callees)) {
     if (component.length > 1 || callees[component[0]].includes(component[0])) {
       for (const f of component) checked[f] = true;
       continue;
     }
     const f = component[0];
-    let w = 1;
-    for (const c of callees[f]) w += checked[c] ? 1 : weight[c];
-    weight[f] = w;
-    if (w > MAX_UNCHECKED_CALLS) checked[f] = true;
+    weight[f] = chargeOf(scans[f].regions[0]);
+    if (weight[f] > MAX_UNCHECKED_COST) checked[f] = true;
   }
-  return checked;
+  const charges = scans.map((s) => s.regions.map(chargeOf));
+  return { checked, weight, charges };
 }
 
-/** Returns `bytes` with fuel checks, the FUEL_EXPORT global (holding `budget` for the start function) and refilling export wrappers. */
+/** "if fuel < cost: fuel = 0, trap; fuel -= cost" on global `g`. */
+function staticCheck(g: number[], cost: number): number[] {
+  const c = encodeS32(cost);
+  return [0x23, ...g, 0x41, ...c, 0x49, 0x04, 0x40, 0x41, 0x00, 0x24, ...g, 0x00, 0x0b, 0x23, ...g, 0x41, ...c, 0x6b, 0x24, ...g];
+}
+
+/** The same with cost = (top of stack) >> BULK_SHIFT, the operand left in place via scratch local `s`. */
+function bulkCheck(g: number[], s: number[]): number[] {
+  const cost = [0x20, ...s, 0x41, BULK_SHIFT, 0x76];
+  return [0x22, ...s, 0x23, ...g, ...cost, 0x49, 0x04, 0x40, 0x41, 0x00, 0x24, ...g, 0x00, 0x0b, 0x23, ...g, ...cost, 0x6b, 0x24, ...g];
+}
+
+/** Returns `bytes` metered: FUEL_EXPORT (holding `budget` for the start function), checks, refilling export wrappers. */
 export function meterModule(bytes: Uint8Array, budget: number): Uint8Array {
-  if (!Number.isInteger(budget) || budget < 1 || budget > 0x7fff_ffff) throw new RangeError(`fuel budget ${budget} out of range`);
+  if (!Number.isInteger(budget) || budget < 1 || budget > MAX_CHARGE) throw new RangeError(`fuel budget ${budget} out of range`);
   const sections = readSections(bytes);
   const info = readInfo(bytes, sections);
   if (info.exports.some((e) => e.name === FUEL_EXPORT)) throw new Error(`the module already exports "${FUEL_EXPORT}"`);
-  const checked = checkedEntries(info.bodies, info.importedFuncs);
-  const fuel = encodeU32(info.importedGlobals + info.definedGlobals);
-  const check = [0x23, ...fuel, 0x45, 0x04, 0x40, 0x00, 0x0b, 0x23, ...fuel, 0x41, 0x01, 0x6b, 0x24, ...fuel];
-  const refill = [0x41, ...encodeS32(budget), 0x24, ...fuel];
+  const plan = planMetering(info.bodies.map((b) => b.scan), info.importedFuncs);
+  const fuelIndex = info.importedGlobals + info.definedGlobals;
+  const g = encodeU32(fuelIndex);
+  // A wrapper's refill leaves out what its unchecked target's top level costs (no check charges it).
+  const refillFor = (f: number) => {
+    const local = f - info.importedFuncs;
+    return [0x41, ...encodeS32(Math.max(0, budget - (plan.checked[local] ? 0 : plan.weight[local]))), 0x24, ...g];
+  };
 
   const wrapped = info.exports.filter((e) => e.kind === 0 && e.index >= info.importedFuncs);
   const firstWrapper = info.importedFuncs + info.funcTypes.length;
@@ -207,12 +278,32 @@ export function meterModule(bytes: Uint8Array, budget: number): Uint8Array {
   };
   const codeSection = () => {
     const w = new WasmWriter().u32(info.bodies.length + wrapperOf.size);
+    const body = new WasmWriter();
     info.bodies.forEach((b, i) => {
-      const body = new WasmWriter().bytes(bytes.subarray(b.start, b.codeStart));
-      if (checked[i]) body.bytes(check);
+      body.length = 0;
+      const scan = b.scan;
+      const params = info.typeParams[info.funcTypes[i]];
+      if (params === undefined) throw new Error(`function ${i + info.importedFuncs} has no type`);
+      const scratch = encodeU32(params + b.locals);
+      if (scan.bulk.length > 0) {
+        // One more local, an i32, holds a bulk operation's length while it is charged.
+        const groupsEnd = new WasmReader(bytes, b.start, b.codeStart);
+        groupsEnd.u32();
+        body.u32(b.localGroups + 1).bytes(bytes.subarray(groupsEnd.pos, b.codeStart)).bytes([0x01, 0x7f]);
+      } else {
+        body.bytes(bytes.subarray(b.start, b.codeStart));
+      }
+      // Insertion points in order: region starts (a check) and bulk operations (a length charge).
+      const points: Array<[at: number, code: number[]]> = [];
+      scan.regions.forEach((r, k) => {
+        if (k > 0 || plan.checked[i]) points.push([r.start, staticCheck(g, plan.charges[i][k])]);
+      });
+      for (const at of scan.bulk) points.push([at, bulkCheck(g, scratch)]);
+      for (const at of scan.grows) points.push([at, staticCheck(g, GROW_COST)]);
+      points.sort((x, y) => x[0] - y[0]);
       let from = b.codeStart;
-      for (const at of b.scan.loopStarts) {
-        body.bytes(bytes.subarray(from, at)).bytes(check);
+      for (const [at, code] of points) {
+        body.bytes(bytes.subarray(from, at)).bytes(code);
         from = at;
       }
       body.bytes(bytes.subarray(from, b.end));
@@ -220,50 +311,52 @@ export function meterModule(bytes: Uint8Array, budget: number): Uint8Array {
     });
     for (const f of wrapperOf.keys()) {
       const params = info.typeParams[info.funcTypes[f - info.importedFuncs]];
-      if (params === undefined) throw new Error(`function ${f} has no type`);
-      const body = new WasmWriter().u32(0).bytes(refill);
+      body.length = 0;
+      body.u32(0).bytes(refillFor(f));
       for (let p = 0; p < params; p++) body.bytes([0x20, ...encodeU32(p)]);
       body.bytes([0x10, ...encodeU32(f), 0x0b]);
       w.u32(body.length).bytes(body.finish());
     }
     return w.finish();
   };
-  const globalSection = (s: Section | undefined) => {
-    const w = new WasmWriter().u32(info.definedGlobals + 1);
+  const appendTo = (s: Section | undefined, count: number, entry: number[]) => {
+    const w = new WasmWriter().u32(count + 1);
     if (s) {
       const r = new WasmReader(bytes, s.start, s.end);
       r.u32();
       w.bytes(bytes.subarray(r.pos, s.end));
     }
-    return w.bytes([0x7f, 0x01, 0x41, ...encodeS32(budget), 0x0b]).finish();
+    return w.bytes(entry).finish();
   };
+  const globalSection = (s: Section | undefined) => appendTo(s, info.definedGlobals, [0x7f, 0x01, 0x41, ...encodeS32(budget), 0x0b]);
+  // The wrapped functions stay referable by ref.func: exporting them declared them before.
+  const elementSection = (s: Section | undefined) => appendTo(s, info.elementSegments, [0x03, 0x00, ...encodeU32(wrapperOf.size), ...[...wrapperOf.keys()].flatMap(encodeU32)]);
   const exportSection = () => {
     const w = new WasmWriter().u32(info.exports.length + 1);
     for (const e of info.exports) w.name(e.name).bytes([e.kind]).u32(e.kind === 0 ? wrapperOf.get(e.index) ?? e.index : e.index);
-    return w.name(FUEL_EXPORT).bytes([0x03]).u32(info.importedGlobals + info.definedGlobals).finish();
+    return w.name(FUEL_EXPORT).bytes([0x03]).u32(fuelIndex).finish();
   };
 
   const out = new WasmWriter().bytes(bytes.subarray(0, 8));
   const emit = (id: number, payload: Uint8Array) => out.bytes([id]).u32(payload.length).bytes(payload);
-  const has = (id: number) => sections.some((s) => s.id === id);
-  const pending = new Set<number>([SectionId.global, SectionId.export].filter((id) => !has(id)));
+  const build: Partial<Record<number, (s: Section | undefined) => Uint8Array>> = {
+    [SectionId.function]: functionSection,
+    [SectionId.code]: codeSection,
+    [SectionId.global]: globalSection,
+    [SectionId.export]: exportSection,
+  };
+  if (wrapperOf.size > 0) build[SectionId.element] = elementSection;
+  const missing = [SectionId.global, SectionId.export, SectionId.element].filter((id) => build[id] && !sections.some((s) => s.id === id));
   const emitMissingBefore = (rank: number) => {
-    for (const id of [...pending]) {
-      if (sectionRank(id) < rank) {
-        emit(id, id === SectionId.global ? globalSection(undefined) : exportSection());
-        pending.delete(id);
-      }
+    while (missing.length > 0 && sectionRank(missing[0]) < rank) {
+      const id = missing.shift()!;
+      emit(id, build[id]!(undefined));
     }
   };
   for (const s of sections) {
     if (s.id !== SectionId.custom) emitMissingBefore(sectionRank(s.id));
-    switch (s.id) {
-      case SectionId.function: emit(s.id, functionSection()); break;
-      case SectionId.code: emit(s.id, codeSection()); break;
-      case SectionId.global: emit(s.id, globalSection(s)); break;
-      case SectionId.export: emit(s.id, exportSection()); break;
-      default: emit(s.id, bytes.subarray(s.start, s.end));
-    }
+    const rebuild = s.id === SectionId.custom ? undefined : build[s.id];
+    emit(s.id, rebuild ? rebuild(s) : bytes.subarray(s.start, s.end));
   }
   emitMissingBefore(Infinity);
   return out.finish();

@@ -98,23 +98,33 @@ export class WasmReader {
     if (this.s33() < 0) this.fail('invalid block type');
   }
 
-  limits(): void {
+  /** Limits; returns the minimum. 64-bit limits (memory64, table64) are refused. */
+  limits(): number {
     const flags = this.byte();
-    if (flags > 7) this.fail('invalid limits', this.pos - 1);
-    const bits = flags & 4 ? 64 : 32;
-    this.skipLeb(bits);
-    if (flags & 1) this.skipLeb(bits);
+    if (flags > 3) this.fail(flags > 7 ? 'invalid limits' : '64-bit memories and tables are not supported', this.pos - 1);
+    const min = this.u32();
+    if (flags & 1) this.u32();
+    return min;
   }
 }
 
+/** A growable byte buffer: one allocation per doubling, not one per piece. */
 export class WasmWriter {
-  private chunks: Uint8Array[] = [];
+  private buf = Buffer.allocUnsafe(256);
   length = 0;
 
+  private reserve(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.length + n));
+    this.buf.copy(next, 0, 0, this.length);
+    this.buf = next;
+  }
+
   bytes(b: Uint8Array | readonly number[]): this {
-    const u = b instanceof Uint8Array ? b : Uint8Array.from(b);
-    this.chunks.push(u);
-    this.length += u.length;
+    this.reserve(b.length);
+    if (b instanceof Uint8Array) this.buf.set(b, this.length);
+    else for (let i = 0; i < b.length; i++) this.buf[this.length + i] = b[i];
+    this.length += b.length;
     return this;
   }
 
@@ -128,7 +138,7 @@ export class WasmWriter {
   }
 
   finish(): Uint8Array {
-    return Buffer.concat(this.chunks, this.length);
+    return this.buf.subarray(0, this.length);
   }
 }
 

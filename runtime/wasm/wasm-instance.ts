@@ -76,7 +76,7 @@ export class WasmInstance<E extends BaseExports = BaseExports> {
     try {
       this.ex._initialize?.();
     } catch (err) {
-      const stuck = this.fuel && (this.fuel.value as number) <= 0 ? ` (exceeded its budget of ${this.fuelPerCall} loop iterations and calls: stuck in a loop?)` : '';
+      const stuck = this.fuel && (this.fuel.value as number) <= 0 ? ` (exceeded its budget of ${this.fuelPerCall} instructions: stuck?)` : '';
       throw new PluginError('MELTEMI_PLUGIN_INVALID', file, `_initialize trapped: ${this.trapMessage(err)}${stuck}`, { cause: err });
     }
     this.refresh();
@@ -176,7 +176,7 @@ export class WasmInstance<E extends BaseExports = BaseExports> {
       this.poisoned = true;
       if (err instanceof PluginError) throw err;
       if (this.fuel && (this.fuel.value as number) <= 0) {
-        throw new PluginError('MELTEMI_PLUGIN_TRAP', this.file, `trap: exceeded its budget of ${this.fuelPerCall} loop iterations and calls in one call (stuck in a loop?)`, { cause: err });
+        throw new PluginError('MELTEMI_PLUGIN_TRAP', this.file, `trap: exceeded its budget of ${this.fuelPerCall} instructions in one call (stuck?)`, { cause: err });
       }
       // memory.grow past the rewritten maximum fails inside the guest, which then traps: say
       // how close to the cap the guest was, so an allocation failure reads as one.

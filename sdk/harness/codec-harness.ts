@@ -17,7 +17,7 @@ export { Mutation };
 export { ErrorKind, FrameFlag, MessageType, ResponseStatus } from '../../runtime/wasm/abi';
 
 /** The proxy's defaults (docs/config.md, plugins.*). */
-const HARNESS_LIMITS = { maxFileBytes: 32 * 1024 ** 2, maxMemoryBytes: 512 * 1024 ** 2, fuelPerCall: 200_000_000 };
+const HARNESS_LIMITS = { maxFileBytes: 32 * 1024 ** 2, maxMemoryBytes: 512 * 1024 ** 2, fuelPerCall: 2_000_000_000 };
 export type { Metadata, PluginDescriptor };
 
 export interface HarnessFrame {

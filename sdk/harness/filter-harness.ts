@@ -17,7 +17,7 @@ import type { PluginHost } from '../../runtime/wasm/host-imports';
 
 export { ErrorKind } from '../../runtime/wasm/abi';
 
-const LIMITS = { maxFileBytes: 32 * 1024 ** 2, maxMemoryBytes: 512 * 1024 ** 2, fuelPerCall: 200_000_000 };
+const LIMITS = { maxFileBytes: 32 * 1024 ** 2, maxMemoryBytes: 512 * 1024 ** 2, fuelPerCall: 2_000_000_000 };
 const ACTIONS = ['continue', 'pause', 'local_reply', 'abort'] as const;
 
 export interface HarnessFilterResult {

@@ -20,7 +20,7 @@ describe('containment: a hostile filter plugin', function () {
   before(async () => {
     kv = await KvServer.start('kv');
     bench = await AttackBench.start({
-      plugins: 'fuel_per_call: 2000000',
+      plugins: 'fuel_per_call: 50000000',
       portNames: ['hostile'],
       listeners: (p) => `  - { name: hostile, port: ${p.hostile}, protocol: kv, filters: [ { name: probe-filter } ], route_config: { routes: [ { route: { cluster: kv } } ] } }`,
       clusters: () => `  - { name: kv, endpoints: [ { address: 127.0.0.1, port: ${kv.port} } ] }`,

@@ -25,20 +25,6 @@ export function withStartLoop(bytes: Uint8Array): Promise<Buffer> {
   });
 }
 
-/**
- * `bytes` plus a start function that fills a page of memory in a loop: each iteration costs one
- * unit of fuel and microseconds of time, so fuel alone would let it run for minutes.
- */
-export function withSlowStart(bytes: Uint8Array): Promise<Buffer> {
-  return edit(bytes, (b, mod) => {
-    mod.addFunction('hostile_fill', b.none, b.none, [], mod.loop('fill', mod.block(null, [
-      mod.memory.fill(mod.i32.const(0), mod.i32.const(0), mod.i32.const(65536), '0'),
-      mod.br('fill'),
-    ])));
-    mod.setStart(mod.getFunction('hostile_fill'));
-  });
-}
-
 /** `bytes` plus `count` exported functions of straight-line arithmetic (slow to compile and meter). */
 export function bloated(bytes: Uint8Array, count: number, bodySize = 400): Promise<Buffer> {
   return edit(bytes, (b, mod) => {
