@@ -9,6 +9,7 @@ import { filtersBench } from './filters-bench';
 import { resilienceBench } from './resilience-bench';
 import { latencyBench } from './latency-bench';
 import { memoryBench } from './memory-bench';
+import { meteringBench } from './metering-bench';
 import { profileBench } from './profile-bench';
 
 const benches: Record<string, () => Promise<Record<string, unknown>>> = {
@@ -38,6 +39,11 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
     thriftRates: [2000, 5000],
     durationMs: Number(process.env.BENCH_DURATION_MS ?? 5000),
   }),
+  metering: () => meteringBench({
+    rounds: Number(process.env.BENCH_ROUNDS ?? 5),
+    requests: Number(process.env.BENCH_REQUESTS_P16 ?? 400_000),
+    clients: 50,
+  }),
   memory: () => memoryBench({
     connections: Number(process.env.BENCH_CONNECTIONS ?? 1000),
     settleMs: 4000,
@@ -56,7 +62,7 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
 
 const USAGE = `usage: npm run bench -- [${Object.keys(benches).join('|')}…]   (default: all)
 Environment: BENCH_ROUNDS (3), BENCH_REQUESTS_P1 and BENCH_REQUESTS_P16 (redis), BENCH_DURATION_MS
-(thrift, latency), BENCH_AGENTS, BENCH_CHANGES, BENCH_DEBOUNCE_MS (xds), BENCH_CONNECTIONS (memory, 1000); filters and resilience use BENCH_ROUNDS and BENCH_REQUESTS_P16. Each benchmark prints a table; the
+(thrift, latency), BENCH_AGENTS, BENCH_CHANGES, BENCH_DEBOUNCE_MS (xds), BENCH_CONNECTIONS (memory, 1000); filters, resilience and metering use BENCH_ROUNDS and BENCH_REQUESTS_P16. Each benchmark prints a table; the
 last line on stdout is one JSON object with every figure.
 `;
 
