@@ -40,7 +40,7 @@ export class CodecInstance {
     logger: Logger,
     /** Guest memory above which the instance counts as faulty (replaced like after a trap). */
     maxMemoryBytes = Number.POSITIVE_INFINITY,
-    /** Loop iterations and calls one ABI call may make, when the module is metered. */
+    /** Fuel (instructions) one ABI call may use, when the module is metered; the module itself refills it. */
     fuelPerCall = 0,
   ) {
     this.wasm = new WasmInstance<CodecExports>(module, file, logger, maxMemoryBytes, fuelPerCall);

@@ -48,7 +48,7 @@ export interface PluginsConfig {
   readonly watch: boolean;
   /** Guest memory above which a plugin instance is replaced. */
   readonly maxMemoryBytes: number;
-  /** Loop iterations and calls one plugin call may make before it counts as stuck (0: off). */
+  /** Fuel (instructions) one plugin call may use before it counts as stuck (0: off). */
   readonly fuelPerCall: number;
   /** Largest plugin file the loader reads. */
   readonly maxFileBytes: number;

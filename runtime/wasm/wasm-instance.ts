@@ -39,7 +39,7 @@ export class WasmInstance<E extends BaseExports = BaseExports> {
     private readonly logger: Logger,
     /** Guest memory above which the instance counts as faulty (replaced like after a trap). */
     private readonly maxMemoryBytes = Number.POSITIVE_INFINITY,
-    /** Loop iterations and calls one ABI call may make, when the module is metered. */
+    /** Fuel (instructions) one ABI call may use, when the module is metered; the module itself refills it. */
     private fuelPerCall = 0,
     /** What timers and metrics act on (a filter's host); without it they are inert. */
     host?: PluginHost,
@@ -157,7 +157,7 @@ export class WasmInstance<E extends BaseExports = BaseExports> {
 
   // ---- calls and traps -------------------------------------------------------------------
 
-  /** Runs one guest call with a fresh fuel budget; a trap poisons the instance. */
+  /** Runs one guest call (a metered export refills its own fuel first); a trap poisons the instance. */
   call(fn: () => number | void): number {
     return this.invoke(fn as (a: number, b: number, c: number) => number, 0, 0, 0);
   }

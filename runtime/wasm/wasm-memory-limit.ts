@@ -3,6 +3,8 @@
 // guest (AssemblyScript aborts, the call traps, the instance is recycled) before the host ever
 // commits the pages. A module the host cannot hold to the cap is refused at load.
 
+import { encodeU32 } from './wasm-binary';
+
 const WASM_MAGIC = 0x6d736100; // "\0asm", little-endian
 const SECTION_MEMORY = 5;
 const PAGE = 65536;
@@ -61,8 +63,8 @@ export function limitMemory(bytes: Uint8Array, maxBytes: number): { bytes: Uint8
       throw new MemoryLimitError(`declares an initial memory of ${initial.value * PAGE} bytes, over the ${maxBytes}-byte cap (plugins.max_memory)`);
     }
     const maxPages = Math.min(declaredMax?.value ?? Number.MAX_SAFE_INTEGER, capPages);
-    const content = [...writeU32(1), FLAG_HAS_MAX, ...writeU32(initial.value), ...writeU32(maxPages)];
-    const header = [SECTION_MEMORY, ...writeU32(content.length)];
+    const content = [...encodeU32(1), FLAG_HAS_MAX, ...encodeU32(initial.value), ...encodeU32(maxPages)];
+    const header = [SECTION_MEMORY, ...encodeU32(content.length)];
     const out = new Uint8Array(bytes.length - (contentEnd - at) + header.length + content.length);
     out.set(bytes.subarray(0, at), 0);
     out.set(header, at);
@@ -87,15 +89,4 @@ function readU32(bytes: Uint8Array, at: number): { value: number; next: number }
     shift += 7;
   }
   throw new MemoryLimitError('LEB128 number longer than 5 bytes');
-}
-
-function writeU32(value: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = value & 0x7f;
-    value = Math.floor(value / 128);
-    if (value !== 0) b |= 0x80;
-    out.push(b);
-  } while (value !== 0);
-  return out;
 }
