@@ -7,7 +7,6 @@ import { ConsoleLogger, Logger } from './core/logger';
 import { AdminServer } from './admin/admin-server';
 import { isLoopbackAddress, readAdminToken } from './admin/admin-access';
 import { missingCodec } from './config/preflight';
-import { createMetricsRegistry } from './admin/metrics';
 import { PluginRegistry } from './plugin/plugin-registry';
 import { PluginWatcher } from './plugin/plugin-watcher';
 import { ClusterManager } from './upstream/cluster';
@@ -15,16 +14,18 @@ import type { CodecPlugin } from './codec/codec-plugin';
 import type { FilterPlugin } from './filter/filter-plugin';
 import type { Listener } from './proxy/listener';
 import { ListenerManager, RouteFollower } from './proxy/listener-manager';
-import { LdsUpdater } from './xds/lds-update';
 import type { DecodedRoutes } from './xds/route-tunnel';
+import type * as XdsLib from './xds/xds-lib';
+import type { RdsAgent } from './xds/rds-agent';
+import type { AdsClient } from './xds/ads-client';
+import type * as grpc from '@grpc/grpc-js';
 import { StatsStore } from './core/stats';
 import { RouteTable } from './router/route-table';
 import { OverloadManager } from './proxy/overload-manager';
-import * as grpc from '@grpc/grpc-js';
-import { RdsAgent } from './xds/rds-agent';
-import { clusterReferences } from './xds/route-tunnel';
-import { AdsClient } from './xds/ads-client';
-import { TYPE_LISTENER } from './xds/envoy-protos';
+import type { ListenBinder } from './core/listen';
+import { WorkerPool } from './workers/worker-pool';
+import { GenerationBuilder } from './workers/generation';
+import type { Generation } from './workers/worker-protocol';
 
 /** Largest xDS message sent or received (gRPC's default is 4 MiB). */
 const MAX_XDS_MESSAGE = 64 * 1024 * 1024;
@@ -36,6 +37,14 @@ export interface StartOptions {
   logger?: Logger;
   /** Where the overload manager reads resident memory (process RSS unless given). */
   rss?: () => number;
+  /** Worker threads serving the listeners; 1 (the default) serves them on this thread. */
+  workers?: number;
+  /** Where listeners get their sockets (a worker thread's duplicates of the primary's). */
+  binder?: ListenBinder;
+  /** Loads the first plugins instead of the plugin directory (a worker takes the primary's). */
+  initialPlugins?: (registry: PluginRegistry) => void | Promise<void>;
+  /** Runs once the static listeners exist, before they listen (a worker applies its first generation). */
+  beforeListen?: () => void;
 }
 
 export class Meltemi {
@@ -57,11 +66,18 @@ export class Meltemi {
   private adsSynced = false;
   ads: AdsClient | undefined;
   private xdsChannel: grpc.Client | undefined;
+  /** The control agent's modules, once xDS starts. */
+  private xdsLib: typeof XdsLib | undefined;
   private started = false;
   private readonly logger: Logger;
+  /** The worker threads that serve the listeners, when there are several. */
+  readonly workers: WorkerPool | undefined;
+  private readonly generations = new GenerationBuilder();
+  private publishScheduled = false;
 
-  constructor(readonly config: Config, opts: StartOptions = {}) {
+  constructor(readonly config: Config, private readonly opts: StartOptions = {}) {
     this.logger = opts.logger ?? new ConsoleLogger(config.logLevel);
+    if ((opts.workers ?? 1) > 1) this.workers = new WorkerPool(config, opts.workers!, this.logger);
     this.plugins = new PluginRegistry(this.logger, config.plugins);
     // A new build of a filter: listeners that use it build their chain again; open connections
     // keep the chain (and generation) they started with.
@@ -85,6 +101,7 @@ export class Meltemi {
       followRoutes: (l) => this.followRoutes(l),
       warmTimeoutMs: config.xds?.initialFetchTimeoutMs ?? 15_000,
       drainTimeoutMs: config.xds?.drainTimeoutMs ?? 5_000,
+      binder: opts.binder ?? this.workers?.binder,
     });
   }
 
@@ -95,7 +112,11 @@ export class Meltemi {
 
   /** Loads plugins, binds every listener and the admin port. Rejects if any listener cannot start. */
   async start(): Promise<void> {
-    await this.plugins.loadDirectory(this.config.plugins.directory);
+    if (this.workers && this.config.xds?.lds) {
+      throw new ConfigError('xds.lds', 'listeners from LDS are not served by worker threads yet: run with --workers 1');
+    }
+    if (this.opts.initialPlugins) await this.opts.initialPlugins(this.plugins);
+    else await this.plugins.loadDirectory(this.config.plugins.directory);
     this.overload.start();
     try {
       // Watching starts before the listeners open, so a file dropped once they accept is seen.
@@ -112,16 +133,26 @@ export class Meltemi {
       let openGate!: () => void;
       const gate = new Promise<void>((resolve) => { openGate = resolve; });
       const lds = await this.startXds(gate);
+      this.opts.beforeListen?.();
       for (const l of statics) await l.listen();
       openGate();
       if (lds) await lds.first;
+      if (this.workers) {
+        await this.workers.start(this.generation());
+        this.clusters.onChange = () => this.publishSoon();
+      }
       const admin = this.config.admin;
       if (admin) {
-        this.admin = new AdminServer(createMetricsRegistry(this.stats, this.plugins, this.overload), {
+        // prom-client is loaded only where there is an admin port (never in a worker thread).
+        const { createMetricsRegistry } = await import('./admin/metrics');
+        const registry = createMetricsRegistry(this.stats, this.plugins, this.overload);
+        const workers = this.workers;
+        const metrics = workers ? { contentType: registry.contentType, metrics: async () => workers.metrics(await registry.getMetricsAsJSON()) } : registry;
+        this.admin = new AdminServer(metrics, {
           ready: () => this.started,
-          configDump: () => this.configDump(),
-          plugins: () => this.pluginsDump(),
-          reloadPlugins: async () => { await this.reloadPlugins(); return this.pluginsDump(); },
+          configDump: () => this.workersDump(this.configDump()),
+          plugins: () => this.workersPluginsDump(),
+          reloadPlugins: async () => { await this.reloadPlugins(); return this.workersPluginsDump(); },
         }, { token: admin.tokenFile ? await readAdminToken(admin.tokenFile) : undefined, allowedHosts: admin.allowedHosts });
         await this.admin.listen(admin.address, admin.port);
         if (admin.socket) await this.admin.listenSocket(admin.socket);
@@ -151,9 +182,11 @@ export class Meltemi {
   private async startXds(gate: Promise<void>): Promise<{ first: Promise<void> } | undefined> {
     const xds = this.config.xds;
     if (!xds) return undefined;
+    const lib = this.xdsLib = await import('./xds/xds-lib');
+    const { LdsUpdater, AdsClient } = lib;
     // Istio's pushes to a big mesh exceed gRPC's 4 MiB default; a response over the limit would
     // fail the stream on every retry.
-    this.xdsChannel = new grpc.Client(`${xds.address}:${xds.port}`, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': MAX_XDS_MESSAGE, 'grpc.max_send_message_length': MAX_XDS_MESSAGE });
+    this.xdsChannel = new lib.grpc.Client(`${xds.address}:${xds.port}`, lib.grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': MAX_XDS_MESSAGE, 'grpc.max_send_message_length': MAX_XDS_MESSAGE });
     const waits: Array<Promise<unknown>> = [];
     for (const l of this.listeners) if (l.config.rds) waits.push(this.followRoutes(l).ready);
     this.rds?.start();
@@ -195,7 +228,7 @@ export class Meltemi {
   /** Keeps `l`'s routes current from RDS (its `config.rds`, read at each update). */
   private followRoutes(l: Listener): RouteFollower {
     if (!this.rds) {
-      this.rds = new RdsAgent(this.xdsChannel!, this.config.xds!, this.logger);
+      this.rds = new this.xdsLib!.RdsAgent(this.xdsChannel!, this.config.xds!, this.logger);
       if (this.started || this.ads) this.rds.start();
     }
     const rds = this.rds;
@@ -209,7 +242,7 @@ export class Meltemi {
     const rds = l.config.rds;
     if (!rds) return;
     // Until ADS delivered its first clusters, a cluster that is not here yet is not unknown.
-    const unknown = this.config.xds?.ads && !this.adsSynced ? [] : clusterReferences(routes).filter((ref) => !this.clusters.get(ref.cluster));
+    const unknown = this.config.xds?.ads && !this.adsSynced ? [] : this.xdsLib!.clusterReferences(routes).filter((ref) => !this.clusters.get(ref.cluster));
     if (unknown.length > 0 && (validateClusters || rds.validateClusters)) {
       // Thrown: the update is NACKed with this reason and the last accepted routes keep serving.
       throw new ConfigError(unknown[0].path, `unknown cluster "${unknown[0].cluster}"${unknown.length > 1 ? ` (and ${unknown.length - 1} more unknown)` : ''}`);
@@ -218,6 +251,67 @@ export class Meltemi {
       this.logger.log('warn', `RDS ${rds.routeConfigName}: routes name unknown clusters; matching requests get an error reply until they arrive (set rds.validate_clusters to reject such updates)`, { clusters: [...new Set(unknown.map((u) => u.cluster))] });
     }
     l.context.routes = new RouteTable(routes, l.config.name, this.stats);
+    this.publishSoon();
+  }
+
+  /** What the workers are handed: the plugins, routes and clusters this thread accepted. */
+  private generation(): Generation {
+    return this.generations.build(this.plugins, this.listeners, this.clusters);
+  }
+
+  /** Hands the workers a new generation once the current burst of changes (a CDS and its EDS) is applied. */
+  private publishSoon(): void {
+    if (!this.workers || !this.started || this.publishScheduled) return;
+    this.publishScheduled = true;
+    setImmediate(() => {
+      this.publishScheduled = false;
+      void this.workers?.publish(this.generation());
+    });
+  }
+
+  /** The published generation reaches every worker before a reload is reported done. */
+  private async publishNow(): Promise<void> {
+    if (this.workers && this.started) await this.workers.publish(this.generation());
+  }
+
+  /** `dump` with what each worker runs. */
+  private async workersDump(dump: unknown): Promise<unknown> {
+    const workers = this.workers;
+    if (!workers) return dump;
+    return {
+      ...(dump as Record<string, unknown>),
+      workers: {
+        count: workers.size,
+        committed_generation: workers.lastCommitted,
+        last_rejected_generation: workers.lastRejected,
+        threads: (await workers.statuses()).map(({ status, ...w }) => ({ ...w, connections: status?.connections })),
+      },
+    };
+  }
+
+  /** /plugins: with workers, each plugin's connections and traps are theirs, and each worker's generation is shown. */
+  private async workersPluginsDump(): Promise<unknown> {
+    const own = this.pluginsDump() as Array<Record<string, unknown>>;
+    const workers = this.workers;
+    if (!workers) return own;
+    const statuses = await workers.statuses();
+    return own.map((p) => {
+      const per = statuses.map((w) => {
+        const mine = w.status?.plugins.filter((q) => q.name === p.name && q.kind === p.kind && q.generation === p.generation) ?? [];
+        return {
+          worker: w.worker, config_generation: w.generation, current: mine.some((q) => q.current),
+          connections: mine.reduce((n, q) => n + q.connections, 0), traps: mine.reduce((n, q) => n + q.traps, 0),
+          instance_recycles: mine.reduce((n, q) => n + q.instance_recycles, 0),
+        };
+      });
+      return {
+        ...p,
+        connections: per.reduce((n, w) => n + w.connections, 0),
+        traps: per.reduce((n, w) => n + w.traps, 0),
+        instance_recycles: per.reduce((n, w) => n + w.instance_recycles, 0),
+        workers: per,
+      };
+    });
   }
 
   /**
@@ -234,7 +328,8 @@ export class Meltemi {
       this.queuedReload = undefined;
       this.reloadRuns++;
       this.lastReloadAt = performance.now();
-      return this.plugins.reload(this.config.plugins.directory);
+      await this.plugins.reload(this.config.plugins.directory);
+      await this.publishNow();
     });
     this.queuedReload = next;
     this.reloading = next;
@@ -274,10 +369,10 @@ export class Meltemi {
       })),
       rejected_plugins: this.plugins.rejected,
       dynamic_route_configs: this.rds?.statuses() ?? [],
-      dynamic_clusters: this.ads && this.config.xds?.ads ? { connected: this.ads.connected, types: [...this.ads.statuses.values()].filter((t) => t.typeUrl !== TYPE_LISTENER) } : undefined,
+      dynamic_clusters: this.ads && this.config.xds?.ads ? { connected: this.ads.connected, types: [...this.ads.statuses.values()].filter((t) => t.typeUrl !== this.xdsLib!.TYPE_LISTENER) } : undefined,
       dynamic_listeners: this.ads && this.config.xds?.lds ? {
         connected: this.ads.connected,
-        status: this.ads.statuses.get(TYPE_LISTENER),
+        status: this.ads.statuses.get(this.xdsLib!.TYPE_LISTENER),
         listeners: this.listenerManager.dynamicNames.map((n) => ({ ...this.listener(n)!.config, port: this.listener(n)!.port })),
       } : undefined,
       clusters: this.clusters.all().map((c) => ({ name: c.name, endpoints: c.endpoints.map((e) => e.label) })),
@@ -295,6 +390,7 @@ export class Meltemi {
     this.ads?.stop();
     this.xdsChannel?.close();
     await listenersClosed;
+    await this.workers?.stop();
     await this.admin?.close();
   }
 }

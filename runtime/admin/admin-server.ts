@@ -2,7 +2,6 @@
 // on a TCP port and optionally on a Unix socket (see admin-access.ts for who may do what).
 
 import http from 'node:http';
-import type { Registry } from 'prom-client';
 import { chmod, rm } from 'node:fs/promises';
 import { MeltemiError } from '../core/errors';
 import { boundPort, listenOn } from '../core/listen';
@@ -12,9 +11,16 @@ const MAX_ADMIN_CONNECTIONS = 64;
 
 export interface AdminSource {
   ready(): boolean;
+  /** Async with workers: their reports are asked for. */
   configDump(): unknown;
   plugins(): unknown;
   reloadPlugins(): Promise<unknown>;
+}
+
+/** What /metrics serves: a prom-client Registry, or the sum of several (workers). */
+export interface MetricsSource {
+  readonly contentType: string;
+  metrics(): Promise<string>;
 }
 
 export interface AdminAccess {
@@ -28,7 +34,7 @@ export class AdminServer {
   private readonly server: http.Server;
   private socketServer: http.Server | undefined;
 
-  constructor(private readonly registry: Registry, private readonly source: AdminSource, private readonly access: AdminAccess) {
+  constructor(private readonly registry: MetricsSource, private readonly source: AdminSource, private readonly access: AdminAccess) {
     this.server = this.createServer(false);
   }
 
@@ -76,10 +82,10 @@ export class AdminServer {
         return;
       }
       case '/plugins':
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.source.plugins(), null, 2) + '\n');
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(await this.source.plugins(), null, 2) + '\n');
         return;
       case '/config_dump':
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.source.configDump(), null, 2) + '\n');
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(await this.source.configDump(), null, 2) + '\n');
         return;
       default:
         res.writeHead(404, { 'content-type': 'text/plain' }).end('endpoints: /metrics /ready /config_dump /plugins, POST /plugins/reload\n');

@@ -8,10 +8,12 @@ import { preflight } from '../config/preflight';
 import { toInputConfig } from '../config/print';
 import { Meltemi } from '../server';
 import { ConsoleLogger } from '../core/logger';
-import { ControlPlane } from '../control-plane/control-plane';
-import { DirectorySource } from '../control-plane/resource-source';
 import { sharedPluginCompiler } from '../plugin/plugin-compiler';
 import { newPlugin } from './new-plugin';
+import { defaultWorkers } from '../workers/worker-count';
+
+/** More threads than this would spend memory, not add throughput, on any machine a sidecar runs on. */
+const MAX_WORKERS = 64;
 
 async function controlPlane(values: { resources?: string; address?: string; port?: string; debounce?: string; 'listener-address'?: string }): Promise<number> {
   if (!values.resources) {
@@ -23,6 +25,9 @@ async function controlPlane(values: { resources?: string; address?: string; port
     process.stderr.write(`meltemi control-plane: --port ${values.port} is not a port\n`);
     return 2;
   }
+  // Loaded here: `meltemi run` without xDS never needs gRPC or the Envoy protos.
+  const { ControlPlane } = await import('../control-plane/control-plane');
+  const { DirectorySource } = await import('../control-plane/resource-source');
   const cp = new ControlPlane(new DirectorySource(values.resources, Number(values.debounce ?? 100)), new ConsoleLogger('info'),
     { address: values['listener-address'] ?? '127.0.0.1' });
   try {
@@ -66,7 +71,10 @@ async function validate(file: string): Promise<number> {
 const HELP = `meltemi — a layer-7 service-mesh proxy with WebAssembly protocol codecs
 
 Usage:
-  meltemi run --config FILE     start the proxy described by FILE (YAML; see docs/config.md)
+  meltemi run --config FILE [--workers N]
+                                start the proxy described by FILE (YAML; see docs/config.md)
+                                with N worker threads sharing its listeners (default: the CPUs
+                                the process may use, at most 2; 1 with xds.lds)
   meltemi validate --config FILE  check FILE as run would (schema, plugin directory, a codec for
                                 every listener, admin token), report every problem, and print
                                 the effective config as YAML that run accepts
@@ -89,7 +97,7 @@ export async function main(argv: string[]): Promise<number> {
     parsed = parseArgs({ args: argv, allowPositionals: true, options: {
       config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' },
       resources: { type: 'string' }, address: { type: 'string' }, port: { type: 'string' }, debounce: { type: 'string' }, 'listener-address': { type: 'string' },
-      dir: { type: 'string' },
+      dir: { type: 'string' }, workers: { type: 'string', short: 'w' },
     } });
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n\n${HELP}\n`);
@@ -120,7 +128,12 @@ export async function main(argv: string[]): Promise<number> {
   if (command === 'validate') return validate(parsed.values.config);
   try {
     const config = await loadConfigFile(parsed.values.config);
-    const proxy = new Meltemi(config);
+    const workers = parsed.values.workers === undefined ? (config.xds?.lds ? 1 : defaultWorkers()) : Number(parsed.values.workers);
+    if (!Number.isInteger(workers) || workers < 1 || workers > MAX_WORKERS) {
+      process.stderr.write(`meltemi run: --workers ${parsed.values.workers} is not a count from 1 to ${MAX_WORKERS}\n`);
+      return 2;
+    }
+    const proxy = new Meltemi(config, { workers });
     // Handlers go in before start(): a signal that arrives while listeners are opening must
     // still stop the proxy cleanly rather than kill it.
     const stopped = new Promise<void>((resolve) => {

@@ -13,7 +13,18 @@ import { CodecPlugin } from '../codec/codec-plugin';
 import { FilterPlugin } from '../filter/filter-plugin';
 import { PluginMetrics } from '../filter/plugin-metrics';
 import type { AcceptResult } from './plugin-accept';
+import type { PluginDescriptor } from './plugin-descriptor';
 import { PluginCompiler, sharedPluginCompiler } from './plugin-compiler';
+
+/** A current plugin as the primary hands it to worker threads (structured-cloneable). */
+export interface PluginSnapshotEntry {
+  readonly file: string;
+  readonly sha256: string;
+  readonly module: WebAssembly.Module;
+  readonly descriptor: PluginDescriptor;
+  readonly removed: boolean;
+  readonly generation: number;
+}
 
 export interface RejectedPlugin {
   readonly file: string;
@@ -72,6 +83,11 @@ export class PluginRegistry {
     const present = new Set(names.map((n) => join(dir, n)));
     for (const file of present) await this.loadFile(file);
     for (const file of [...this.unreadable.keys()]) if (!present.has(file)) this.unreadable.delete(file);
+    this.markRemoved(present);
+  }
+
+  /** Generations whose file is not in `present` stay in use, marked removed. */
+  private markRemoved(present: ReadonlySet<string>): void {
     for (const [file] of this.fileSha) {
       if (present.has(file)) continue;
       this.fileSha.delete(file);
@@ -109,6 +125,45 @@ export class PluginRegistry {
       return undefined;
     }
     if (result.unchanged) return undefined;
+    return this.install(file, result);
+  }
+
+  /** The current plugins, as a worker thread takes them (see adopt). */
+  snapshot(): PluginSnapshotEntry[] {
+    return [...this.byProtocol.values(), ...this.byFilterName.values()].map((p) => ({
+      file: p.compiled.file, sha256: p.compiled.sha256, module: p.compiled.module, descriptor: p.compiled.descriptor, removed: p.removed, generation: p.generation,
+    }));
+  }
+
+  /**
+   * Instantiates every plugin of `entries` this registry does not run yet, keeping none: a
+   * worker's check that it can take a generation before any worker does. Throws the first failure.
+   */
+  check(entries: readonly PluginSnapshotEntry[]): void {
+    for (const e of entries) {
+      if (this.fileSha.get(e.file) === e.sha256) continue;
+      const compiled = { file: e.file, sha256: e.sha256, module: e.module, descriptor: e.descriptor, loadedAt: new Date() };
+      if (e.descriptor.kind === 'filter') new FilterPlugin(compiled, this.logger, 0, this.opts.maxMemoryBytes, this.opts.fuelPerCall, new PluginMetrics());
+      else new CodecPlugin(compiled, this.logger, 0, this.opts.maxMemoryBytes, this.opts.fuelPerCall);
+    }
+  }
+
+  /**
+   * Makes the primary's current plugins this registry's (worker threads): new and changed ones
+   * are installed as a reload would (the primary accepted them; their modules are shared, not
+   * compiled again), the others stay, and generations the primary no longer runs are marked removed.
+   */
+  adopt(entries: readonly PluginSnapshotEntry[]): void {
+    for (const e of entries) {
+      if (this.fileSha.get(e.file) === e.sha256) continue;
+      this.install(e.file, { unchanged: false, sha256: e.sha256, module: e.module, descriptor: e.descriptor, guestLog: [] }, e);
+    }
+    this.markRemoved(new Set(entries.filter((e) => !e.removed).map((e) => e.file)));
+  }
+
+  /** `given`: the primary's entry a worker installs (its generation number is kept; logged at debug). */
+  private install(file: string, result: AcceptResult & { unchanged: false }, given?: PluginSnapshotEntry): CodecPlugin | undefined {
+    const opts = this.opts;
     // The file held a filter that its new build no longer is (a codec now, or another name):
     // that filter's name is free again; listeners keep the chains they have.
     for (const [name, f] of this.byFilterName) {
@@ -121,7 +176,7 @@ export class PluginRegistry {
     const sha = result.sha256;
     this.fileSha.set(file, sha);
     for (const line of result.guestLog) this.logger.log(line.level, line.message, { plugin: file, canary: true });
-    if (result.descriptor.kind === 'filter') return this.addFilter(file, sha, result);
+    if (result.descriptor.kind === 'filter') return this.addFilter(file, sha, result, given);
     try {
       const protocol = result.descriptor.protocol;
       const existing = this.byProtocol.get(protocol);
@@ -130,8 +185,7 @@ export class PluginRegistry {
       }
       // Trusted now: the canary ran this exact module through every call, metered, off the loop.
       const compiled = { file, sha256: sha, module: result.module, descriptor: result.descriptor, loadedAt: new Date() };
-      const plugin = new CodecPlugin(compiled, this.logger, this.nextGeneration, opts.maxMemoryBytes, opts.fuelPerCall);
-      this.nextGeneration++;
+      const plugin = new CodecPlugin(compiled, this.logger, given?.generation ?? this.nextGeneration++, opts.maxMemoryBytes, opts.fuelPerCall);
       this.byProtocol.set(protocol, plugin);
       this.live.add(plugin);
       if (existing) {
@@ -139,7 +193,7 @@ export class PluginRegistry {
         plugin.reloads = existing.reloads + 1;
         this.forgetIfIdle(existing);
       }
-      this.logger.log('info', `loaded codec ${compiled.descriptor.name} generation ${plugin.generation} for protocol ${protocol}`, { file, sha256: sha.slice(0, 12) });
+      this.logger.log(given ? 'debug' : 'info', `loaded codec ${compiled.descriptor.name} generation ${plugin.generation} for protocol ${protocol}`, { file, sha256: sha.slice(0, 12) });
       if (existing) this.onSwap?.(protocol, plugin);
       return plugin;
     } catch (err) {
@@ -148,7 +202,7 @@ export class PluginRegistry {
     }
   }
 
-  private addFilter(file: string, sha: string, result: AcceptResult & { unchanged: false }): undefined {
+  private addFilter(file: string, sha: string, result: AcceptResult & { unchanged: false }, given?: PluginSnapshotEntry): undefined {
     const name = result.descriptor.name;
     const existing = this.byFilterName.get(name);
     if (existing && existing.compiled.file !== file && !existing.removed) {
@@ -156,13 +210,13 @@ export class PluginRegistry {
       return undefined;
     }
     const compiled = { file, sha256: sha, module: result.module, descriptor: result.descriptor, loadedAt: new Date() };
-    const plugin = new FilterPlugin(compiled, this.logger, this.nextGeneration++, this.opts.maxMemoryBytes, this.opts.fuelPerCall, this.metrics);
+    const plugin = new FilterPlugin(compiled, this.logger, given?.generation ?? this.nextGeneration++, this.opts.maxMemoryBytes, this.opts.fuelPerCall, this.metrics);
     this.byFilterName.set(name, plugin);
     if (existing) {
       this.reloads++;
       plugin.reloads = existing.reloads + 1;
     }
-    this.logger.log('info', `loaded filter ${name} generation ${plugin.generation}`, { file, sha256: sha.slice(0, 12) });
+    this.logger.log(given ? 'debug' : 'info', `loaded filter ${name} generation ${plugin.generation}`, { file, sha256: sha.slice(0, 12) });
     if (existing) this.onFilterSwap?.(name, plugin);
     return undefined;
   }

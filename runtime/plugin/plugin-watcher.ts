@@ -2,7 +2,7 @@
 // chokidar's awaitWriteFinish waits until a file stops growing, so a half-copied build is never
 // loaded; atomic renames arrive as an add. Bursts are folded into one reload.
 
-import { watch, type FSWatcher } from 'chokidar';
+import type { FSWatcher } from 'chokidar';
 
 export class PluginWatcher {
   private watcher: FSWatcher | undefined;
@@ -11,6 +11,8 @@ export class PluginWatcher {
   constructor(private readonly dir: string, private readonly reload: () => void, private readonly settleMs = 50) {}
 
   async start(): Promise<void> {
+    // Loaded when watching starts: worker threads and proxies that do not watch never need it.
+    const { watch } = await import('chokidar');
     this.watcher = watch(this.dir, {
       ignoreInitial: true,
       depth: 0,

@@ -18,6 +18,7 @@ import type { PluginRegistry } from '../plugin/plugin-registry';
 import type { ClusterManager } from '../upstream/cluster';
 import { Listener } from './listener';
 import type { OverloadManager } from './overload-manager';
+import type { ListenBinder } from '../core/listen';
 
 /** What follows a listener's routes over RDS while it lives. */
 export interface RouteFollower {
@@ -37,6 +38,8 @@ export interface ListenerManagerDeps {
   readonly warmTimeoutMs: number;
   /** How long a removed listener's connections may take to finish. */
   readonly drainTimeoutMs: number;
+  /** Where listeners get their sockets (workers); unset, each binds its own. */
+  readonly binder?: ListenBinder;
 }
 
 /** A listener as LDS sent it, decoded; `where` names it in errors. */
@@ -215,7 +218,9 @@ export class ListenerManager {
 
   private create(config: ListenerConfig, plugin: CodecPlugin, fieldPath: string): Listener {
     const { clusters, stats, logger, overload, plugins } = this.deps;
-    return new Listener(config, plugin, clusters, stats, logger, overload, (p) => plugins.forgetIfIdle(p), fieldPath);
+    const listener = new Listener(config, plugin, clusters, stats, logger, overload, (p) => plugins.forgetIfIdle(p), fieldPath);
+    listener.binder = this.deps.binder;
+    return listener;
   }
 
   listener(name: string): Listener | undefined {

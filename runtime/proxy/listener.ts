@@ -4,7 +4,7 @@
 
 import net from 'node:net';
 import type { FilterConfig, ListenerConfig } from '../config/types';
-import { boundPort, listenOn } from '../core/listen';
+import { boundPort, listenOn, type ListenBinder } from '../core/listen';
 import type { Logger } from '../core/logger';
 import type { CodecPlugin } from '../codec/codec-plugin';
 import type { ClusterManager } from '../upstream/cluster';
@@ -191,13 +191,19 @@ export class Listener {
     if (plugin !== this.context.plugin && plugin.connections === 0) this.onIdleGeneration(plugin);
   }
 
+  /** Set before listen() when something else provides the socket (workers). */
+  binder: ListenBinder | undefined;
+  /** The port of a socket the binder holds for this listener (a primary's). */
+  private heldPort: number | undefined;
+
   async listen(): Promise<void> {
-    await listenOn(this.server, this.config.port, this.config.address, `listener ${this.config.name}`);
+    if (this.binder) this.heldPort = await this.binder(this.server, this.config);
+    else await listenOn(this.server, this.config.port, this.config.address, `listener ${this.config.name}`);
   }
 
   /** The bound port (useful with port 0). */
   get port(): number {
-    return boundPort(this.server, this.config.port);
+    return this.heldPort ?? boundPort(this.server, this.config.port);
   }
 
   get activeConnections(): number {

@@ -151,6 +151,8 @@ export class ClusterManager {
   private readonly clusters = new Map<string, Cluster>();
   /** Clusters from the config file: dynamic updates never remove them. */
   private readonly staticNames: ReadonlySet<string>;
+  /** Called after a dynamic update (a multi-worker primary passes the clusters on). */
+  onChange: (() => void) | undefined;
 
   constructor(configs: readonly ClusterConfig[], private readonly store: StatsStore) {
     for (const c of configs) this.clusters.set(c.name, new Cluster(c, store));
@@ -162,6 +164,7 @@ export class ClusterManager {
     const existing = this.clusters.get(config.name);
     if (existing) existing.update(config);
     else this.clusters.set(config.name, new Cluster(config, this.store));
+    this.onChange?.();
   }
 
   /** Removes dynamic clusters not in `keep` (a state-of-the-world CDS update). */
@@ -169,6 +172,7 @@ export class ClusterManager {
     for (const name of [...this.clusters.keys()]) {
       if (!this.staticNames.has(name) && !keep.has(name)) this.clusters.delete(name);
     }
+    this.onChange?.();
   }
 
   get(name: string): Cluster | undefined {

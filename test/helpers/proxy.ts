@@ -4,12 +4,12 @@
 import http from 'node:http';
 import net from 'node:net';
 import { parseConfig } from '../../runtime/config/load';
-import { Meltemi } from '../../runtime/server';
+import { Meltemi, type StartOptions } from '../../runtime/server';
 import { CaptureLogger } from './capture-logger';
 import { PLUGIN_DIR, ROOT } from './paths';
 
-export async function startProxy(yaml: string): Promise<Meltemi> {
-  const proxy = new Meltemi(parseConfig(yaml, ROOT), { logger: new CaptureLogger() });
+export async function startProxy(yaml: string, opts: StartOptions = {}): Promise<Meltemi> {
+  const proxy = new Meltemi(parseConfig(yaml, ROOT), { logger: new CaptureLogger(), ...opts });
   await proxy.start();
   return proxy;
 }

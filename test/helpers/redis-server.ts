@@ -60,7 +60,16 @@ export class RedisServer {
     throw new Error(`redis-server on port ${this.port} did not become ready`);
   }
 
+  private direct: Redis | undefined;
+
+  /** A client straight to this server (to check where the proxy sent a key); closed by stop(). */
+  client(): Redis {
+    this.direct ??= redisClient(this.port);
+    return this.direct;
+  }
+
   async stop(): Promise<void> {
+    this.direct?.disconnect();
     if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
     const exited = new Promise((r) => this.proc.once('exit', r));
     this.proc.kill('SIGKILL');
