@@ -13,13 +13,13 @@ interface Sample { labels: Labels; value: number; metricName?: string }
 
 /** A metric whose samples are computed when scraped. */
 class ScrapedMetric {
-  readonly aggregator = 'sum';
-
+  /** How the primary combines the workers' samples: summed, or (a state of the process) their maximum. */
   constructor(
     readonly name: string,
     readonly help: string,
     readonly type: 'counter' | 'gauge' | 'histogram',
     private readonly sample: () => Sample[],
+    readonly aggregator: 'sum' | 'max' = 'sum',
   ) {}
 
   async get() {
@@ -50,8 +50,8 @@ export class MetricList implements MetricTarget {
 /** Registers meltemi's metrics (requests, clusters, plugins, overload) in `registry`. */
 export function registerMeltemiMetrics<T extends MetricTarget>(registry: T, stats: StatsStore, plugins: PluginRegistry, overload: OverloadManager): T {
   const requestLabels = (s: { listener: string; route: string; cluster: string }) => ({ listener: s.listener, route: s.route, cluster: s.cluster });
-  const add = (name: string, help: string, type: 'counter' | 'gauge' | 'histogram', sample: () => Sample[]) =>
-    registry.registerMetric(new ScrapedMetric(name, help, type, sample) as never);
+  const add = (name: string, help: string, type: 'counter' | 'gauge' | 'histogram', sample: () => Sample[], aggregator: 'sum' | 'max' = 'sum') =>
+    registry.registerMetric(new ScrapedMetric(name, help, type, sample, aggregator) as never);
 
   add('meltemi_requests_total', 'Requests received, by listener, route and cluster.', 'counter', () =>
     [...stats.requests.values()].map((s) => ({ labels: requestLabels(s), value: s.total })));
@@ -122,7 +122,7 @@ export function registerMeltemiMetrics<T extends MetricTarget>(registry: T, stat
   add('meltemi_overload_active', 'Overload actions in force (1) or not (0): stop_accepting, shed_requests.', 'gauge', () => [
     { labels: { action: 'stop_accepting' }, value: overload.stopAccepting ? 1 : 0 },
     { labels: { action: 'shed_requests' }, value: overload.shedding ? 1 : 0 },
-  ]);
+  ], 'max');
   add('meltemi_overload_shed_requests_total', 'Requests answered over-limit because memory was over overload.shed_requests_at.', 'counter', () =>
     [{ labels: {}, value: overload.shedRequests }]);
   // Summed over every live generation of a plugin, so a reload does not reset them.
@@ -138,7 +138,7 @@ export function registerMeltemiMetrics<T extends MetricTarget>(registry: T, stat
   add('meltemi_plugin_reloads_total', 'Plugin builds that replaced a previous generation.', 'counter', () =>
     plugins.codecs().map((p) => ({ labels: { plugin: p.name }, value: p.reloads })));
   add('meltemi_plugin_generations_live', 'Plugin generations loaded: the current ones and older ones still used by connections.', 'gauge', () =>
-    [{ labels: {}, value: plugins.generations().length }]);
+    [{ labels: {}, value: plugins.generations().length }], 'max');
   // Metrics filter plugins define: registered as they are defined, read at scrape time.
   const pluginMetric = (m: PluginMetric) => add(m.fullName, `Defined by a plugin (${m.labelNames.length ? `labels ${m.labelNames.join(', ')}` : 'no labels'}).`,
     m.kind === MetricKind.COUNTER ? 'counter' : m.kind === MetricKind.GAUGE ? 'gauge' : 'histogram', () => {

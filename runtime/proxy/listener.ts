@@ -89,7 +89,7 @@ export class Listener {
       this.held = [];
       for (const socket of held) {
         if (socket.destroyed) {
-          this.context.overload.released();
+          this.context.overload.released(this.config.name);
           continue;
         }
         this.accept(socket);
@@ -102,7 +102,7 @@ export class Listener {
   private dropHeld(): void {
     for (const socket of this.held.splice(0)) {
       socket.destroy();
-      this.context.overload.released();
+      this.context.overload.released(this.config.name);
     }
   }
 
@@ -111,7 +111,7 @@ export class Listener {
     this.connections.add(conn);
     socket.once('close', () => {
       this.connections.delete(conn);
-      this.context.overload.released();
+      this.context.overload.released(this.config.name);
       if (this.connections.size === 0) this.drained?.();
     });
   }

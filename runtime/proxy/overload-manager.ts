@@ -5,6 +5,7 @@
 
 import { readFileSync } from 'node:fs';
 import type { Logger } from '../core/logger';
+import type { SharedConnectionCounts } from '../workers/shared-connection-counts';
 
 export type AdmitRefusal = 'listener_limit' | 'global_limit' | 'overload';
 
@@ -60,8 +61,10 @@ export function cgroupMemoryLimit(): number {
 }
 
 export class OverloadManager {
-  /** Downstream connections open across all listeners. */
+  /** Downstream connections open across all listeners (of this thread). */
   connections = 0;
+  /** With worker threads: the counts all of them share, which the caps apply to. */
+  shared: SharedConnectionCounts | undefined;
   stopAccepting = false;
   shedding = false;
   readonly refused = new Map<string, number>();
@@ -87,6 +90,7 @@ export class OverloadManager {
   admit(listener: string, active: number, listenerMax: number): AdmitRefusal | undefined {
     let refusal: AdmitRefusal | undefined;
     if (this.stopAccepting) refusal = 'overload';
+    else if (this.shared) refusal = this.shared.tryAdmit(listener, listenerMax, this.config.maxDownstreamConnections);
     else if (this.connections >= this.config.maxDownstreamConnections) refusal = 'global_limit';
     else if (active >= listenerMax) refusal = 'listener_limit';
     if (!refusal) {
@@ -99,15 +103,17 @@ export class OverloadManager {
     if (now - (this.lastLog.get(refusal) ?? 0) >= REFUSAL_LOG_MS) {
       this.lastLog.set(refusal, now);
       const why = refusal === 'overload' ? `memory over ${this.config.stopAcceptingAt * 100}% of ${this.config.memoryLimitBytes} bytes`
-        : refusal === 'global_limit' ? `${this.connections} downstream connections open (overload.max_downstream_connections)`
-          : `${active} connections open on the listener (max_connections ${listenerMax})`;
+        : refusal === 'global_limit' ? `${this.shared?.total ?? this.connections} downstream connections open (overload.max_downstream_connections)`
+          : `${this.shared ? listenerMax : active} connections open on the listener (max_connections ${listenerMax})`;
       this.logger.log('warn', `refusing new connections on listener ${listener}: ${why}`);
     }
     return refusal;
   }
 
-  released(): void {
+  /** A connection `admit` counted on `listener` closed. */
+  released(listener: string): void {
     this.connections--;
+    this.shared?.release(listener);
   }
 
   refresh(): void {

@@ -72,15 +72,17 @@ export class BoundSocket {
   }
 }
 
-/** Sends each descriptor it was given (fd 4 on) back to its parent, then leaves. */
+/**
+ * Sends each descriptor it was given (fd 4 on) back to its parent, one at a time: the next goes
+ * once the parent acknowledged the last (Node delivers one handle per message, and a channel
+ * closed while one is in flight loses it), then it leaves.
+ */
 const DUP_CHILD = `
 const net = require('node:net');
 const n = Number(process.argv[1]);
-let sent = 0;
-for (let i = 0; i < n; i++) {
-  const s = new net.Socket({ fd: 4 + i, readable: false, writable: false });
-  process.send({ i }, s._handle, () => { if (++sent === n) setImmediate(() => process.disconnect()); });
-}`;
+const sendOne = (i) => process.send({ i }, new net.Socket({ fd: 4 + i, readable: false, writable: false })._handle);
+process.on('message', (m) => { if (m.ack + 1 < n) sendOne(m.ack + 1); else process.disconnect(); });
+sendOne(0);`;
 
 const DUP_TIMEOUT_MS = 15_000;
 
@@ -100,7 +102,9 @@ export function duplicateListenSockets(fds: readonly number[]): Promise<object[]
     const got: object[] = [];
     const timer = setTimeout(() => child.kill('SIGKILL'), DUP_TIMEOUT_MS);
     child.on('message', (m: { i?: unknown }, handle: unknown) => {
-      if (typeof m?.i === 'number' && handle && typeof handle === 'object') got[m.i] = handle;
+      if (typeof m?.i !== 'number' || !handle || typeof handle !== 'object') return;
+      got[m.i] = handle;
+      child.send({ ack: m.i });
     });
     child.once('error', (err) => {
       clearTimeout(timer);

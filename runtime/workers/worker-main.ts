@@ -9,6 +9,7 @@ import { MetricList, registerMeltemiMetrics } from '../admin/metric-list';
 import { RouteTable } from '../router/route-table';
 import { Meltemi } from '../server';
 import type { Listener } from '../proxy/listener';
+import { SharedConnectionCounts } from './shared-connection-counts';
 import { duplicateListenSockets, listenOnHandle } from './shared-listen-socket';
 import type { FromWorker, Generation, ToWorker, WorkerData, WorkerStatus } from './worker-protocol';
 
@@ -105,6 +106,7 @@ async function main(): Promise<void> {
       applier.commit(data.generation.id);
     },
   });
+  proxy.overload.shared = new SharedConnectionCounts(data.connectionCounts.buffer, data.connectionCounts.listeners, data.index);
   await proxy.start();
   const metrics = registerMeltemiMetrics(new MetricList(), proxy.stats, proxy.plugins, proxy.overload);
   port.on('message', (m: ToWorker) => {

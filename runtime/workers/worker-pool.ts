@@ -13,6 +13,7 @@ import type { ListenBinder } from '../core/listen';
 import { LOG_LEVELS, type Logger } from '../core/logger';
 import { MeltemiError } from '../core/errors';
 import { BoundSocket } from './shared-listen-socket';
+import { SharedConnectionCounts } from './shared-connection-counts';
 import type { FromWorker, Generation, ToWorker, WorkerData, WorkerStatus } from './worker-protocol';
 
 const WORKER_FILE = join(__dirname, 'worker-main.js');
@@ -45,6 +46,8 @@ export interface GenerationRecord {
 
 export class WorkerPool {
   private readonly sockets = new Map<string, BoundSocket>();
+  /** Connection counts the workers share; a dead worker's row is cleared. */
+  private readonly counts: SharedConnectionCounts;
   private readonly slots: Slot[];
   private committed: Generation | undefined;
   private nextQuery = 1;
@@ -56,6 +59,7 @@ export class WorkerPool {
 
   /** `workerFile`: the thread's script (tests give one that speaks the protocol and misbehaves). */
   constructor(private readonly config: Config, size: number, private readonly logger: Logger, private readonly workerFile = WORKER_FILE) {
+    this.counts = SharedConnectionCounts.create(config.listeners.map((l) => l.name), size);
     this.slots = Array.from({ length: size }, (_, index) => ({ index, worker: undefined, threadId: undefined, startedAt: 0, restarts: 0, nextDelay: RESTART_MIN_MS, generation: 0, waiting: new Map() }));
   }
 
@@ -86,7 +90,8 @@ export class WorkerPool {
     const generation = this.committed!;
     const fds = Object.fromEntries([...this.sockets].map(([name, s]) => [name, s.fd]));
     const logLevel = LOG_LEVELS.find((l) => this.logger.enabled(l)) ?? 'silent';
-    const data: WorkerData = { index: slot.index, config: this.config, fds, generation, logLevel };
+    const connectionCounts = { buffer: this.counts.buffer, listeners: this.counts.listeners };
+    const data: WorkerData = { index: slot.index, config: this.config, fds, generation, logLevel, connectionCounts };
     const worker = new Worker(this.workerFile, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: Number(process.env.YG ?? 0) || undefined } });
     slot.worker = worker;
     slot.threadId = worker.threadId;
@@ -123,6 +128,7 @@ export class WorkerPool {
           return;
         }
         if (this.stopping) return;
+        this.counts.clear(slot.index);
         this.replace(slot, code);
       });
     });

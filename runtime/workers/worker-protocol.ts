@@ -24,6 +24,8 @@ export interface WorkerData {
   /** Per listener name: the descriptor of the socket the primary bound. */
   readonly fds: Readonly<Record<string, number>>;
   readonly generation: Generation;
+  /** Connection counts all workers share (see SharedConnectionCounts), by listener name. */
+  readonly connectionCounts: { readonly buffer: SharedArrayBuffer; readonly listeners: readonly string[] };
   /** The least severe level the primary's logger writes. */
   readonly logLevel: LogLevel;
 }

@@ -74,6 +74,9 @@ for (const read of [true, false]) {
     before(async () => {
       hole = await BlackHole.start(read);
       bench = await AttackBench.start({
+        // The queue limits are per upstream connection, and each worker opens its own: the
+        // bound measured here is one worker's.
+        workers: 1,
         portNames: ['hole'],
         listeners: (p) => `  - { name: hole, port: ${p.hole}, protocol: redis, route_config: { routes: [ { route: { cluster: hole } } ] } }`,
         clusters: () => `  - { name: hole, endpoints: [ { address: 127.0.0.1, port: ${hole.port} } ], max_pending_requests_per_connection: 20000, max_queued_bytes_per_connection: 33554432 }`,

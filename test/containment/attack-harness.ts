@@ -49,6 +49,8 @@ export class AttackBench {
     prefix?: string[];
     /** Puts more plugin files in the plugin directory before the proxy starts. */
     beforeStart?: (pluginDir: string) => void;
+    /** `meltemi run --workers` (default: meltemi's own default). */
+    workers?: number;
   } = {}): Promise<AttackBench> {
     const redis = await RedisServer.start();
     const target = await RedisServer.start();
@@ -72,7 +74,7 @@ clusters:
   - { name: target, endpoints: [ { address: 127.0.0.1, port: ${target.port} } ] }
 ${opts.clusters?.(ports) ?? ''}
 `;
-    const proxy = await MeltemiProcess.start(yaml, healthyPort, { prefix: opts.prefix });
+    const proxy = await MeltemiProcess.start(yaml, healthyPort, { prefix: opts.prefix, args: opts.workers ? ['--workers', String(opts.workers)] : [] });
     // Listeners accept before the admin port is bound: wait for /ready as well.
     const deadline = Date.now() + 10_000;
     for (;;) {

@@ -15,14 +15,15 @@ export class MeltemiProcess {
   }
 
   /** Starts `meltemi run` with `yaml` and resolves once `port` accepts connections. */
-  static async start(yaml: string, port: number, opts: { prefix?: string[]; nodeArgs?: string[] } = {}): Promise<MeltemiProcess> {
+  /** `args`: more `meltemi run` arguments (`--workers 1`). */
+  static async start(yaml: string, port: number, opts: { prefix?: string[]; nodeArgs?: string[]; args?: string[] } = {}): Promise<MeltemiProcess> {
     const dir = mkdtempSync(join(tmpdir(), 'meltemi-'));
     const file = join(dir, 'meltemi.yaml');
     writeFileSync(file, yaml);
     // MELTEMI_NODE_ARGS passes flags to the proxy's node (for example --cpu-prof to profile a test).
     const nodeArgs = [...(process.env.MELTEMI_NODE_ARGS ? process.env.MELTEMI_NODE_ARGS.split(' ') : []), ...(opts.nodeArgs ?? [])];
     // `prefix` runs node under another command (prlimit, to give the proxy a small fd limit).
-    const argv = [process.execPath, ...nodeArgs, MELTEMI_BIN, 'run', '--config', file];
+    const argv = [process.execPath, ...nodeArgs, MELTEMI_BIN, 'run', '--config', file, ...(opts.args ?? [])];
     const [cmd, ...args] = [...(opts.prefix ?? []), ...argv];
     const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const output = { text: '' };
