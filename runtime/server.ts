@@ -26,6 +26,7 @@ import type { ListenBinder } from './core/listen';
 import { WorkerPool } from './workers/worker-pool';
 import { GenerationBuilder } from './workers/generation';
 import type { Generation } from './workers/worker-protocol';
+import { pluginsWithWorkers, withWorkers } from './workers/worker-dumps';
 
 /** Largest xDS message sent or received (gRPC's default is 4 MiB). */
 const MAX_XDS_MESSAGE = 64 * 1024 * 1024;
@@ -150,9 +151,9 @@ export class Meltemi {
         const metrics = workers ? { contentType: registry.contentType, metrics: async () => workers.metrics(await registry.getMetricsAsJSON()) } : registry;
         this.admin = new AdminServer(metrics, {
           ready: () => this.started,
-          configDump: () => this.workersDump(this.configDump()),
-          plugins: () => this.workersPluginsDump(),
-          reloadPlugins: async () => { await this.reloadPlugins(); return this.workersPluginsDump(); },
+          configDump: async () => (this.workers ? withWorkers(this.configDump(), this.workers) : this.configDump()),
+          plugins: () => this.pluginsReport(),
+          reloadPlugins: async () => { await this.reloadPlugins(); return this.pluginsReport(); },
         }, { token: admin.tokenFile ? await readAdminToken(admin.tokenFile) : undefined, allowedHosts: admin.allowedHosts });
         await this.admin.listen(admin.address, admin.port);
         if (admin.socket) await this.admin.listenSocket(admin.socket);
@@ -274,46 +275,6 @@ export class Meltemi {
     if (this.workers && this.started) await this.workers.publish(this.generation());
   }
 
-  /** `dump` with what each worker runs. */
-  private async workersDump(dump: unknown): Promise<unknown> {
-    const workers = this.workers;
-    if (!workers) return dump;
-    return {
-      ...(dump as Record<string, unknown>),
-      workers: {
-        count: workers.size,
-        committed_generation: workers.lastCommitted,
-        last_rejected_generation: workers.lastRejected,
-        threads: (await workers.statuses()).map(({ status, ...w }) => ({ ...w, connections: status?.connections })),
-      },
-    };
-  }
-
-  /** /plugins: with workers, each plugin's connections and traps are theirs, and each worker's generation is shown. */
-  private async workersPluginsDump(): Promise<unknown> {
-    const own = this.pluginsDump() as Array<Record<string, unknown>>;
-    const workers = this.workers;
-    if (!workers) return own;
-    const statuses = await workers.statuses();
-    return own.map((p) => {
-      const per = statuses.map((w) => {
-        const mine = w.status?.plugins.filter((q) => q.name === p.name && q.kind === p.kind && q.generation === p.generation) ?? [];
-        return {
-          worker: w.worker, config_generation: w.generation, current: mine.some((q) => q.current),
-          connections: mine.reduce((n, q) => n + q.connections, 0), traps: mine.reduce((n, q) => n + q.traps, 0),
-          instance_recycles: mine.reduce((n, q) => n + q.instance_recycles, 0),
-        };
-      });
-      return {
-        ...p,
-        connections: per.reduce((n, w) => n + w.connections, 0),
-        traps: per.reduce((n, w) => n + w.traps, 0),
-        instance_recycles: per.reduce((n, w) => n + w.instance_recycles, 0),
-        workers: per,
-      };
-    });
-  }
-
   /**
    * Re-reads the plugin directory (file watcher, SIGHUP, POST /plugins/reload); never overlaps
    * itself, and requests that arrive while one waits to start share it.
@@ -334,6 +295,12 @@ export class Meltemi {
     this.queuedReload = next;
     this.reloading = next;
     return next;
+  }
+
+  /** /plugins: this thread's plugins, with each worker's share when there are workers. */
+  private async pluginsReport(): Promise<unknown> {
+    const own = this.pluginsDump() as Array<Record<string, unknown>>;
+    return this.workers ? pluginsWithWorkers(own, this.workers) : own;
   }
 
   pluginsDump(): unknown {

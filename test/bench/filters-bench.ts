@@ -42,7 +42,7 @@ listeners:
   - { name: redis, port: ${port}, protocol: redis, filters: ${chain}, route_config: { routes: [ { route: { cluster: redis } } ] } }
 clusters:
   - { name: redis, endpoints: [ { address: 127.0.0.1, port: ${redis.port} } ] }
-`, port);
+`, port, { args: ['--workers', '1'] });
     proxies.push({ variant, port, proc });
   }
   const samples = new Map<string, Array<{ rps: number; cpu: number | null }>>();

@@ -34,7 +34,7 @@ listeners:
 clusters:
   - { name: redis, endpoints: [ { address: 127.0.0.1, port: ${redis.port} } ] }
   - { name: thrift, endpoints: [ { address: 127.0.0.1, port: ${thriftPort} } ] }
-`, redisProxyPort);
+`, redisProxyPort, { args: ['--workers', '1'] });
   const haproxy = await startHaproxy(redis.port).catch(() => undefined);
   const suites: Array<{ protocol: string; load: OpenLoopProtocol; rates: number[]; targets: Array<[string, number]> }> = [
     { protocol: 'redis', load: REDIS_PING, rates: opts.redisRates, targets: [['direct', redis.port], ['meltemi', redisProxyPort], ...(haproxy ? [['haproxy', haproxy.port] as [string, number]] : [])] },

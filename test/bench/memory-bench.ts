@@ -39,8 +39,10 @@ async function idleClients(port: number, n: number): Promise<net.Socket[]> {
 
 export async function memoryBench(opts: MemoryBenchOptions): Promise<Record<string, unknown>> {
   const redis = await RedisServer.start();
-  const [redisPort, dubboPort, thriftPort] = [await freePort(), await freePort(), await freePort()];
-  const meltemi = await MeltemiProcess.start(`
+  // The same three listeners with 1, 2 and 4 worker threads: what a worker adds is (w4 - w2) / 2.
+  const start = async (workers: number) => {
+    const [redisPort, dubboPort, thriftPort] = [await freePort(), await freePort(), await freePort()];
+    const proc = await MeltemiProcess.start(`
 log_level: warn
 plugins: { directory: ${JSON.stringify(PLUGIN_DIR)}, watch: false }
 listeners:
@@ -49,18 +51,24 @@ listeners:
   - { name: thrift, port: ${thriftPort}, protocol: thrift, route_config: { routes: [ { route: { cluster: redis } } ] } }
 clusters:
   - { name: redis, endpoints: [ { address: 127.0.0.1, port: ${redis.port} } ] }
-`, redisPort);
+`, redisPort, { args: ['--workers', String(workers)] });
+    return { proc, port: redisPort };
+  };
+  const meltemis = [await start(1), await start(2), await start(4)];
+  const [meltemi] = meltemis;
   const pipePort = await freePort();
   const pipe = spawn(process.execPath, [join(__dirname, 'pipe-proxy.js'), String(pipePort), String(redis.port)], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve) => pipe.stdout!.once('data', () => resolve()));
   const [haproxy, twemproxy] = await Promise.all([startHaproxy(redis.port), startTwemproxy(redis.port)]).catch(async (err) => {
     pipe.kill('SIGTERM');
-    await meltemi.stop();
+    for (const m of meltemis) await m.proc.stop();
     await redis.stop();
     throw err;
   });
   const targets = [
-    { name: 'meltemi', port: redisPort, pid: meltemi.pid },
+    { name: 'meltemi', port: meltemi.port, pid: meltemi.proc.pid },
+    { name: 'meltemi_workers_2', port: meltemis[1].port, pid: meltemis[1].proc.pid },
+    { name: 'meltemi_workers_4', port: meltemis[2].port, pid: meltemis[2].proc.pid },
     { name: 'pipe', port: pipePort, pid: pipe.pid! },
     ...(haproxy ? [{ name: 'haproxy', port: haproxy.port, pid: haproxy.pid }] : []),
     ...(twemproxy ? [{ name: 'twemproxy', port: twemproxy.port, pid: twemproxy.pid }] : []),
@@ -85,9 +93,12 @@ clusters:
     pipe.kill('SIGTERM');
     await haproxy?.stop();
     await twemproxy?.stop();
-    await meltemi.stop();
+    for (const m of meltemis) await m.proc.stop();
     await redis.stop();
   }
+  const perWorker = ((result.meltemi_workers_4_idle_rss_mb as number) - (result.meltemi_workers_2_idle_rss_mb as number)) / 2;
+  result.meltemi_rss_mb_per_worker = Number(perWorker.toFixed(1));
+  rows.push(`| each worker thread added (workers 4 − workers 2) / 2 | ${perWorker.toFixed(1)} | | |`);
   process.stdout.write(rows.join('\n') + '\n');
   return result;
 }

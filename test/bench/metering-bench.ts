@@ -38,7 +38,7 @@ listeners:
   - { name: redis, port: ${port}, protocol: redis, filters: ${filters}, route_config: { routes: [ { route: { cluster: redis } } ] } }
 clusters:
   - { name: redis, endpoints: [ { address: 127.0.0.1, port: ${redis.port} } ] }
-`, port);
+`, port, { args: ['--workers', '1'] });
       proxies.push({ key: v.key, port, proc, cpu: [] });
     }
     for (const p of proxies) await redisBenchmark(p.port, 16, 100_000, opts.clients); // warm-up

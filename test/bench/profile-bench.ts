@@ -63,7 +63,7 @@ listeners:
   - { name: redis, port: ${port}, protocol: redis, route_config: { routes: [ { route: { cluster: redis } } ] } }
 clusters:
   - { name: redis, endpoints: [ { address: 127.0.0.1, port: ${redis.port} } ] }
-`, port, { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir] });
+`, port, { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir], args: ['--workers', '1'] });
   let cpuUsPerRequest: number;
   try {
     await redisBenchmark(port, opts.pipeline, 100_000, opts.clients); // warm-up: tier-up before the profile counts

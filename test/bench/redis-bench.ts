@@ -1,5 +1,5 @@
 // redis-benchmark -t set,get -c 50 at -P 1 and -P 16 against redis-server directly, through
-// meltemi, a minimal Node pipe proxy, HAProxy (mode tcp) and twemproxy (the last two when
+// meltemi (--workers 1 and 2), a minimal Node pipe proxy, HAProxy (mode tcp) and twemproxy (the last two when
 // installed: Debian's haproxy and nutcracker); interleaved rounds, medians, proxy CPU per request
 // from /proc. The last line printed is one JSON object with the results.
 
@@ -22,7 +22,7 @@ export interface RedisBenchOptions {
   clients: number;
 }
 
-type Target = 'direct' | 'meltemi' | 'pipe' | 'haproxy' | 'twemproxy';
+type Target = 'direct' | 'meltemi' | 'meltemi_w2' | 'pipe' | 'haproxy' | 'twemproxy';
 type Mode = 'P1' | 'P16';
 interface Sample { rps: number; cpuUsPerReq: number | null }
 
@@ -30,13 +30,15 @@ interface Sample { rps: number; cpuUsPerReq: number | null }
 
 export async function redisBench(opts: RedisBenchOptions): Promise<Record<string, unknown>> {
   const redis = await RedisServer.start();
-  const meltemiPort = await freePort();
-  const meltemi = await MeltemiProcess.start(`
+  // One worker (the figures before workers existed) and two worker threads, the same config.
+  const startMeltemi = async (workers: number) => {
+    const port = await freePort();
+    const proc = await MeltemiProcess.start(`
 log_level: warn
 plugins: { directory: ${JSON.stringify(PLUGIN_DIR)} }
 listeners:
   - name: redis
-    port: ${meltemiPort}
+    port: ${port}
     protocol: redis
     route_config:
       routes:
@@ -45,7 +47,12 @@ listeners:
 clusters:
   - name: redis
     endpoints: [ { address: 127.0.0.1, port: ${redis.port} } ]
-`, meltemiPort);
+`, port, { args: ['--workers', String(workers)] });
+    return { port, proc };
+  };
+  const m1 = await startMeltemi(1);
+  const m2 = await startMeltemi(2);
+  const meltemi = { stop: async () => { await m1.proc.stop(); await m2.proc.stop(); } };
   const pipePort = await freePort();
   const pipe: ChildProcess = spawn(process.execPath, [join(__dirname, 'pipe-proxy.js'), String(pipePort), String(redis.port)], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve) => pipe.stdout!.once('data', () => resolve()));
@@ -53,7 +60,8 @@ clusters:
   const references: ReferenceProxy[] = [];
   const targets: Partial<Record<Target, { port: number; pid: number | null }>> = {
     direct: { port: redis.port, pid: null },
-    meltemi: { port: meltemiPort, pid: meltemi.pid },
+    meltemi: { port: m1.port, pid: m1.proc.pid },
+    meltemi_w2: { port: m2.port, pid: m2.proc.pid },
     pipe: { port: pipePort, pid: pipe.pid! },
   };
   for (const [name, startRef] of [['haproxy', startHaproxy], ['twemproxy', startTwemproxy]] as const) {
@@ -71,7 +79,7 @@ clusters:
     references.push(ref);
     targets[name] = { port: ref.port, pid: ref.pid };
   }
-  const order = (['direct', 'meltemi', 'pipe', 'haproxy', 'twemproxy'] as Target[]).filter((t) => targets[t] !== undefined);
+  const order = (['direct', 'meltemi', 'meltemi_w2', 'pipe', 'haproxy', 'twemproxy'] as Target[]).filter((t) => targets[t] !== undefined);
   const samples: Record<string, Sample[]> = {};
   try {
     // Warm up V8 and Wasm tiering before anything is measured.

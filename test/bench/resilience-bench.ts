@@ -32,7 +32,7 @@ listeners:
   - { name: redis, port: ${port}, protocol: redis, route_config: { routes: [ { route: { cluster: redis, ${v.action} } } ] } }
 clusters:
   - { name: redis, endpoints: [ { address: 127.0.0.1, port: ${redis.port} } ] }
-`, port);
+`, port, { args: ['--workers', '1'] });
     proxies.push({ key: v.key, port, proc });
   }
   const samples = new Map<string, Array<{ rps: number; cpu: number }>>();

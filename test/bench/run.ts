@@ -11,6 +11,7 @@ import { latencyBench } from './latency-bench';
 import { memoryBench } from './memory-bench';
 import { meteringBench } from './metering-bench';
 import { profileBench } from './profile-bench';
+import { workersBench } from './workers-bench';
 
 const benches: Record<string, () => Promise<Record<string, unknown>>> = {
   redis: () => redisBench({
@@ -53,6 +54,12 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
     clients: 50,
     pipeline: 16,
   }),
+  workers: () => workersBench({
+    rounds: Number(process.env.BENCH_ROUNDS ?? 3),
+    requestsP1: Number(process.env.BENCH_REQUESTS_P1 ?? 200_000),
+    requestsP16: Number(process.env.BENCH_REQUESTS_P16 ?? 1_000_000),
+    clients: 50,
+  }),
   xds: () => xdsBench({
     agents: Number(process.env.BENCH_AGENTS ?? 100),
     changes: Number(process.env.BENCH_CHANGES ?? 20),
@@ -62,7 +69,7 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
 
 const USAGE = `usage: npm run bench -- [${Object.keys(benches).join('|')}…]   (default: all)
 Environment: BENCH_ROUNDS (3), BENCH_REQUESTS_P1 and BENCH_REQUESTS_P16 (redis), BENCH_DURATION_MS
-(thrift, latency), BENCH_AGENTS, BENCH_CHANGES, BENCH_DEBOUNCE_MS (xds), BENCH_CONNECTIONS (memory, 1000); filters, resilience and metering use BENCH_ROUNDS and BENCH_REQUESTS_P16. Each benchmark prints a table; the
+(thrift, latency), BENCH_AGENTS, BENCH_CHANGES, BENCH_DEBOUNCE_MS (xds), BENCH_CONNECTIONS (memory, 1000); workers uses the redis variables; filters, resilience and metering use BENCH_ROUNDS and BENCH_REQUESTS_P16. Each benchmark prints a table; the
 last line on stdout is one JSON object with every figure.
 `;
 

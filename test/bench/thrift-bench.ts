@@ -34,7 +34,7 @@ listeners:
 clusters:
   - name: thrift
     endpoints: [ { address: 127.0.0.1, port: ${serverPort} } ]
-`, port);
+`, port, { args: ['--workers', '1'] });
   const samples: Record<'direct' | 'meltemi', Array<{ rate: number; cpu: number | null }>> = { direct: [], meltemi: [] };
   try {
     await load(port, opts.clients, 1000); // warm-up
