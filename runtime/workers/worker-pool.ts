@@ -92,7 +92,7 @@ export class WorkerPool {
     const logLevel = LOG_LEVELS.find((l) => this.logger.enabled(l)) ?? 'silent';
     const connectionCounts = { buffer: this.counts.buffer, listeners: this.counts.listeners };
     const data: WorkerData = { index: slot.index, config: this.config, fds, generation, logLevel, connectionCounts };
-    const worker = new Worker(this.workerFile, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: Number(process.env.YG ?? 0) || undefined } });
+    const worker = new Worker(this.workerFile, { workerData: data });
     slot.worker = worker;
     slot.threadId = worker.threadId;
     slot.generation = generation.id;
