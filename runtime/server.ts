@@ -31,6 +31,10 @@ import { pluginsWithWorkers, withWorkers } from './workers/worker-dumps';
 /** Largest xDS message sent or received (gRPC's default is 4 MiB). */
 const MAX_XDS_MESSAGE = 64 * 1024 * 1024;
 
+/** A generation the workers did not all take is offered again after this, doubling up to the max. */
+const PUBLISH_RETRY_MIN_MS = 1000;
+const PUBLISH_RETRY_MAX_MS = 30_000;
+
 /** Least time between the starts of two plugin-directory reloads. */
 const RELOAD_INTERVAL_MS = 100;
 
@@ -75,6 +79,10 @@ export class Meltemi {
   readonly workers: WorkerPool | undefined;
   private readonly generations = new GenerationBuilder();
   private publishScheduled = false;
+  /** The workers run a generation: changes are handed to them from then on. */
+  private workersLive = false;
+  private publishRetry: NodeJS.Timeout | undefined;
+  private publishRetryMs = 0;
 
   constructor(readonly config: Config, private readonly opts: StartOptions = {}) {
     this.logger = opts.logger ?? new ConsoleLogger(config.logLevel);
@@ -139,8 +147,12 @@ export class Meltemi {
       openGate();
       if (lds) await lds.first;
       if (this.workers) {
-        await this.workers.start(this.generation());
         this.clusters.onChange = () => this.publishSoon();
+        await this.workers.start(this.generation());
+        this.workersLive = true;
+        this.logger.log('info', `${this.workers.size} worker threads serve the listeners; cluster circuit breakers, retry budgets, local rate limits and per-connection queue limits apply per worker (docs/workers.md)`);
+        // What was accepted while the workers started (an RDS push, EDS, a reload) goes out now.
+        this.publishSoon();
       }
       const admin = this.config.admin;
       if (admin) {
@@ -150,7 +162,8 @@ export class Meltemi {
         const workers = this.workers;
         const metrics = workers ? { contentType: registry.contentType, metrics: async () => workers.metrics(await registry.getMetricsAsJSON()) } : registry;
         this.admin = new AdminServer(metrics, {
-          ready: () => this.started,
+          // With workers, ready while one of them serves (a replacement is starting for the others).
+          ready: () => this.started && (this.workers ? this.workers.running > 0 : true),
           configDump: async () => (this.workers ? withWorkers(this.configDump(), this.workers) : this.configDump()),
           plugins: () => this.pluginsReport(),
           reloadPlugins: async () => { await this.reloadPlugins(); return this.pluginsReport(); },
@@ -262,17 +275,30 @@ export class Meltemi {
 
   /** Hands the workers a new generation once the current burst of changes (a CDS and its EDS) is applied. */
   private publishSoon(): void {
-    if (!this.workers || !this.started || this.publishScheduled) return;
+    if (!this.workers || !this.workersLive || this.publishScheduled) return;
     this.publishScheduled = true;
     setImmediate(() => {
       this.publishScheduled = false;
-      void this.workers?.publish(this.generation());
+      void this.publishNow();
     });
   }
 
-  /** The published generation reaches every worker before a reload is reported done. */
+  /**
+   * Hands the workers what this thread runs now. If one worker cannot take it (or ends while
+   * preparing it), all keep the last committed generation and the latest state is offered again,
+   * 1 s later, then 2, 4 … 30 s: what was accepted (and ACKed) reaches the workers eventually.
+   */
   private async publishNow(): Promise<void> {
-    if (this.workers && this.started) await this.workers.publish(this.generation());
+    if (!this.workers || !this.workersLive) return;
+    clearTimeout(this.publishRetry);
+    if (await this.workers.publish(this.generation())) {
+      this.publishRetryMs = 0;
+      return;
+    }
+    if (!this.workersLive) return;
+    this.publishRetryMs = Math.min(PUBLISH_RETRY_MAX_MS, this.publishRetryMs ? this.publishRetryMs * 2 : PUBLISH_RETRY_MIN_MS);
+    this.publishRetry = setTimeout(() => this.publishSoon(), this.publishRetryMs);
+    this.publishRetry.unref();
   }
 
   /**
@@ -349,6 +375,8 @@ export class Meltemi {
 
   async stop(): Promise<void> {
     this.started = false;
+    this.workersLive = false;
+    clearTimeout(this.publishRetry);
     // First: an LDS update in progress must not open a listener after this.
     const listenersClosed = this.listenerManager.close();
     this.overload.stop();

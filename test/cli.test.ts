@@ -153,6 +153,23 @@ clusters: [ { name: c, endpoints: [ { address: 127.0.0.1, port: 1 } ] } ]
     assert.equal(code, 0);
   });
 
+  for (const bad of ['0', '65', '0x2', '1e1', '2.0', ' 3 ', 'abc', '']) {
+    it(`--workers ${JSON.stringify(bad)} is refused before the config is read`, async () => {
+      const r = await meltemi(['run', '--config', '/nonexistent.yaml', '--workers', bad]);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /--workers .* is not a count from 1 to 64/);
+    });
+  }
+
+  it('validate --workers 2 with xds.lds names the field', async () => {
+    const r = await meltemi(['validate', '--workers', '2', '--config', configFile(`
+plugins: { directory: ${JSON.stringify(PLUGIN_DIR)} }
+xds: { address: 127.0.0.1, port: 15010, lds: true, node: { id: a, cluster: b } }
+`)]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /xds\.lds: listeners from LDS are not served by worker threads yet/);
+  });
+
   it('an unknown flag is a usage error', async () => {
     const child = spawn(process.execPath, [MELTEMI_BIN, 'run', '--bogus']);
     const code = await new Promise((r) => child.once('exit', r));

@@ -4,7 +4,7 @@
 // clients see their connections close.
 
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,6 +56,7 @@ describe('workers: listeners shared by worker threads', function () {
     [a, b] = await Promise.all([RedisServer.start(), RedisServer.start()]);
     dir = mkdtempSync(join(tmpdir(), 'meltemi-workers-'));
     copyFileSync(buildRedisVariant('a'), join(dir, 'redis.wasm'));
+    copyFileSync(join(PLUGIN_DIR, 'thrift.wasm'), join(dir, 'thrift.wasm'));
     logger = new CaptureLogger();
     proxy = await startProxy(`
 admin: { port: 0 }
@@ -111,9 +112,12 @@ clusters:
     const dump = JSON.parse((await adminGet(port, '/config_dump')).body).workers;
     assert.ok(dump.committed_generation.id > before);
     assert.deepEqual(dump.threads.map((t: { generation: number }) => t.generation), [dump.committed_generation.id, dump.committed_generation.id]);
-    const plugins = JSON.parse((await adminGet(port, '/plugins')).body) as Array<{ name: string; current: boolean; generation: number; workers: Array<{ current: boolean }> }>;
+    const plugins = JSON.parse((await adminGet(port, '/plugins')).body) as Array<{ name: string; current: boolean; generation: number; connections: number; workers: Array<{ current: boolean }> }>;
     const current = plugins.find((p) => p.name === 'redis' && p.current)!;
     assert.deepEqual(current.workers.map((w) => w.current), [true, true]);
+    // The earlier tests' 60 connections stay on build a, in the workers: /plugins lists that generation too.
+    const older = plugins.filter((p) => p.name === 'redis' && !p.current);
+    assert.equal(older.reduce((n, p) => n + p.connections, 0), open.length);
     // New connections, on either worker, run build b: every key lands on server b.
     const cs = await clients(portOf(proxy, 'redis'), 20);
     open.push(...cs);
@@ -127,6 +131,7 @@ clusters:
     const pool = proxy.workers!;
     const victim = pool.threads[0]!;
     const closed = new Set<Redis>();
+    const counted = metricSum((await adminGet(proxy.admin!.port, '/metrics')).body, 'meltemi_requests_total', { listener: 'redis' });
     const s0 = await pool.statuses();
     // Every client opened so far is on one of the two workers.
     const [held, kept] = s0.map((w) => w.status!.connections);
@@ -152,6 +157,41 @@ clusters:
     await Promise.all(fresh.map((c, i) => c.set(`fresh:${i}`, 'x')));
     const after = await pool.statuses();
     assert.ok(after[0].status!.connections > 0, 'the new worker accepts');
+    // The dead worker's counters are kept: the sum never goes down (Prometheus would see a reset).
+    const now = metricSum((await adminGet(proxy.admin!.port, '/metrics')).body, 'meltemi_requests_total', { listener: 'redis' });
+    assert.ok(now >= counted + 60, `requests_total went from ${counted} to ${now}`);
+  });
+
+  it('a generation lost to a worker that dies while preparing it is offered again', async () => {
+    const pool = proxy.workers!;
+    writeFileSync(join(dir, 'redis.wasm.tmp'), readFileSync(buildRedisVariant('a')));
+    renameSync(join(dir, 'redis.wasm.tmp'), join(dir, 'redis.wasm'));
+    const reload = proxy.reloadPlugins();
+    void pool.threads[1]!.terminate();
+    await reload;
+    const redisGeneration = proxy.plugins.codec('redis')!.generation;
+    // Eventually both workers run the primary's current build, whichever way the race went.
+    await workersUntil(pool, (st) => st.every((w) => w.status?.plugins.some((p) => p.name === 'redis' && p.current && p.generation === redisGeneration)), 15_000);
+    const cs = await clients(portOf(proxy, 'redis'), 20);
+    open.push(...cs);
+    await Promise.all(cs.map((c, i) => c.set(`again:${i}`, 'x')));
+    for (let i = 0; i < 20; i++) assert.equal(await a.client().exists(`again:${i}`), 1, `again:${i} went to b`);
+  });
+
+  it('a removed plugin file keeps its generation in every worker, installed once', async () => {
+    const metrics = async () => metricSum((await adminGet(proxy.admin!.port, '/metrics')).body, 'meltemi_plugin_reloads_total', { plugin: 'thrift' });
+    const before = await metrics();
+    const logged = logger.lines.length;
+    unlinkSync(join(dir, 'thrift.wasm'));
+    await proxy.reloadPlugins();
+    await proxy.reloadPlugins();
+    await proxy.reloadPlugins();
+    const s = await proxy.workers!.statuses();
+    for (const w of s) assert.equal(w.status!.plugins.filter((p) => p.name === 'thrift').length, 1, JSON.stringify(w.status!.plugins));
+    assert.equal(await metrics(), before);
+    // No worker installed thrift again (each install is logged, at debug, with the worker's index).
+    const installs = logger.lines.slice(logged).filter((l) => /loaded codec thrift/.test(l.message));
+    assert.deepEqual(installs, []);
   });
 });
 
@@ -227,6 +267,20 @@ describe('workers: a generation is taken by all workers or by none', function ()
     assert.equal(await pool.publish(generation(3)), true);
     s = await pool.statuses();
     assert.deepEqual(s.map((w) => w.status?.generation), [3, 3]);
+  });
+
+  it('stop() while a replacement waits behind a publish leaves no worker behind', async () => {
+    // Worker 1 never answers generation 99: the publish holds the queue (up to 10 s).
+    const publishing = pool.publish(generation(99));
+    await pool.threads[0]!.terminate();
+    // The replacement's timer (100 ms) fires; its start waits in the queue behind the publish.
+    await new Promise((r) => setTimeout(r, 250));
+    assert.equal(pool.threads[0], undefined);
+    await pool.stop();
+    assert.equal(await publishing, false);
+    assert.deepEqual(pool.threads, [undefined, undefined]);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(pool.threads, [undefined, undefined]);
   });
 });
 

@@ -48,7 +48,8 @@ export class MetricList implements MetricTarget {
 }
 
 /** Registers meltemi's metrics (requests, clusters, plugins, overload) in `registry`. */
-export function registerMeltemiMetrics<T extends MetricTarget>(registry: T, stats: StatsStore, plugins: PluginRegistry, overload: OverloadManager): T {
+/** `worker`: a worker thread's set, without what the primary alone counts (plugin reloads). */
+export function registerMeltemiMetrics<T extends MetricTarget>(registry: T, stats: StatsStore, plugins: PluginRegistry, overload: OverloadManager, opts: { worker?: boolean } = {}): T {
   const requestLabels = (s: { listener: string; route: string; cluster: string }) => ({ listener: s.listener, route: s.route, cluster: s.cluster });
   const add = (name: string, help: string, type: 'counter' | 'gauge' | 'histogram', sample: () => Sample[], aggregator: 'sum' | 'max' = 'sum') =>
     registry.registerMetric(new ScrapedMetric(name, help, type, sample, aggregator) as never);
@@ -135,8 +136,10 @@ export function registerMeltemiMetrics<T extends MetricTarget>(registry: T, stat
   add('meltemi_plugin_instance_recycles_total', 'Plugin instances replaced after a trap or a broken ABI rule.', 'counter', perPlugin((p) => p.recycles));
   add('meltemi_plugin_rejections_total', 'Plugin builds rejected (at start or on reload); the previous generation kept serving.', 'counter', () =>
     [{ labels: {}, value: plugins.rejectedTotal }]);
-  add('meltemi_plugin_reloads_total', 'Plugin builds that replaced a previous generation.', 'counter', () =>
-    plugins.codecs().map((p) => ({ labels: { plugin: p.name }, value: p.reloads })));
+  if (!opts.worker) {
+    add('meltemi_plugin_reloads_total', 'Plugin builds that replaced a previous generation.', 'counter', () =>
+      plugins.codecs().map((p) => ({ labels: { plugin: p.name }, value: p.reloads })));
+  }
   add('meltemi_plugin_generations_live', 'Plugin generations loaded: the current ones and older ones still used by connections.', 'gauge', () =>
     [{ labels: {}, value: plugins.generations().length }], 'max');
   // Metrics filter plugins define: registered as they are defined, read at scrape time.

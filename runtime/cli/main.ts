@@ -15,6 +15,13 @@ import { defaultWorkers } from '../workers/worker-count';
 /** More threads than this would spend memory, not add throughput, on any machine a sidecar runs on. */
 const MAX_WORKERS = 64;
 
+/** `--workers` as written: decimal digits only (no `0x2`, `1e1`, `2.0`), 1 to MAX_WORKERS; null if not. */
+function workerCount(text: string): number | null {
+  if (!/^[1-9][0-9]{0,2}$/.test(text)) return null;
+  const n = Number(text);
+  return n <= MAX_WORKERS ? n : null;
+}
+
 async function controlPlane(values: { resources?: string; address?: string; port?: string; debounce?: string; 'listener-address'?: string }): Promise<number> {
   if (!values.resources) {
     process.stderr.write('meltemi control-plane: --resources DIR is required\n');
@@ -45,7 +52,7 @@ async function controlPlane(values: { resources?: string; address?: string; port
 }
 
 /** Exit 0 and the effective config (YAML, input field names) when `run` would start; else 1 and every problem. */
-async function validate(file: string): Promise<number> {
+async function validate(file: string, workers: number | undefined): Promise<number> {
   let problems: string[];
   let config;
   try {
@@ -55,6 +62,7 @@ async function validate(file: string): Promise<number> {
     // Start-time checks run on the sections that are valid, so one pass reports everything.
     const broken = new Set(checked.errors.map((e) => e.field.split(/[.[]/)[0]));
     if (config) problems.push(...await preflight(config, new ConsoleLogger('silent'), broken));
+    if (config?.xds?.lds && workers !== undefined && workers > 1) problems.push(`xds.lds: listeners from LDS are not served by worker threads yet: run with --workers 1 (--workers ${workers} given)`);
   } catch (err) {
     problems = [(err as Error).message];
   } finally {
@@ -75,7 +83,8 @@ Usage:
                                 start the proxy described by FILE (YAML; see docs/config.md)
                                 with N worker threads sharing its listeners (default: the CPUs
                                 the process may use, at most 2; 1 with xds.lds)
-  meltemi validate --config FILE  check FILE as run would (schema, plugin directory, a codec for
+  meltemi validate --config FILE [--workers N]
+                                check FILE as run would (schema, plugin directory, a codec for
                                 every listener, admin token), report every problem, and print
                                 the effective config as YAML that run accepts
   meltemi control-plane --resources DIR [--address A] [--port N] [--debounce MS] [--listener-address A]
@@ -125,15 +134,15 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`meltemi ${command}: --config FILE is required\n`);
     return 2;
   }
-  if (command === 'validate') return validate(parsed.values.config);
+  const workers = parsed.values.workers === undefined ? undefined : workerCount(parsed.values.workers);
+  if (workers === null) {
+    process.stderr.write(`meltemi ${command}: --workers ${JSON.stringify(parsed.values.workers)} is not a count from 1 to ${MAX_WORKERS}\n`);
+    return 2;
+  }
+  if (command === 'validate') return validate(parsed.values.config, workers);
   try {
     const config = await loadConfigFile(parsed.values.config);
-    const workers = parsed.values.workers === undefined ? (config.xds?.lds ? 1 : defaultWorkers()) : Number(parsed.values.workers);
-    if (!Number.isInteger(workers) || workers < 1 || workers > MAX_WORKERS) {
-      process.stderr.write(`meltemi run: --workers ${parsed.values.workers} is not a count from 1 to ${MAX_WORKERS}\n`);
-      return 2;
-    }
-    const proxy = new Meltemi(config, { workers });
+    const proxy = new Meltemi(config, { workers: workers ?? (config.xds?.lds ? 1 : defaultWorkers()) });
     // Handlers go in before start(): a signal that arrives while listeners are opening must
     // still stop the proxy cleanly rather than kill it.
     const stopped = new Promise<void>((resolve) => {

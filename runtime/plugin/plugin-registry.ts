@@ -141,7 +141,7 @@ export class PluginRegistry {
    */
   check(entries: readonly PluginSnapshotEntry[]): void {
     for (const e of entries) {
-      if (this.fileSha.get(e.file) === e.sha256) continue;
+      if (this.fileSha.get(e.file) === e.sha256 || this.runs(e)) continue;
       const compiled = { file: e.file, sha256: e.sha256, module: e.module, descriptor: e.descriptor, loadedAt: new Date() };
       if (e.descriptor.kind === 'filter') new FilterPlugin(compiled, this.logger, 0, this.opts.maxMemoryBytes, this.opts.fuelPerCall, new PluginMetrics());
       else new CodecPlugin(compiled, this.logger, 0, this.opts.maxMemoryBytes, this.opts.fuelPerCall);
@@ -155,13 +155,19 @@ export class PluginRegistry {
    */
   adopt(entries: readonly PluginSnapshotEntry[]): void {
     for (const e of entries) {
-      if (this.fileSha.get(e.file) === e.sha256) continue;
+      if (this.fileSha.get(e.file) === e.sha256 || this.runs(e)) continue;
       this.install(e.file, { unchanged: false, sha256: e.sha256, module: e.module, descriptor: e.descriptor, guestLog: [] }, e);
     }
     this.markRemoved(new Set(entries.filter((e) => !e.removed).map((e) => e.file)));
   }
 
   /** `given`: the primary's entry a worker installs (its generation number is kept; logged at debug). */
+  /** Whether `e` is current here already (a removed file's generation stays current, its hash forgotten). */
+  private runs(e: PluginSnapshotEntry): boolean {
+    const p = e.descriptor.kind === 'filter' ? this.byFilterName.get(e.descriptor.name) : this.byProtocol.get(e.descriptor.protocol);
+    return p !== undefined && p.compiled.file === e.file && p.compiled.sha256 === e.sha256 && p.generation === e.generation;
+  }
+
   private install(file: string, result: AcceptResult & { unchanged: false }, given?: PluginSnapshotEntry): CodecPlugin | undefined {
     const opts = this.opts;
     // The file held a filter that its new build no longer is (a codec now, or another name):

@@ -91,7 +91,7 @@ const DUP_TIMEOUT_MS = 15_000;
  * child is spawned from the calling thread so its IPC channel, and the descriptors it sends,
  * land in this thread's loop.
  */
-export function duplicateListenSockets(fds: readonly number[]): Promise<object[]> {
+export function duplicateListenSockets(fds: readonly number[], ports: readonly number[]): Promise<object[]> {
   if (fds.length === 0) return Promise.resolve([]);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['-e', DUP_CHILD, String(fds.length)], {
@@ -113,16 +113,30 @@ export function duplicateListenSockets(fds: readonly number[]): Promise<object[]
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
       const complete = got.filter(Boolean).length === fds.length;
-      if (complete) resolve(got);
+      // The descriptors must still be the primary's sockets: a number closed and reused meanwhile
+      // would be some other socket (or file) of this process.
+      const wrong = got.findIndex((h, i) => boundPortOf(h) !== ports[i]);
+      if (complete && wrong >= 0) {
+        for (const h of got) (h as { close?: () => void }).close?.();
+        reject(new MeltemiError('MELTEMI_LISTEN_FAILED', `cannot share the listening sockets with a worker: descriptor ${fds[wrong]} is no longer the listener's socket (port ${ports[wrong]})`));
+      } else if (complete) resolve(got);
       else reject(new MeltemiError('MELTEMI_LISTEN_FAILED', `cannot share the listening sockets with a worker: the helper process ended (${signal ?? code}) after ${got.length} of ${fds.length}`));
     });
   });
 }
 
-/** Listens `server` on a handle from duplicateListenSockets. */
-export function listenOnHandle(server: net.Server, handle: object, what: string): Promise<void> {
+/** The port a received TCP handle is bound to (0 when it is not a bound TCP socket). */
+function boundPortOf(handle: object): number {
+  const out: { port?: number } = {};
+  const h = handle as Partial<TcpHandle>;
+  if (typeof h.getsockname !== 'function' || h.getsockname(out) !== 0) return 0;
+  return out.port ?? 0;
+}
+
+/** Listens `server` on a handle from duplicateListenSockets; `where` (address:port) names it in errors. */
+export function listenOnHandle(server: net.Server, handle: object, what: string, where: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const onError = (err: Error) => reject(new MeltemiError('MELTEMI_LISTEN_FAILED', `${what} cannot listen on the shared socket: ${err.message}`, { cause: err }));
+    const onError = (err: Error) => reject(new MeltemiError('MELTEMI_LISTEN_FAILED', `${what} cannot listen on ${where}: ${err.message}`, { cause: err }));
     server.once('error', onError);
     server.listen(handle, () => {
       server.off('error', onError);

@@ -23,7 +23,17 @@ export async function withWorkers(dump: unknown, workers: WorkerPool): Promise<u
 /** The primary's /plugins entries, each with its connections, traps and current flag per worker. */
 export async function pluginsWithWorkers(own: ReadonlyArray<Record<string, unknown>>, workers: WorkerPool): Promise<unknown> {
   const statuses = await workers.statuses();
-  return own.map((p) => {
+  // Older generations still serving connections live only in the workers (the primary, which
+  // has no connections, let them go): they are listed too, from the workers' reports.
+  const key = (p: { name: unknown; kind: unknown; generation: unknown }) => `${p.kind}\u0000${p.name}\u0000${p.generation}`;
+  const listed = new Set(own.map((p) => key({ name: p.name, kind: p.kind, generation: p.generation })));
+  const older = new Map<string, Record<string, unknown>>();
+  for (const w of statuses) {
+    for (const q of w.status?.plugins ?? []) {
+      if (!listed.has(key(q)) && !older.has(key(q))) older.set(key(q), { name: q.name, kind: q.kind, generation: q.generation, current: false });
+    }
+  }
+  return [...own, ...older.values()].map((p) => {
     const per = statuses.map((w) => {
       const mine = w.status?.plugins.filter((q) => q.name === p.name && q.kind === p.kind && q.generation === p.generation) ?? [];
       return {

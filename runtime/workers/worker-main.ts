@@ -87,7 +87,7 @@ async function main(): Promise<void> {
   const config: Config = { ...data.config, xds: undefined, admin: undefined, plugins: { ...data.config.plugins, watch: false } };
   const logger = new PortLogger(send, data.logLevel);
   const names = config.listeners.map((l) => l.name);
-  const handles = await duplicateListenSockets(names.map((n) => data.fds[n]));
+  const handles = await duplicateListenSockets(names.map((n) => data.fds[n].fd), names.map((n) => data.fds[n].port));
   const byName = new Map(names.map((n, i) => [n, handles[i]]));
   let applier: GenerationApplier | undefined;
   const proxy: Meltemi = new Meltemi(config, {
@@ -95,7 +95,7 @@ async function main(): Promise<void> {
     binder: async (server, l) => {
       const handle = byName.get(l.name);
       if (!handle) throw new Error(`listener ${l.name} has no shared socket`);
-      await listenOnHandle(server, handle, `listener ${l.name}`);
+      await listenOnHandle(server, handle, `listener ${l.name}`, `${l.address}:${l.port}`);
       return undefined;
     },
     initialPlugins: (registry) => registry.adopt(data.generation.plugins),
@@ -108,7 +108,7 @@ async function main(): Promise<void> {
   });
   proxy.overload.shared = new SharedConnectionCounts(data.connectionCounts.buffer, data.connectionCounts.listeners, data.index);
   await proxy.start();
-  const metrics = registerMeltemiMetrics(new MetricList(), proxy.stats, proxy.plugins, proxy.overload);
+  const metrics = registerMeltemiMetrics(new MetricList(), proxy.stats, proxy.plugins, proxy.overload, { worker: true });
   port.on('message', (m: ToWorker) => {
     switch (m.type) {
       case 'prepare': {

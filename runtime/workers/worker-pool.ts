@@ -29,6 +29,8 @@ const STABLE_MS = 30_000;
 interface Slot {
   readonly index: number;
   worker: Worker | undefined;
+  /** Its listeners are open (the worker said ready). */
+  ready: boolean;
   threadId: number | undefined;
   startedAt: number;
   restarts: number;
@@ -54,17 +56,26 @@ export class WorkerPool {
   private stopping = false;
   /** Generation changes and worker starts run one at a time. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** Each worker's metrics at the last scrape, and the counters of workers that died since start. */
+  private readonly lastMetrics = new Map<number, MetricsJson>();
+  private retired: MetricsJson = [];
+  private retiring: Promise<void> = Promise.resolve();
   lastCommitted: GenerationRecord | undefined;
   lastRejected: (GenerationRecord & { readonly worker: number; readonly reason: string }) | undefined;
 
   /** `workerFile`: the thread's script (tests give one that speaks the protocol and misbehaves). */
   constructor(private readonly config: Config, size: number, private readonly logger: Logger, private readonly workerFile = WORKER_FILE) {
     this.counts = SharedConnectionCounts.create(config.listeners.map((l) => l.name), size);
-    this.slots = Array.from({ length: size }, (_, index) => ({ index, worker: undefined, threadId: undefined, startedAt: 0, restarts: 0, nextDelay: RESTART_MIN_MS, generation: 0, waiting: new Map() }));
+    this.slots = Array.from({ length: size }, (_, index) => ({ index, worker: undefined, ready: false, threadId: undefined, startedAt: 0, restarts: 0, nextDelay: RESTART_MIN_MS, generation: 0, waiting: new Map() }));
   }
 
   get size(): number {
     return this.slots.length;
+  }
+
+  /** Workers running now (one being replaced is not). */
+  get running(): number {
+    return this.slots.filter((s) => s.worker && s.ready).length;
   }
 
   /** Binds a listener's socket for the workers; the primary's own listener never accepts. */
@@ -87,8 +98,11 @@ export class WorkerPool {
   }
 
   private spawn(slot: Slot): Promise<void> {
+    // A replacement queued behind a publish may come up after stop() began: the bound sockets
+    // are closing, and their descriptor numbers may already name someone else's.
+    if (this.stopping) return Promise.resolve();
     const generation = this.committed!;
-    const fds = Object.fromEntries([...this.sockets].map(([name, s]) => [name, s.fd]));
+    const fds = Object.fromEntries([...this.sockets].map(([name, s]) => [name, { fd: s.fd, port: s.port }]));
     const logLevel = LOG_LEVELS.find((l) => this.logger.enabled(l)) ?? 'silent';
     const connectionCounts = { buffer: this.counts.buffer, listeners: this.counts.listeners };
     const data: WorkerData = { index: slot.index, config: this.config, fds, generation, logLevel, connectionCounts };
@@ -103,6 +117,7 @@ export class WorkerPool {
       worker.on('message', (m: FromWorker) => {
         if (m.type === 'ready') {
           started = true;
+          slot.ready = true;
           clearTimeout(timer);
           resolve();
         } else if (m.type === 'failed') {
@@ -123,12 +138,14 @@ export class WorkerPool {
         slot.waiting.clear();
         if (slot.worker !== worker) return;
         slot.worker = undefined;
+        slot.ready = false;
         if (!started) {
           reject(new MeltemiError('MELTEMI_LISTEN_FAILED', `worker ${slot.index} ended (exit ${code}) before it was ready`));
           return;
         }
         if (this.stopping) return;
         this.counts.clear(slot.index);
+        this.retire(slot.index);
         this.replace(slot, code);
       });
     });
@@ -214,15 +231,47 @@ export class WorkerPool {
 
   /** Every worker's metrics and `own` (the primary's), summed into one registry's text. */
   async metrics(own: MetricsJson): Promise<string> {
-    const workers = (await this.queryAll('metrics')).map((a) => a.value).filter((v): v is MetricsJson => Array.isArray(v));
+    const answers = await this.queryAll('metrics');
+    const workers: MetricsJson[] = [];
+    for (const { slot, value } of answers) {
+      if (!Array.isArray(value)) continue;
+      this.lastMetrics.set(slot.index, value as MetricsJson);
+      workers.push(value as MetricsJson);
+    }
+    await this.retiring;
     // Imported here: this module is loaded by every worker thread too, which never aggregates.
     const { AggregatorRegistry } = await import('prom-client');
-    return AggregatorRegistry.aggregate([own, ...workers]).metrics();
+    return AggregatorRegistry.aggregate([own, this.retired, ...workers]).metrics();
+  }
+
+  /**
+   * Keeps the counters a dead worker last reported, so the sums never go down (Prometheus would
+   * read a drop as a counter reset). What it counted after the last scrape is lost with it.
+   */
+  private retire(index: number): void {
+    const last = this.lastMetrics.get(index);
+    this.lastMetrics.delete(index);
+    if (!last) return;
+    const kept = last.filter((m) => String(m.type) === 'counter' || String(m.type) === 'histogram');
+    this.retiring = this.retiring.then(async () => {
+      const { AggregatorRegistry } = await import('prom-client');
+      this.retired = (await AggregatorRegistry.aggregate([this.retired, kept]).getMetricsAsJSON()) as MetricsJson;
+    });
   }
 
   /** Stops every worker (each closes its listeners and connections) and closes the bound sockets. */
   async stop(): Promise<void> {
     this.stopping = true;
+    await this.stopWorkers();
+    // What was queued (a publish, a replacement) sees `stopping` and ends; then no thread can
+    // still be about to duplicate a descriptor this closes.
+    await this.queue;
+    await this.stopWorkers();
+    for (const s of this.sockets.values()) s.close();
+    this.sockets.clear();
+  }
+
+  private async stopWorkers(): Promise<void> {
     await Promise.all(this.slots.map(async (slot) => {
       const worker = slot.worker;
       if (!worker) return;
@@ -233,8 +282,6 @@ export class WorkerPool {
       clearTimeout(timer);
       await worker.terminate();
     }));
-    for (const s of this.sockets.values()) s.close();
-    this.sockets.clear();
   }
 
   /** The worker threads (tests end one to see it replaced). */

@@ -21,8 +21,8 @@ export interface WorkerData {
   readonly index: number;
   /** The primary's config: listeners, static clusters, plugin limits (xds and admin stay with the primary). */
   readonly config: Config;
-  /** Per listener name: the descriptor of the socket the primary bound. */
-  readonly fds: Readonly<Record<string, number>>;
+  /** Per listener name: the descriptor of the socket the primary bound, and its port (checked on the duplicate). */
+  readonly fds: Readonly<Record<string, { readonly fd: number; readonly port: number }>>;
   readonly generation: Generation;
   /** Connection counts all workers share (see SharedConnectionCounts), by listener name. */
   readonly connectionCounts: { readonly buffer: SharedArrayBuffer; readonly listeners: readonly string[] };
