@@ -52,7 +52,7 @@ clusters:
   };
   const m1 = await startMeltemi(1);
   const m2 = await startMeltemi(2);
-  const meltemi = { stop: async () => { await m1.proc.stop(); await m2.proc.stop(); } };
+  const stopMeltemi = async () => { await m1.proc.stop(); await m2.proc.stop(); };
   const pipePort = await freePort();
   const pipe: ChildProcess = spawn(process.execPath, [join(__dirname, 'pipe-proxy.js'), String(pipePort), String(redis.port)], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve) => pipe.stdout!.once('data', () => resolve()));
@@ -68,7 +68,7 @@ clusters:
     const ref = await startRef(redis.port).catch(async (err) => {
       pipe.kill('SIGTERM');
       for (const r of references) await r.stop();
-      await meltemi.stop();
+      await stopMeltemi();
       await redis.stop();
       throw err;
     });
@@ -101,7 +101,7 @@ clusters:
   } finally {
     pipe.kill('SIGTERM');
     for (const ref of references) await ref.stop();
-    await meltemi.stop();
+    await stopMeltemi();
     await redis.stop();
   }
 

@@ -13,13 +13,16 @@ import { meteringBench } from './metering-bench';
 import { profileBench } from './profile-bench';
 import { workersBench } from './workers-bench';
 
+/** The redis-benchmark load of the redis and workers benchmarks. */
+const redisLoad = () => ({
+  rounds: Number(process.env.BENCH_ROUNDS ?? 3),
+  requestsP1: Number(process.env.BENCH_REQUESTS_P1 ?? 200_000),
+  requestsP16: Number(process.env.BENCH_REQUESTS_P16 ?? 1_000_000),
+  clients: 50,
+});
+
 const benches: Record<string, () => Promise<Record<string, unknown>>> = {
-  redis: () => redisBench({
-    rounds: Number(process.env.BENCH_ROUNDS ?? 3),
-    requestsP1: Number(process.env.BENCH_REQUESTS_P1 ?? 200_000),
-    requestsP16: Number(process.env.BENCH_REQUESTS_P16 ?? 1_000_000),
-    clients: 50,
-  }),
+  redis: () => redisBench(redisLoad()),
   thrift: () => thriftBench({
     rounds: Number(process.env.BENCH_ROUNDS ?? 3),
     clients: 50,
@@ -54,12 +57,7 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
     clients: 50,
     pipeline: 16,
   }),
-  workers: () => workersBench({
-    rounds: Number(process.env.BENCH_ROUNDS ?? 3),
-    requestsP1: Number(process.env.BENCH_REQUESTS_P1 ?? 200_000),
-    requestsP16: Number(process.env.BENCH_REQUESTS_P16 ?? 1_000_000),
-    clients: 50,
-  }),
+  workers: () => workersBench(redisLoad()),
   xds: () => xdsBench({
     agents: Number(process.env.BENCH_AGENTS ?? 100),
     changes: Number(process.env.BENCH_CHANGES ?? 20),

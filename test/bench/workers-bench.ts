@@ -13,8 +13,8 @@ import { RedisServer } from '../helpers/redis-server';
 import { cpuSeconds } from './proc-cpu';
 import { median, redisBenchmark } from './redis-benchmark';
 import { rssMb } from './memory-bench';
+import type { RedisBenchOptions } from './redis-bench';
 
-export interface WorkersBenchOptions { rounds: number; requestsP1: number; requestsP16: number; clients: number }
 
 const configFor = (port: number, redisPort: number) => `
 log_level: warn
@@ -53,7 +53,8 @@ async function threadsTarget(name: string, workers: number, redisPort: number): 
   return { name, port, pids: [proc.pid], stop: () => proc.stop() };
 }
 
-export async function workersBench(opts: WorkersBenchOptions): Promise<Record<string, unknown>> {
+/** The same load as the redis benchmark's. */
+export async function workersBench(opts: RedisBenchOptions): Promise<Record<string, unknown>> {
   const redis = await RedisServer.start();
   const targets: Target[] = [];
   try {
