@@ -20,6 +20,7 @@ import type { RdsAgent } from './xds/rds-agent';
 import type { AdsClient } from './xds/ads-client';
 import type * as grpc from '@grpc/grpc-js';
 import { StatsStore } from './core/stats';
+import { Telemetry } from './telemetry/telemetry';
 import { RouteTable } from './router/route-table';
 import { OverloadManager } from './proxy/overload-manager';
 import type { ListenBinder } from './core/listen';
@@ -58,6 +59,8 @@ export class Meltemi {
   readonly clusters: ClusterManager;
   readonly listenerManager: ListenerManager;
   readonly overload: OverloadManager;
+  /** Istio metrics, access logs, tracing (the primary of workers keeps metrics only: its listeners serve nothing). */
+  readonly telemetry: Telemetry;
   admin: AdminServer | undefined;
   private watcher: PluginWatcher | undefined;
   private reloading: Promise<void> = Promise.resolve();
@@ -105,7 +108,9 @@ export class Meltemi {
     };
     this.clusters = new ClusterManager(config.clusters, this.stats);
     this.overload = new OverloadManager(config.overload, this.logger, opts.rss);
+    this.telemetry = new Telemetry(this.workers ? { ...config.telemetry, accessLog: [], tracing: undefined } : config.telemetry, config.xds?.node);
     this.listenerManager = new ListenerManager({
+      telemetry: this.telemetry,
       plugins: this.plugins, clusters: this.clusters, stats: this.stats, logger: this.logger, overload: this.overload,
       followRoutes: (l) => this.followRoutes(l),
       warmTimeoutMs: config.xds?.initialFetchTimeoutMs ?? 15_000,
@@ -158,7 +163,7 @@ export class Meltemi {
       if (admin) {
         // prom-client is loaded only where there is an admin port (never in a worker thread).
         const { createMetricsRegistry } = await import('./admin/metrics');
-        const registry = createMetricsRegistry(this.stats, this.plugins, this.overload);
+        const registry = createMetricsRegistry(this.stats, this.plugins, this.overload, this.telemetry.istio);
         const workers = this.workers;
         const metrics = workers ? { contentType: registry.contentType, metrics: async () => workers.metrics(await registry.getMetricsAsJSON()) } : registry;
         this.admin = new AdminServer(metrics, {
@@ -386,6 +391,7 @@ export class Meltemi {
     this.xdsChannel?.close();
     await listenersClosed;
     await this.workers?.stop();
+    await this.telemetry.close();
     await this.admin?.close();
   }
 }

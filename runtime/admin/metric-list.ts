@@ -9,7 +9,7 @@ import { PLUGIN_HISTOGRAM_BUCKETS, PluginMetric } from '../filter/plugin-metrics
 import { MetricKind } from '../wasm/abi';
 
 type Labels = Record<string, string>;
-interface Sample { labels: Labels; value: number; metricName?: string }
+export interface Sample { labels: Labels; value: number; metricName?: string }
 
 /** A metric whose samples are computed when scraped. */
 class ScrapedMetric {
@@ -47,12 +47,30 @@ export class MetricList implements MetricTarget {
   }
 }
 
+/** Registers a metric whose samples `sample` computes at scrape time. */
+export function addScraped(registry: MetricTarget, name: string, help: string, type: 'counter' | 'gauge' | 'histogram', sample: () => Sample[], aggregator: 'sum' | 'max' = 'sum'): void {
+  registry.registerMetric(new ScrapedMetric(name, help, type, sample, aggregator) as never);
+}
+
+/** The samples of one histogram series: cumulative buckets, sum and count (`counts` has one slot past the last bound). */
+export function histogramSamples(out: Sample[], name: string, labels: Labels, bounds: readonly number[], counts: ArrayLike<number>, sum: number): void {
+  let cumulative = 0;
+  bounds.forEach((le, i) => {
+    cumulative += counts[i];
+    out.push({ metricName: `${name}_bucket`, labels: { ...labels, le: String(le) }, value: cumulative });
+  });
+  cumulative += counts[bounds.length];
+  out.push({ metricName: `${name}_bucket`, labels: { ...labels, le: '+Inf' }, value: cumulative });
+  out.push({ metricName: `${name}_sum`, labels, value: sum });
+  out.push({ metricName: `${name}_count`, labels, value: cumulative });
+}
+
 /** Registers meltemi's metrics (requests, clusters, plugins, overload) in `registry`. */
 /** `worker`: a worker thread's set, without what the primary alone counts (plugin reloads). */
 export function registerMeltemiMetrics<T extends MetricTarget>(registry: T, stats: StatsStore, plugins: PluginRegistry, overload: OverloadManager, opts: { worker?: boolean } = {}): T {
   const requestLabels = (s: { listener: string; route: string; cluster: string }) => ({ listener: s.listener, route: s.route, cluster: s.cluster });
   const add = (name: string, help: string, type: 'counter' | 'gauge' | 'histogram', sample: () => Sample[], aggregator: 'sum' | 'max' = 'sum') =>
-    registry.registerMetric(new ScrapedMetric(name, help, type, sample, aggregator) as never);
+    addScraped(registry, name, help, type, sample, aggregator);
 
   add('meltemi_requests_total', 'Requests received, by listener, route and cluster.', 'counter', () =>
     [...stats.requests.values()].map((s) => ({ labels: requestLabels(s), value: s.total })));
@@ -62,18 +80,7 @@ export function registerMeltemiMetrics<T extends MetricTarget>(registry: T, stat
     [...stats.requests.values()].map((s) => ({ labels: requestLabels(s), value: s.active })));
   add('meltemi_request_duration_seconds', 'Time from reading a request to having its response, in seconds.', 'histogram', () => {
     const out: Sample[] = [];
-    for (const s of stats.requests.values()) {
-      const labels = requestLabels(s);
-      let cumulative = 0;
-      DURATION_BUCKETS.forEach((le, i) => {
-        cumulative += s.durationBuckets[i];
-        out.push({ metricName: 'meltemi_request_duration_seconds_bucket', labels: { ...labels, le: String(le) }, value: cumulative });
-      });
-      cumulative += s.durationBuckets[DURATION_BUCKETS.length];
-      out.push({ metricName: 'meltemi_request_duration_seconds_bucket', labels: { ...labels, le: '+Inf' }, value: cumulative });
-      out.push({ metricName: 'meltemi_request_duration_seconds_sum', labels, value: s.durationSum });
-      out.push({ metricName: 'meltemi_request_duration_seconds_count', labels, value: cumulative });
-    }
+    for (const s of stats.requests.values()) histogramSamples(out, 'meltemi_request_duration_seconds', requestLabels(s), DURATION_BUCKETS, s.durationBuckets, s.durationSum);
     return out;
   });
   add('meltemi_request_decoding_errors_total', 'Downstream bytes the codec rejected as malformed (the connection was closed).', 'counter', () =>
@@ -153,15 +160,7 @@ export function registerMeltemiMetrics<T extends MetricTarget>(registry: T, stat
           out.push({ labels, value: s[0] });
           continue;
         }
-        let cumulative = 0;
-        PLUGIN_HISTOGRAM_BUCKETS.forEach((le, i) => {
-          cumulative += s[i];
-          out.push({ metricName: `${m.fullName}_bucket`, labels: { ...labels, le: String(le) }, value: cumulative });
-        });
-        cumulative += s[PLUGIN_HISTOGRAM_BUCKETS.length];
-        out.push({ metricName: `${m.fullName}_bucket`, labels: { ...labels, le: '+Inf' }, value: cumulative });
-        out.push({ metricName: `${m.fullName}_sum`, labels, value: s[PLUGIN_HISTOGRAM_BUCKETS.length + 1] });
-        out.push({ metricName: `${m.fullName}_count`, labels, value: cumulative });
+        histogramSamples(out, m.fullName, labels, PLUGIN_HISTOGRAM_BUCKETS, s, s[PLUGIN_HISTOGRAM_BUCKETS.length + 1]);
       }
       return out;
     });

@@ -5,9 +5,12 @@ import type { StatsStore } from '../core/stats';
 import type { PluginRegistry } from '../plugin/plugin-registry';
 import type { OverloadManager } from '../proxy/overload-manager';
 import { registerMeltemiMetrics } from './metric-list';
+import { registerIstioMetrics } from '../telemetry/istio-metrics-export';
+import type { IstioStore } from '../telemetry/istio-metrics';
 
-export function createMetricsRegistry(stats: StatsStore, plugins: PluginRegistry, overload: OverloadManager): Registry {
+export function createMetricsRegistry(stats: StatsStore, plugins: PluginRegistry, overload: OverloadManager, istio: IstioStore): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'meltemi_process_' });
+  registerIstioMetrics(registry, istio);
   return registerMeltemiMetrics(registry, stats, plugins, overload);
 }

@@ -83,6 +83,14 @@ export class Field {
     return n;
   }
 
+  /** A number (fractions allowed) between `min` and `max`. */
+  number(min: number, max: number): number {
+    if (typeof this.value !== 'number' || !Number.isFinite(this.value)) this.fail('must be a number');
+    const n = this.value as number;
+    if (n < min || n > max) this.fail(`must be between ${min} and ${max}`);
+    return n;
+  }
+
   boolean(): boolean {
     if (typeof this.value !== 'boolean') this.fail('must be true or false');
     return this.value as boolean;

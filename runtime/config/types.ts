@@ -13,7 +13,54 @@ export interface Config {
   /** The xDS server that listeners with `rds` fetch their routes from. */
   readonly xds: XdsConfig | undefined;
   readonly overload: OverloadConfig;
+  readonly telemetry: TelemetryConfig;
 }
+
+/** Istio's standard metrics, access logs and tracing (runtime/telemetry/). */
+export interface TelemetryConfig {
+  /** Who this proxy is, for metric labels and the metadata exchange (defaults: node metadata, then the pod's environment). */
+  readonly workload: Readonly<Partial<Record<'workload' | 'namespace' | 'app' | 'version' | 'canonicalService' | 'canonicalRevision' | 'cluster', string>>>;
+  /** istio_requests_total and the other standard metrics on /metrics. */
+  readonly istioMetrics: boolean;
+  /** Access logs of every listener. */
+  readonly accessLog: readonly AccessLogConfig[];
+  readonly tracing: TracingConfig | undefined;
+}
+
+export interface AccessLogConfig {
+  /** A file (appended to), or /dev/stdout, /dev/stderr. */
+  readonly path: string;
+  readonly format: { readonly kind: 'text'; readonly text: string } | { readonly kind: 'json'; readonly fields: Readonly<Record<string, string>> };
+  readonly filter: AccessLogFilterConfig;
+  /** Where it was configured, for errors (`telemetry.access_log[0]`, an LDS listener's field). */
+  readonly field: string;
+}
+
+export interface AccessLogFilterConfig {
+  /** Only requests that ended in an error response or with a response flag. */
+  readonly errorsOnly: boolean;
+  readonly minDurationMs: number;
+  /** Only requests with one of these response flags (empty: any). */
+  readonly responseFlags: readonly string[];
+  /** The share of requests logged, 0-100. */
+  readonly samplePercent: number;
+}
+
+export interface TracingConfig {
+  /** Requests without a trace context that start a sampled trace, in percent (Istio's default: 1). */
+  readonly samplingPercent: number;
+  /** The OTLP/gRPC collector spans are exported to. */
+  readonly otlp: { readonly address: string; readonly port: number; readonly timeoutMs: number };
+  /** service.name of the spans (default: the workload's canonical service). */
+  readonly serviceName: string | undefined;
+  readonly flushIntervalMs: number;
+  /** Spans waiting for export; past it, new ones are dropped (a slow collector costs spans, not memory). */
+  readonly maxQueueSize: number;
+  readonly maxTagLength: number;
+}
+
+/** Which side of a service a listener is on: Istio's reporter (source on outbound, destination on inbound). */
+export type TrafficDirection = 'outbound' | 'inbound';
 
 export interface XdsConfig {
   readonly address: string;
@@ -85,6 +132,18 @@ export interface ListenerConfig {
    * answering matching requests with an error.
    */
   readonly rds: { readonly routeConfigName: string; readonly validateClusters: boolean } | undefined;
+  /** Envoy's traffic_direction (default outbound): the reporter of Istio's metrics, the kind of spans. */
+  readonly trafficDirection?: TrafficDirection;
+  /** Exchange workload identities with a peer sidecar in request and response metadata (MetaProtocol Proxy's metadata_exchange). */
+  readonly metadataExchange?: boolean;
+  /** Inbound: the service this listener fronts (Istio's destination_service; IstioStats' destination_service). */
+  readonly destinationService?: string;
+  /** Access logs of this listener only (LDS access_log), besides telemetry.access_log. */
+  readonly accessLog?: readonly AccessLogConfig[];
+  /** This listener's sampling rate (LDS tracing.random_sampling), instead of telemetry.tracing's. */
+  readonly tracingSamplingPercent?: number;
+  /** Istio's standard metrics for this listener (LDS: the istio_stats filter); default telemetry.istio_metrics. */
+  readonly istioMetrics?: boolean;
 }
 
 /** One entry of a listener's `filters:` list: a filter plugin by name, and its config. */

@@ -11,6 +11,7 @@ import type {
   RetryOn, RetryPolicyConfig, RouteActionConfig, RouteConfig, RouteConfiguration, StringMatch,
 } from './types';
 import { ConfigError } from '../core/errors';
+import { readAccessLogs, readTelemetry, TELEMETRY_DEFAULTS } from './validate-telemetry';
 import { LOG_LEVELS, LogLevel } from '../core/logger';
 import { regexProblem } from '../core/safe-regex';
 import { cgroupMemoryLimit, defaultMaxDownstreamConnections, type OverloadConfig } from '../proxy/overload-manager';
@@ -43,7 +44,7 @@ export function checkConfig(raw: unknown, baseDir: string): { config: Config | u
 }
 
 function readConfig(root: Field, baseDir: string): Config {
-  root.collect(() => root.only(['admin', 'plugins', 'listeners', 'clusters', 'log_level', 'xds', 'overload']), undefined);
+  root.collect(() => root.only(['admin', 'plugins', 'listeners', 'clusters', 'log_level', 'xds', 'overload', 'telemetry']), undefined);
   const clustersField = root.child('clusters');
   const clusters = clustersField.collect(() => clustersField.or((f) => f.items().map((c) => c.collect(() => readCluster(c), undefined)), []), [])
     .filter((c): c is ClusterConfig => c !== undefined);
@@ -58,7 +59,7 @@ function readConfig(root: Field, baseDir: string): Config {
   const slots = listenersField.collect(() => {
     const items = listenersField.present ? listenersField.items() : [];
     if (items.length === 0 && !ldsOn) listenersField.fail('must have at least one listener (or xds.lds: listeners from the control plane)');
-    return items.map((f) => f.collect(() => readListener(f, clusterNames), undefined));
+    return items.map((f) => f.collect(() => readListener(f, clusterNames, baseDir), undefined));
   }, [] as Array<ListenerConfig | undefined>);
   const written = Array.isArray(listenersField.value) ? (listenersField.value as unknown[]) : [];
   root.collect(() => unique(written.map((l) => nameOf(l)), listenersField, 'name'), undefined);
@@ -74,6 +75,7 @@ function readConfig(root: Field, baseDir: string): Config {
   const adminField = root.child('admin');
   const logField = root.child('log_level');
   const overloadField = root.child('overload');
+  const telemetryField = root.child('telemetry');
   return {
     admin: adminField.collect(() => adminField.or((f) => readAdmin(f, baseDir), undefined), undefined),
     plugins,
@@ -82,6 +84,7 @@ function readConfig(root: Field, baseDir: string): Config {
     logLevel: logField.collect(() => logField.or((f) => f.oneOf(LOG_LEVELS as readonly LogLevel[]), 'info'), 'info'),
     xds,
     overload: overloadField.collect(() => readOverload(overloadField), undefined) ?? readOverload(new Field('overload', undefined)),
+    telemetry: telemetryField.collect(() => readTelemetry(telemetryField, baseDir), TELEMETRY_DEFAULTS),
   };
 }
 
@@ -123,8 +126,9 @@ function unique(values: Array<string | undefined>, field: Field, what: string): 
   });
 }
 
-function readListener(f: Field, clusters: ReadonlySet<string>): ListenerConfig {
-  f.only(['name', 'address', 'port', 'protocol', 'codec_config', 'max_frame_size', 'upstream_connection', 'max_inflight_per_connection', 'max_connections', 'idle_timeout', 'filters', 'route_config', 'rds']);
+function readListener(f: Field, clusters: ReadonlySet<string>, baseDir: string): ListenerConfig {
+  f.only(['name', 'address', 'port', 'protocol', 'codec_config', 'max_frame_size', 'upstream_connection', 'max_inflight_per_connection', 'max_connections', 'idle_timeout', 'filters', 'route_config', 'rds',
+    'traffic_direction', 'metadata_exchange', 'destination_service', 'access_log', 'istio_metrics']);
   const name = f.get('name', (c) => c.string({ nonEmpty: true, pattern: NAME }), '');
   const address = f.child('address').or((a) => a.string({ nonEmpty: true }), '127.0.0.1');
   const port = f.get('port', (c) => c.integer(0, MAX_PORT), 0);
@@ -151,6 +155,11 @@ function readListener(f: Field, clusters: ReadonlySet<string>): ListenerConfig {
       .filter((x): x is FilterConfig => x !== undefined),
     routeConfig: rds || !f.child('route_config').present ? { name: rds?.routeConfigName ?? '', routes: [] } : f.get('route_config', (c) => readRouteConfiguration(c, clusters), { name: '', routes: [] }),
     rds,
+    trafficDirection: f.child('traffic_direction').or((c) => c.oneOf(['outbound', 'inbound'] as const), 'outbound'),
+    metadataExchange: f.child('metadata_exchange').or((c) => c.boolean(), false),
+    destinationService: f.child('destination_service').or((c) => c.string({ nonEmpty: true, max: 256 }), undefined),
+    accessLog: f.child('access_log').or((c) => readAccessLogs(c, baseDir), []),
+    istioMetrics: f.child('istio_metrics').or((c) => c.boolean(), undefined),
   };
 }
 

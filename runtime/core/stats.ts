@@ -2,6 +2,8 @@
 // (runtime/admin/metrics.ts). A labelled prom-client child hashes its labels on every inc(), which
 // costs more than the whole per-request budget at high pipelining depth.
 
+import type { IstioSeries } from '../telemetry/istio-metrics';
+
 /** Request duration buckets in seconds. */
 export const DURATION_BUCKETS = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
@@ -14,6 +16,9 @@ export class RequestStats {
   active = 0;
   durationSum = 0;
   readonly durationBuckets = new Float64Array(DURATION_BUCKETS.length + 1);
+  /** Istio's rows for these requests, and the listener telemetry that chose them (telemetry/telemetry.ts). */
+  istio: IstioSeries | null = null;
+  istioOwner: object | null = null;
 
   constructor(readonly listener: string, readonly route: string, readonly cluster: string) {}
 

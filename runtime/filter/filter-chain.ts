@@ -9,6 +9,7 @@ import type { ActiveRequest } from '../proxy/active-request';
 import type { Router } from '../router/router';
 import type { Metadata } from '../codec/metadata';
 import { Filter, FilterStatus, FilterStatusValue } from './filter';
+import { Ending } from '../telemetry/response-flags';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -48,6 +49,7 @@ export class FilterChain {
       if (req.stats === null) this.router.unrouted(req);
       if (status === FilterStatus.LOCAL_REPLY) {
         this.stats?.onFilterOutcome(filter.name, 'local_reply');
+        req.endedByFilter = true;
         this.localReply(req, req.replyKind, req.replyMessage);
         return;
       }
@@ -84,7 +86,10 @@ export class FilterChain {
     if (req.abandoned || req.done) return;
     if (status !== FilterStatus.CONTINUE && status !== FilterStatus.PAUSE && req.stats === null) this.router.unrouted(req);
     if (status === FilterStatus.CONTINUE) this.onRequest(req, performance.now());
-    else if (status === FilterStatus.LOCAL_REPLY) this.localReply(req, req.replyKind, req.replyMessage);
+    else if (status === FilterStatus.LOCAL_REPLY) {
+      req.endedByFilter = true;
+      this.localReply(req, req.replyKind, req.replyMessage);
+    }
     else if (status === FilterStatus.ABORT) this.cut(req, 'a filter closed the connection');
     else {
       req.paused = true;
@@ -109,6 +114,7 @@ export class FilterChain {
     this.logger.log('warn', `filter ${filter.name} failed: ${(err as Error).message}`);
     if (filter.failurePolicy === 'fail_open') return FilterStatus.CONTINUE;
     req.rejectWith(ErrorKind.UNSPECIFIED, `meltemi: filter ${filter.name} failed`);
+    req.endedByFilter = true;
     return FilterStatus.LOCAL_REPLY;
   }
 
@@ -133,11 +139,12 @@ export class FilterChain {
     if (filters.length > 0) this.done(req);
     // Response mutations are applied by the codec (Dubbo attachments); one that cannot keeps the bytes.
     if (req.responseMutations !== null) response = req.downstream.encodeResponse(req, response, req.responseMutations);
-    req.downstream.respond(req, response, isError, now);
+    req.downstream.respond(req, response, isError, now, false, meta);
   }
 
   /** A local failure of `kind`: the codec's error reply, sent back like a response. */
   localReply(req: ActiveRequest, kind: number, message: string): void {
+    if (req.ending === Ending.UPSTREAM) req.ending = kind;
     const reply = req.downstream.encodeLocalReply(req, kind, message);
     if (reply === null) {
       this.done(req);

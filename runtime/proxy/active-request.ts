@@ -11,6 +11,8 @@ import type { Timed } from '../core/sweep-timer';
 import type { CompiledRoute } from '../router/route-table';
 import type { Cluster, Endpoint } from '../upstream/cluster';
 import type { UpstreamConnection } from '../upstream/upstream-connection';
+import type { WorkloadIdentity } from '../telemetry/workload';
+import { Ending } from '../telemetry/response-flags';
 
 /** Where an upstream delivers the outcome of a request it carried: the router. */
 export interface ResponseSink {
@@ -79,13 +81,30 @@ export class ActiveRequest implements Timed {
   /** Counted among the requests with a deadline (the router sweeps while there are any). */
   armed = false;
 
+  // Telemetry (runtime/telemetry/).
+  /** How it ended: the ErrorKind of the local reply that answered it, or an Ending. */
+  ending: number = Ending.UPSTREAM;
+  /** That local reply came from a filter. */
+  endedByFilter = false;
+  /** The endpoint of the last try (kept after the router is done with it, for logs and spans). */
+  upstreamEndpoint: Endpoint | null = null;
+  /** The peer sidecar's identity, from the metadata exchange. */
+  peer: WorkloadIdentity | null = null;
+  /** The trace this request is part of ('' if none), and its span on this proxy (an OpenTelemetry Span). */
+  traceId = '';
+  span: { end(): void } | null = null;
+  /** The request frame's size. */
+  readonly requestBytes: number;
+
   constructor(
     readonly downstream: Downstream,
     /** Released (null) once the request is abandoned, so a silent upstream holds no frames. */
     public meta: Metadata | null,
     /** performance.now() when the request was read. */
     readonly start: number,
-  ) {}
+  ) {
+    this.requestBytes = meta === null ? 0 : meta.frame.length;
+  }
 
   /** Sets the local reply a filter answers with (it then returns FilterStatus.LOCAL_REPLY). */
   rejectWith(kind: number, message: string): void {
@@ -106,6 +125,7 @@ export class ActiveRequest implements Timed {
   /** The client closed before the response: keep only what the upstream's bookkeeping needs. */
   abandon(): void {
     this.abandoned = true;
+    if (this.ending === Ending.UPSTREAM) this.ending = Ending.DOWNSTREAM_CLOSED;
     this.meta = null;
     this.response = null;
   }

@@ -18,6 +18,9 @@ import { Flushable, scheduleFlush } from '../core/flush-scheduler';
 import { FrameReader } from './frame-reader';
 import type { FilterChain } from '../filter/filter-chain';
 import type { ListenerContext } from './listener-context';
+import type { ListenerTelemetry } from '../telemetry/telemetry';
+import type { IstioTcpSeries } from '../telemetry/istio-metrics';
+import { Ending } from '../telemetry/response-flags';
 
 const EMPTY = Buffer.alloc(0);
 const ERROR_KIND_NAMES = Object.fromEntries(Object.entries(ErrorKind).map(([k, v]) => [v, k.toLowerCase()])) as Record<number, string>;
@@ -52,6 +55,9 @@ export class DownstreamConnection implements Flushable, Downstream {
   private readonly plugin: CodecPlugin;
   private readonly chain: FilterChain;
   readonly upstreams: ConnectionUpstreams;
+  /** The listener's telemetry when this connection opened (an LDS update applies to new connections). */
+  private readonly telemetry: ListenerTelemetry | null;
+  private readonly tcp: IstioTcpSeries | null;
 
   constructor(private readonly socket: net.Socket, private readonly listener: ListenerContext) {
     const { plugin, codecConfig, config, stats } = listener;
@@ -65,6 +71,9 @@ export class DownstreamConnection implements Flushable, Downstream {
     this.ordered = plugin.descriptor.correlation === 'order';
     stats.connectionsTotal++;
     stats.connectionsActive++;
+    this.telemetry = listener.telemetry;
+    this.tcp = this.telemetry?.tcp ?? null;
+    if (this.tcp !== null) this.tcp.opened++;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => { this.writeBlocked = false; this.updateFlow(); });
@@ -89,6 +98,7 @@ export class DownstreamConnection implements Flushable, Downstream {
   // ---- requests ----------------------------------------------------------------------------
 
   private onData(chunk: Buffer, force = false): void {
+    if (this.tcp !== null) this.tcp.received += chunk.length;
     if (this.closing) return;
     const started = performance.now();
     let result;
@@ -153,8 +163,10 @@ export class DownstreamConnection implements Flushable, Downstream {
     }
     const l = this.listener;
     const req = this.track(new ActiveRequest(this, meta, now));
+    if (this.telemetry !== null) this.telemetry.onRequest(req, meta);
     if (l.overload.shedding) {
       l.overload.shedRequests++;
+      req.ending = Ending.OVERLOADED;
       this.chain.localReply(req, ErrorKind.OVER_LIMIT, 'meltemi: overloaded: the proxy is shedding new requests (overload.shed_requests_at)');
       return;
     }
@@ -178,9 +190,16 @@ export class DownstreamConnection implements Flushable, Downstream {
     }
   }
 
+  /** The client's address and this listener's, as `host:port` (for access logs; read when asked). */
+  private readonly addresses = (): [string, string] => {
+    const s = this.socket;
+    const join = (host: string | undefined, port: number | undefined) => (host === undefined ? '-' : host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
+    return [join(s.remoteAddress, s.remotePort), join(s.localAddress, s.localPort)];
+  };
+
   // ---- responses ---------------------------------------------------------------------------
 
-  respond(req: ActiveRequest, response: Buffer, isError: boolean, now: number, silent = false): void {
+  respond(req: ActiveRequest, response: Buffer, isError: boolean, now: number, silent = false, responseMeta?: Metadata): void {
     if (req.done) return;
     req.done = true;
     const st = req.stats;
@@ -189,6 +208,7 @@ export class DownstreamConnection implements Flushable, Downstream {
       if (isError) st.errors++;
       st.observe((now - req.start) / 1000);
     }
+    if (this.telemetry !== null) this.telemetry.record(req, response.length, isError, now, responseMeta, this.addresses);
     this.inflight--;
     if (!this.ordered) this.unordered.delete(req);
     if (this.closed) return;
@@ -242,6 +262,7 @@ export class DownstreamConnection implements Flushable, Downstream {
       const data = this.out.length === 1 ? this.out[0] : Buffer.concat(this.out, this.outBytes);
       this.out = [];
       this.outBytes = 0;
+      if (this.tcp !== null) this.tcp.sent += data.length;
       if (!this.socket.write(data)) {
         this.writeBlocked = true;
         this.updateFlow();
@@ -316,6 +337,7 @@ export class DownstreamConnection implements Flushable, Downstream {
     if (this.closed) return;
     this.closed = true;
     this.listener.stats.connectionsActive--;
+    if (this.tcp !== null) this.tcp.closed++;
     this.reader.close();
     this.ctx.close();
     this.upstreams.close();

@@ -4,12 +4,13 @@
 import type { ConnectionUpstreams } from '../upstream/connection-upstreams';
 import type { ActiveRequest } from './active-request';
 import type { MutationEntry } from '../codec/mutation';
+import type { Metadata } from '../codec/metadata';
 
 export interface Downstream {
   /** This connection's upstream choice (the shared pool, or its own connections once pinned). */
   readonly upstreams: ConnectionUpstreams;
   /** The final answer for `req` (after the response filters), written in the protocol's order. */
-  respond(req: ActiveRequest, response: Buffer, isError: boolean, now: number, silent?: boolean): void;
+  respond(req: ActiveRequest, response: Buffer, isError: boolean, now: number, silent?: boolean, responseMeta?: Metadata): void;
   /**
    * The codec's error reply to `req` for a local failure of `kind`; null when the codec could not
    * build one (the connection is then aborted and `req` accounted for).

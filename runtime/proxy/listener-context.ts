@@ -10,6 +10,7 @@ import type { ListenerStats, StatsStore } from '../core/stats';
 import type { UpstreamPool } from '../upstream/upstream-pool';
 import type { OverloadManager } from './overload-manager';
 import type { FilterChain } from '../filter/filter-chain';
+import type { ListenerTelemetry } from '../telemetry/telemetry';
 
 export interface ListenerContext {
   /** Read when a connection opens: an LDS update applies to new connections. */
@@ -31,4 +32,6 @@ export interface ListenerContext {
   readonly overload: OverloadManager;
   readonly store: StatsStore;
   readonly logger: Logger;
+  /** Istio metrics, access logs, tracing and metadata exchange of this listener (null: none). */
+  telemetry: ListenerTelemetry | null;
 }

@@ -19,6 +19,7 @@ import type { ClusterManager } from '../upstream/cluster';
 import { Listener } from './listener';
 import type { OverloadManager } from './overload-manager';
 import type { ListenBinder } from '../core/listen';
+import type { Telemetry } from '../telemetry/telemetry';
 
 /** What follows a listener's routes over RDS while it lives. */
 export interface RouteFollower {
@@ -40,6 +41,8 @@ export interface ListenerManagerDeps {
   readonly drainTimeoutMs: number;
   /** Where listeners get their sockets (workers); unset, each binds its own. */
   readonly binder?: ListenBinder;
+  /** Istio metrics, access logs and tracing for every listener. */
+  readonly telemetry?: Telemetry;
 }
 
 /** A listener as LDS sent it, decoded; `where` names it in errors. */
@@ -218,7 +221,7 @@ export class ListenerManager {
 
   private create(config: ListenerConfig, plugin: CodecPlugin, fieldPath: string): Listener {
     const { clusters, stats, logger, overload, plugins } = this.deps;
-    const listener = new Listener(config, plugin, clusters, stats, logger, overload, (p) => plugins.forgetIfIdle(p), fieldPath);
+    const listener = new Listener(config, plugin, clusters, stats, logger, overload, (p) => plugins.forgetIfIdle(p), fieldPath, this.deps.telemetry ?? null);
     listener.binder = this.deps.binder;
     return listener;
   }

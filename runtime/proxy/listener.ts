@@ -20,6 +20,7 @@ import { Router } from '../router/router';
 import { WasmFilter } from '../filter/wasm-filter';
 import type { PluginRegistry } from '../plugin/plugin-registry';
 import { ConfigError } from '../core/errors';
+import type { Telemetry } from '../telemetry/telemetry';
 
 export class Listener {
   readonly context: ListenerContext;
@@ -36,7 +37,8 @@ export class Listener {
    * listener's name and field).
    */
   constructor(config: ListenerConfig, plugin: CodecPlugin, clusters: ClusterManager, store: StatsStore, logger: Logger,
-    overload: OverloadManager, private readonly onIdleGeneration: (plugin: CodecPlugin) => void = () => {}, public fieldPath = config.name) {
+    overload: OverloadManager, private readonly onIdleGeneration: (plugin: CodecPlugin) => void = () => {}, public fieldPath = config.name,
+    private readonly telemetry: Telemetry | null = null) {
     this.codecConfig = Buffer.from(Object.keys(config.codecConfig).length ? JSON.stringify(config.codecConfig) : '', 'utf8');
     this.childLogger = logger.child({ listener: config.name });
     const context: Omit<ListenerContext, 'chain'> & { chain?: FilterChain } = {
@@ -51,6 +53,7 @@ export class Listener {
       logger: this.childLogger,
       overload,
       released: (p: CodecPlugin, pool: UpstreamPool) => this.released(p, pool),
+      telemetry: telemetry?.forListener(config, plugin.descriptor.protocol) ?? null,
     };
     // The router reads the context at each request: RDS replaces its routes there.
     context.chain = new FilterChain([], new Router(context as ListenerContext), this.childLogger, context.stats);
@@ -163,7 +166,10 @@ export class Listener {
   reconfigure(config: ListenerConfig, plugin: CodecPlugin, registry: PluginRegistry): void {
     const before = this.context.config;
     if (JSON.stringify(before.filters) !== JSON.stringify(config.filters)) this.useFilterPlugins(registry, config.filters);
+    const telemetry = this.telemetry?.forListener(config, plugin.descriptor.protocol) ?? null;
     this.context.config = config;
+    this.context.telemetry?.close();
+    this.context.telemetry = telemetry;
     if (plugin !== this.context.plugin) this.swap(plugin);
     if (!config.rds && JSON.stringify(before.routeConfig) !== JSON.stringify(config.routeConfig)) {
       this.context.routes = new RouteTable(config.routeConfig, config.name, this.context.store);
@@ -235,6 +241,7 @@ export class Listener {
     this.context.pool.close();
     this.context.chain.retired = true;
     if (this.context.chain.users === 0) this.context.chain.close();
+    this.context.telemetry?.close();
     await closed;
   }
 }

@@ -22,6 +22,7 @@ import { UpstreamConnection } from '../upstream/upstream-connection';
 import { RetryCondition, RouteTable } from './route-table';
 import { backOffMs, retryRefusal, withinBudget } from './retry';
 import { mirror, SHADOW_SINK, shadowTimedOut } from './mirror';
+import type { ListenerTelemetry } from '../telemetry/telemetry';
 
 /** Deadline resolution: a timeout fires up to this much late. */
 const TICK_MS = 10;
@@ -57,6 +58,7 @@ export interface RouterContext {
   readonly clusters: ClusterManager;
   readonly store: StatsStore;
   readonly config: { readonly name: string };
+  readonly telemetry: ListenerTelemetry | null;
 }
 
 export class Router implements ResponseSink {
@@ -134,6 +136,7 @@ export class Router implements ResponseSink {
     req.upstream = conn;
     if (req.lastEndpoint !== null) req.lastEndpoint.active--; // the previous try is over
     req.lastEndpoint = conn.endpoint;
+    req.upstreamEndpoint = conn.endpoint;
     conn.endpoint.active++;
     req.tryAt = now;
     const mutation = mutationOf(route.requestMutation, route.requestMutationOps, req.mutations);
@@ -174,6 +177,7 @@ export class Router implements ResponseSink {
       return;
     }
     if (req.lastEndpoint !== null) cluster.report(req.lastEndpoint, isError ? 'error' : 'ok', now, req.tryAt);
+    if (meta !== undefined) this.ctx.telemetry?.onResponse(req, meta);
     if (isError && this.retry(req, RetryCondition.error, now)) return;
     if (!isError && req.retries > 0) cluster.stats.rqRetrySuccess++;
     this.finish(req);

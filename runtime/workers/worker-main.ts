@@ -6,6 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Config } from '../config/types';
 import { PortLogger } from './port-logger';
 import { MetricList, registerMeltemiMetrics } from '../admin/metric-list';
+import { registerIstioMetrics } from '../telemetry/istio-metrics-export';
 import { RouteTable } from '../router/route-table';
 import { Meltemi } from '../server';
 import type { Listener } from '../proxy/listener';
@@ -109,6 +110,7 @@ async function main(): Promise<void> {
   proxy.overload.shared = new SharedConnectionCounts(data.connectionCounts.buffer, data.connectionCounts.listeners, data.index);
   await proxy.start();
   const metrics = registerMeltemiMetrics(new MetricList(), proxy.stats, proxy.plugins, proxy.overload, { worker: true });
+  registerIstioMetrics(metrics, proxy.telemetry.istio);
   port.on('message', (m: ToWorker) => {
     switch (m.type) {
       case 'prepare': {

@@ -1,0 +1,158 @@
+// Envoy's access-log format strings, with generic_proxy's and MetaProtocol Proxy's operators for
+// any protocol: `%OPERATOR%` and `%OPERATOR(arg)%` or `%OPERATOR(arg):N%` (cut to N characters),
+// compiled once into a list of literal strings and field readers. A JSON format maps field names
+// to single operators (or strings holding operators), as Envoy's json_format does.
+
+import { ConfigError } from '../core/errors';
+import { methodOf, serviceOf, type RequestRecord } from './request-record';
+
+type Reader = (r: RequestRecord) => string | number | null;
+
+const meta = (key: string): Reader => (r) => r.req.meta?.get(key) ?? null;
+const responseMeta = (key: string): Reader => (r) => r.responseMeta?.get(key) ?? null;
+
+/** Operators without an argument. */
+const OPERATORS: Record<string, Reader> = {
+  START_TIME: (r) => new Date(r.startMs).toISOString(),
+  DURATION: (r) => Math.round(r.durationMs),
+  RESPONSE_CODE: (r) => r.code,
+  GENERIC_RESPONSE_CODE: (r) => r.code,
+  RESPONSE_FLAGS: (r) => r.flags,
+  RESPONSE_CODE_DETAILS: (r) => r.details,
+  BYTES_RECEIVED: (r) => r.req.requestBytes,
+  BYTES_SENT: (r) => r.responseBytes,
+  UPSTREAM_HOST: (r) => r.req.upstreamEndpoint?.label ?? null,
+  UPSTREAM_CLUSTER: (r) => r.req.stats?.cluster || null,
+  ROUTE_NAME: (r) => r.req.stats?.route || null,
+  UPSTREAM_REQUEST_ATTEMPT_COUNT: (r) => r.req.tryId,
+  DOWNSTREAM_REMOTE_ADDRESS: (r) => r.downstreamRemote,
+  DOWNSTREAM_LOCAL_ADDRESS: (r) => r.downstreamLocal,
+  DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT: (r) => r.downstreamRemote.slice(0, r.downstreamRemote.lastIndexOf(':')).replace(/^\[|\]$/g, ''),
+  UPSTREAM_LOCAL_ADDRESS: () => null,
+  UPSTREAM_TRANSPORT_FAILURE_REASON: () => null,
+  CONNECTION_TERMINATION_DETAILS: () => null,
+  REQUESTED_SERVER_NAME: () => null,
+  PROTOCOL: (r) => r.protocol,
+  METHOD: (r) => methodOf(r.req.meta) ?? null,
+  PATH: (r) => {
+    const service = serviceOf(r.req.meta);
+    const method = methodOf(r.req.meta);
+    return service !== undefined && method !== undefined ? `${service}/${method}` : service ?? r.req.meta?.get('key') ?? null;
+  },
+  HOST: (r) => serviceOf(r.req.meta) ?? null,
+  LISTENER_NAME: (r) => r.listener,
+  TRACE_ID: (r) => r.req.traceId || null,
+};
+
+/** Operators that take a metadata key. */
+const KEYED: Record<string, (key: string) => Reader> = {
+  REQUEST_PROPERTY: meta,
+  RESPONSE_PROPERTY: responseMeta,
+  REQ: (key) => meta(key.toLowerCase()),
+  RESP: (key) => responseMeta(key.toLowerCase()),
+};
+
+export const OPERATOR_NAMES: readonly string[] = [...Object.keys(OPERATORS), ...Object.keys(KEYED).map((k) => `${k}(key)`)];
+
+const TOKEN = /%([A-Z_]+)(?:\(([^)]*)\))?(?::(\d+))?%/g;
+/** Longest field value written, whatever the operator (a client controls metadata values). */
+const MAX_FIELD = 4096;
+
+function reader(name: string, arg: string | undefined, cut: string | undefined, field: string): Reader {
+  let read: Reader;
+  if (arg !== undefined) {
+    const keyed = KEYED[name];
+    if (!keyed) throw new ConfigError(field, `%${name}(…)% is not an operator that takes an argument (those are ${Object.keys(KEYED).join(', ')})`);
+    if (arg === '') throw new ConfigError(field, `%${name}()% needs a metadata key`);
+    read = keyed(arg);
+  } else {
+    const op = OPERATORS[name];
+    if (!op) throw new ConfigError(field, `%${name}% is not a known operator (known: ${OPERATOR_NAMES.join(', ')})`);
+    read = op;
+  }
+  const max = cut === undefined ? MAX_FIELD : Math.min(Number(cut), MAX_FIELD);
+  return (r) => {
+    const v = read(r);
+    return typeof v === 'string' && v.length > max ? v.slice(0, max) : v;
+  };
+}
+
+export type LineFormatter = (r: RequestRecord) => string;
+
+/** Text values as Envoy writes them: "-" for none; control characters escaped so a line stays one line. */
+function text(v: string | number | null): string {
+  if (v === null) return '-';
+  if (typeof v === 'number') return String(v);
+  // eslint-disable-next-line no-control-regex
+  return /[\x00-\x1f\x7f]/.test(v) ? JSON.stringify(v).slice(1, -1) : v;
+}
+
+/** Compiles a text format; `field` names it in errors. The line ends with a newline if the format does not. */
+export function compileText(format: string, field: string): LineFormatter {
+  const literals: string[] = [];
+  const readers: Reader[] = [];
+  let last = 0;
+  for (const m of format.matchAll(TOKEN)) {
+    literals.push(format.slice(last, m.index));
+    readers.push(reader(m[1], m[2], m[3], field));
+    last = m.index! + m[0].length;
+  }
+  let tail = format.slice(last);
+  for (const literal of [...literals, tail]) {
+    const stray = /%[A-Z_]{2,}/.exec(literal);
+    if (stray) throw new ConfigError(field, `has a malformed or unterminated operator at "${literal.slice(stray.index, stray.index + 40)}" (operators are %NAME%, %NAME(key)% or %NAME:N%)`);
+  }
+  if (!tail.endsWith('\n')) tail += '\n';
+  return (r) => {
+    let line = literals[0];
+    for (let i = 0; i < readers.length; i++) line += text(readers[i](r)) + (i + 1 < readers.length ? literals[i + 1] : '');
+    return line + tail;
+  };
+}
+
+/** Compiles a JSON format: each value is an operator string (its type kept: numbers stay numbers) or a literal. */
+export function compileJson(format: Readonly<Record<string, unknown>>, field: string): LineFormatter {
+  const fields: Array<[string, Reader]> = Object.entries(format).map(([name, value]) => {
+    if (typeof value !== 'string') throw new ConfigError(`${field}.${name}`, 'must be a string (an operator such as "%DURATION%", or text)');
+    const single = /^%([A-Z_]+)(?:\(([^)]*)\))?(?::(\d+))?%$/.exec(value);
+    if (single) return [name, reader(single[1], single[2], single[3], `${field}.${name}`)];
+    const line = compileText(value, `${field}.${name}`);
+    return [name, (r: RequestRecord) => line(r).slice(0, -1)];
+  });
+  return (r) => {
+    const out: Record<string, string | number | null> = {};
+    for (const [name, read] of fields) out[name] = read(r);
+    return `${JSON.stringify(out)}\n`;
+  };
+}
+
+/** Envoy's default text format, with the request line as generic_proxy fills it. */
+export const DEFAULT_TEXT_FORMAT = '[%START_TIME%] "%METHOD% %PATH% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION% "%UPSTREAM_HOST%" "%UPSTREAM_CLUSTER%" "%ROUTE_NAME%" "%DOWNSTREAM_REMOTE_ADDRESS%"\n';
+
+/** Istio's JSON access log fields (1.18+), filled as far as a non-HTTP request has them. */
+export const ISTIO_JSON_FORMAT: Readonly<Record<string, string>> = {
+  start_time: '%START_TIME%',
+  route_name: '%ROUTE_NAME%',
+  method: '%METHOD%',
+  path: '%PATH%',
+  protocol: '%PROTOCOL%',
+  response_code: '%RESPONSE_CODE%',
+  response_flags: '%RESPONSE_FLAGS%',
+  response_code_details: '%RESPONSE_CODE_DETAILS%',
+  connection_termination_details: '%CONNECTION_TERMINATION_DETAILS%',
+  upstream_transport_failure_reason: '%UPSTREAM_TRANSPORT_FAILURE_REASON%',
+  bytes_received: '%BYTES_RECEIVED%',
+  bytes_sent: '%BYTES_SENT%',
+  duration: '%DURATION%',
+  x_forwarded_for: '%REQUEST_PROPERTY(x-forwarded-for)%',
+  user_agent: '%REQUEST_PROPERTY(user-agent)%',
+  request_id: '%REQUEST_PROPERTY(x-request-id)%',
+  authority: '%HOST%',
+  upstream_host: '%UPSTREAM_HOST%',
+  upstream_cluster: '%UPSTREAM_CLUSTER%',
+  upstream_local_address: '%UPSTREAM_LOCAL_ADDRESS%',
+  downstream_local_address: '%DOWNSTREAM_LOCAL_ADDRESS%',
+  downstream_remote_address: '%DOWNSTREAM_REMOTE_ADDRESS%',
+  requested_server_name: '%REQUESTED_SERVER_NAME%',
+  trace_id: '%TRACE_ID%',
+};

@@ -1,0 +1,128 @@
+// Access logs: a compiled format, an optional filter, and a sink per path. Lines are gathered
+// and written in one write every 100 ms or 64 KiB, never one write per request; a sink that
+// cannot keep up (a full disk, a blocked pipe) drops lines past 4 MiB waiting, counting them,
+// rather than holding the proxy's memory hostage.
+
+import { closeSync, openSync, write, writeSync } from 'node:fs';
+import type { AccessLogConfig } from '../config/types';
+import { compileJson, compileText, type LineFormatter } from './access-log-format';
+import type { RequestRecord } from './request-record';
+
+const FLUSH_MS = 100;
+const FLUSH_BYTES = 64 * 1024;
+const MAX_PENDING = 4 * 1024 * 1024;
+
+export class AccessLogSink {
+  private static readonly open = new Map<string, AccessLogSink>();
+  private pending = '';
+  private writing = false;
+  private timer: NodeJS.Timeout | undefined;
+  private users = 0;
+  /** Lines lost because the sink had 4 MiB waiting, and writes that failed. */
+  dropped = 0;
+  errors = 0;
+  private lastError: string | undefined;
+
+  private constructor(readonly path: string, private readonly fd: number, private readonly owned: boolean) {}
+
+  /** The sink for `path`, shared by every log writing there (one open file, lines never interleaved). */
+  static acquire(path: string): AccessLogSink {
+    let sink = AccessLogSink.open.get(path);
+    if (!sink) {
+      const std = path === '/dev/stdout' ? 1 : path === '/dev/stderr' ? 2 : -1;
+      sink = std >= 0 ? new AccessLogSink(path, std, false) : new AccessLogSink(path, openSync(path, 'a', 0o640), true);
+      AccessLogSink.open.set(path, sink);
+    }
+    sink.users++;
+    return sink;
+  }
+
+  static all(): IterableIterator<AccessLogSink> {
+    return AccessLogSink.open.values();
+  }
+
+  write(line: string): void {
+    if (this.pending.length >= MAX_PENDING) {
+      this.dropped++;
+      return;
+    }
+    this.pending += line;
+    if (this.pending.length >= FLUSH_BYTES) this.flush();
+    else if (this.timer === undefined) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.flush();
+      }, FLUSH_MS);
+      this.timer.unref();
+    }
+  }
+
+  private flush(): void {
+    if (this.writing || this.pending === '') return;
+    const data = Buffer.from(this.pending, 'utf8');
+    this.pending = '';
+    this.writing = true;
+    write(this.fd, data, 0, data.length, null, (err, written) => {
+      this.writing = false;
+      if (err) {
+        this.errors++;
+        this.lastError = err.message;
+      } else if (written < data.length) {
+        this.pending = data.subarray(written).toString('utf8') + this.pending;
+      }
+      if (this.pending.length >= FLUSH_BYTES) this.flush();
+      else if (this.pending !== '' && this.timer === undefined) this.write('');
+    });
+  }
+
+  /** Writes what is left, synchronously (shutdown), and closes the file once its last log is gone. */
+  release(): void {
+    if (--this.users > 0) return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.pending !== '' && !this.writing) {
+      try {
+        writeSync(this.fd, this.pending);
+      } catch {
+        this.errors++;
+      }
+      this.pending = '';
+    }
+    AccessLogSink.open.delete(this.path);
+    if (this.owned && !this.writing) closeSync(this.fd);
+    else if (this.owned) setTimeout(() => closeSync(this.fd), FLUSH_MS).unref();
+  }
+
+  get error(): string | undefined {
+    return this.lastError;
+  }
+}
+
+/** One configured access log: which requests, in which format, to which sink. */
+export class AccessLog {
+  private readonly format: LineFormatter;
+  private readonly sink: AccessLogSink;
+
+  constructor(readonly config: AccessLogConfig) {
+    this.format = config.format.kind === 'json' ? compileJson(config.format.fields, `${config.field}.json_format`) : compileText(config.format.text, `${config.field}.format`);
+    this.sink = AccessLogSink.acquire(config.path);
+  }
+
+  /** The filter: errors only, at least this long, these response flags, a sample. */
+  accepts(r: RequestRecord): boolean {
+    const f = this.config.filter;
+    if (f.errorsOnly && r.code === 0 && r.flags === '-') return false;
+    if (r.durationMs < f.minDurationMs) return false;
+    if (f.responseFlags.length > 0 && !f.responseFlags.some((flag) => r.flags.split(',').includes(flag))) return false;
+    if (f.samplePercent < 100 && Math.random() * 100 >= f.samplePercent) return false;
+    return true;
+  }
+
+  log(r: RequestRecord): void {
+    if (this.accepts(r)) this.sink.write(this.format(r));
+  }
+
+  close(): void {
+    this.sink.release();
+  }
+}

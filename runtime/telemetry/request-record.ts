@@ -1,0 +1,34 @@
+// What telemetry reads of a request once it is over: the request, how it ended, and its answer.
+// Built only when an access log or a span needs it.
+
+import type { Metadata } from '../codec/metadata';
+import type { ActiveRequest } from '../proxy/active-request';
+
+export interface RequestRecord {
+  readonly req: ActiveRequest;
+  readonly listener: string;
+  /** The application protocol (the codec's). */
+  readonly protocol: string;
+  readonly durationMs: number;
+  readonly responseBytes: number;
+  /** The codec's response status: 0 ok, 1 error (MetaProtocol Proxy's response codes). */
+  readonly code: number;
+  readonly flags: string;
+  readonly details: string;
+  /** The decoded upstream answer (absent for local replies); valid during the call only. */
+  readonly responseMeta: Metadata | undefined;
+  /** When the request was read, in ms since the epoch. */
+  readonly startMs: number;
+  readonly downstreamRemote: string;
+  readonly downstreamLocal: string;
+}
+
+/** The method a request calls, for logs and spans: Dubbo/Thrift `method`, Redis `command`. */
+export function methodOf(meta: Metadata | null): string | undefined {
+  return meta?.get('method') ?? meta?.get('command');
+}
+
+/** The service it calls: Dubbo `interface`, or `service`. */
+export function serviceOf(meta: Metadata | null): string | undefined {
+  return meta?.get('interface') ?? meta?.get('service');
+}

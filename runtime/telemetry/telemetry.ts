@@ -1,0 +1,168 @@
+// The telemetry of one proxy (one worker): who it is, Istio's metric rows, access logs and the
+// tracer; and per listener, what its requests report and where. The request path calls three
+// hooks: `onRequest` when a request is decoded (trace context, the inbound metadata exchange),
+// `onResponse` when an upstream answer is decoded (the outbound exchange), and `record` when
+// the request is over (metrics, access log, span end).
+
+import type { ListenerConfig, TelemetryConfig } from '../config/types';
+import type { Metadata } from '../codec/metadata';
+import type { RequestStats } from '../core/stats';
+import type { ActiveRequest } from '../proxy/active-request';
+import { AccessLog } from './access-log';
+import { destinationService, IstioSeries, IstioStore, IstioTcpSeries, type IstioReporter } from './istio-metrics';
+import { encodePeerMetadata, PEER_METADATA_ID_KEY, PEER_METADATA_KEY, PeerTable } from './peer-metadata';
+import { responseCodeDetails, responseFlags } from './response-flags';
+import type { RequestRecord } from './request-record';
+import { Tracer } from './tracer';
+import { resolveWorkload, UNKNOWN, UNKNOWN_PEER, type WorkloadIdentity } from './workload';
+
+export class Telemetry {
+  readonly self: WorkloadIdentity;
+  readonly istio = new IstioStore();
+  readonly peers = new PeerTable();
+  readonly tracer: Tracer | null;
+  /** This proxy's x-envoy-peer-metadata value. */
+  readonly peerMetadata: string;
+  private readonly reporters = new Map<string, IstioReporter>();
+  private readonly seriesByKey = new Map<string, IstioSeries>();
+  private readonly tcpByKey = new Map<string, IstioTcpSeries>();
+
+  constructor(readonly config: TelemetryConfig, node: { id: string; metadata: Readonly<Record<string, string>> } | undefined) {
+    this.self = resolveWorkload(config.workload, node);
+    this.peerMetadata = encodePeerMetadata(this.self);
+    const serviceName = config.tracing?.serviceName ?? (this.self.canonicalService !== UNKNOWN ? this.self.canonicalService : 'meltemi');
+    this.tracer = config.tracing ? Tracer.create(config.tracing, serviceName) : null;
+  }
+
+  /** The reporter for a listener's settings: one object per distinct label set (rows compare by it). */
+  reporter(config: ListenerConfig, protocol: string): IstioReporter {
+    const reporter = config.trafficDirection === 'inbound' ? 'destination' : 'source';
+    // Plaintext: the destination knows it is none; the source cannot tell what the peer enforces.
+    const securityPolicy = reporter === 'destination' ? 'none' : UNKNOWN;
+    const key = `${reporter}\u0000${protocol}\u0000${config.destinationService ?? ''}\u0000${securityPolicy}`;
+    let r = this.reporters.get(key);
+    if (!r) this.reporters.set(key, (r = { reporter, self: this.self, protocol, destinationService: config.destinationService, securityPolicy }));
+    return r;
+  }
+
+  series(reporter: IstioReporter, cluster: string): IstioSeries {
+    const key = `${reporter.reporter}\u0000${reporter.protocol}\u0000${reporter.destinationService ?? ''}\u0000${cluster}`;
+    let s = this.seriesByKey.get(key);
+    if (!s) {
+      this.seriesByKey.set(key, (s = new IstioSeries(reporter, cluster)));
+      this.istio.series.add(s);
+    }
+    return s;
+  }
+
+  tcp(reporter: IstioReporter, service: string): IstioTcpSeries {
+    const key = `${reporter.reporter}\u0000${reporter.protocol}\u0000${service}`;
+    let s = this.tcpByKey.get(key);
+    if (!s) {
+      this.tcpByKey.set(key, (s = new IstioTcpSeries(reporter, destinationService(reporter.destinationService, service))));
+      this.istio.tcp.add(s);
+    }
+    return s;
+  }
+
+  forListener(config: ListenerConfig, protocol: string): ListenerTelemetry {
+    return new ListenerTelemetry(this, config, protocol);
+  }
+
+  async close(): Promise<void> {
+    await this.tracer?.shutdown().catch(() => undefined);
+  }
+}
+
+export class ListenerTelemetry {
+  readonly reporter: IstioReporter | null;
+  /** istio_tcp_* of this listener's downstream connections (null: Istio metrics off). */
+  readonly tcp: IstioTcpSeries | null;
+  readonly accessLogs: AccessLog[];
+  readonly tracer: Tracer | null;
+  readonly exchange: boolean;
+  private readonly inbound: boolean;
+  private readonly site: { listener: string; protocol: string; inbound: boolean; samplingPercent: number };
+
+  constructor(private readonly telemetry: Telemetry, private readonly config: ListenerConfig, readonly protocol: string) {
+    const istioOn = config.istioMetrics ?? telemetry.config.istioMetrics;
+    this.reporter = istioOn ? telemetry.reporter(config, protocol) : null;
+    this.tcp = this.reporter ? telemetry.tcp(this.reporter, this.tcpService()) : null;
+    this.accessLogs = [];
+    try {
+      for (const c of [...telemetry.config.accessLog, ...(config.accessLog ?? [])]) this.accessLogs.push(new AccessLog(c));
+    } catch (err) {
+      this.close();
+      throw err;
+    }
+    this.tracer = telemetry.tracer;
+    this.exchange = config.metadataExchange === true;
+    this.inbound = config.trafficDirection === 'inbound';
+    this.site = { listener: config.name, protocol, inbound: this.inbound, samplingPercent: config.tracingSamplingPercent ?? telemetry.config.tracing?.samplingPercent ?? 0 };
+  }
+
+  /** The destination of a listener's connections: its configured service, or the one cluster all its routes use. */
+  private tcpService(): string {
+    if (this.config.destinationService !== undefined) return this.config.destinationService;
+    const clusters = new Set<string>();
+    for (const r of this.config.routeConfig.routes) {
+      if (r.route.kind === 'cluster') clusters.add(r.route.cluster);
+      else for (const c of r.route.clusters) clusters.add(c.name);
+    }
+    return clusters.size === 1 ? [...clusters][0] : UNKNOWN;
+  }
+
+  /** A request was decoded: its trace context, and the identity its peer sent (inbound). */
+  onRequest(req: ActiveRequest, meta: Metadata): void {
+    if (this.exchange) {
+      if (this.inbound) {
+        const sent = meta.get(PEER_METADATA_KEY);
+        req.peer = sent === undefined ? UNKNOWN_PEER : this.telemetry.peers.lookup(sent, meta.get(PEER_METADATA_ID_KEY) ?? '');
+        req.mutateResponse(PEER_METADATA_KEY, this.telemetry.peerMetadata);
+        req.mutateResponse(PEER_METADATA_ID_KEY, this.telemetry.self.nodeId);
+      } else {
+        req.mutate(PEER_METADATA_KEY, this.telemetry.peerMetadata);
+        req.mutate(PEER_METADATA_ID_KEY, this.telemetry.self.nodeId);
+      }
+    }
+    if (this.tracer !== null) this.tracer.start(req, meta, this.site, performance.timeOrigin + req.start);
+  }
+
+  /** An upstream answer was decoded: the identity the destination sent back (outbound). */
+  onResponse(req: ActiveRequest, meta: Metadata): void {
+    if (!this.exchange || this.inbound) return;
+    const sent = meta.get(PEER_METADATA_KEY);
+    if (sent !== undefined) req.peer = this.telemetry.peers.lookup(sent, meta.get(PEER_METADATA_ID_KEY) ?? '');
+  }
+
+  private seriesFor(stats: RequestStats): IstioSeries {
+    if (stats.istioOwner !== this) {
+      stats.istio = this.telemetry.series(this.reporter!, stats.cluster);
+      stats.istioOwner = this;
+    }
+    return stats.istio!;
+  }
+
+  /** The request is over: Istio's rows, the access logs, the span. */
+  record(req: ActiveRequest, responseBytes: number, isError: boolean, now: number, responseMeta: Metadata | undefined, addresses: () => [string, string]): void {
+    const ms = now - req.start;
+    const code = isError ? 1 : 0;
+    const flags = responseFlags(req.ending, req.endedByFilter, req.retries > 0);
+    if (this.reporter !== null && req.stats !== null) {
+      this.seriesFor(req.stats).row(code, flags, req.peer ?? UNKNOWN_PEER).observe(ms, req.requestBytes, responseBytes);
+    }
+    if (this.accessLogs.length === 0 && req.span === null) return;
+    const [downstreamRemote, downstreamLocal] = addresses();
+    const record: RequestRecord = {
+      req, listener: this.config.name, protocol: this.protocol, durationMs: ms, responseBytes, code, flags,
+      details: responseCodeDetails(req.ending, req.endedByFilter), responseMeta, startMs: performance.timeOrigin + req.start,
+      downstreamRemote, downstreamLocal,
+    };
+    for (const log of this.accessLogs) log.log(record);
+    if (req.span !== null) this.tracer?.end(record);
+  }
+
+  close(): void {
+    for (const log of this.accessLogs) log.close();
+  }
+}
