@@ -37,7 +37,7 @@ const AERAKI_THRIFT = {
 };
 
 describe('LDS decoding', () => {
-  it('reads Aeraki\'s EnvoyFilter MetaProtocolProxy: codec, RDS name, telemetry filters passed over with notes', () => {
+  it('reads Aeraki\'s EnvoyFilter MetaProtocolProxy: codec, RDS name, and its telemetry filters as listener telemetry', () => {
     const d = decodeListener(received(AERAKI_THRIFT));
     assert.equal(d.kind, 'listener');
     if (d.kind !== 'listener') return;
@@ -45,8 +45,36 @@ describe('LDS decoding', () => {
     assert.deepEqual(d.config.rds, { routeConfigName: 'thrift-sample-server.meta-thrift.svc.cluster.local_9090', validateClusters: false });
     assert.deepEqual(d.config.filters, []);
     assert.equal(d.config.idleTimeoutMs, 0, 'MetaProtocol Proxy: no idle_timeout, no idle timer');
-    assert.equal(d.notes.length, 2);
-    assert.match(d.notes[1], /meta_protocol_filters: aeraki\.meta_protocol\.filters\.istio_stats is not run/);
+    assert.equal(d.config.metadataExchange, true, 'metadata_exchange turns the exchange on');
+    assert.equal(d.config.istioMetrics, true, 'istio_stats turns Istio metrics on');
+    assert.equal(d.config.destinationService, 'thrift-sample-server.meta-thrift.svc.cluster.local', 'IstioStats.destination_service');
+    assert.equal(d.config.trafficDirection, 'outbound');
+    assert.deepEqual(d.notes.filter((n) => /istio_stats|metadata_exchange/.test(n)), []);
+  });
+
+  it('reads access_log (file and stdout loggers, text and JSON formats), tracing sampling and traffic_direction', () => {
+    const fileType = 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog';
+    const stdoutType = 'type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog';
+    const json = {
+      ...AERAKI_THRIFT,
+      accessLog: [
+        { name: 'envoy.access_loggers.file', typedConfig: { '@type': fileType, path: '/tmp/a.log', logFormat: { textFormatSource: { inlineString: '%REQ(METHOD)% %RESPONSE_CODE%\n' } } } },
+        { name: 'envoy.access_loggers.stdout', typedConfig: { '@type': stdoutType, logFormat: { jsonFormat: { m: '%REQUEST_PROPERTY(method)%', d: '%DURATION%' } } } },
+        { name: 'grpc', typedConfig: { '@type': 'type.googleapis.com/google.protobuf.Empty' } },
+      ],
+      tracing: { randomSampling: { value: 25 } },
+    };
+    const plain = received(json);
+    const d = decodeListener({ ...plain, traffic_direction: 'INBOUND' });
+    assert.equal(d.kind, 'listener');
+    if (d.kind !== 'listener') return;
+    assert.equal(d.config.trafficDirection, 'inbound');
+    assert.equal(d.config.tracingSamplingPercent, 25);
+    assert.deepEqual(d.config.accessLog?.map((a) => [a.path, a.format]), [
+      ['/tmp/a.log', { kind: 'text', text: '%REQ(METHOD)% %RESPONSE_CODE%\n' }],
+      ['/dev/stdout', { kind: 'json', fields: { m: '%REQUEST_PROPERTY(method)%', d: '%DURATION%' } }],
+    ]);
+    assert.ok(d.notes.some((n) => /access_log\[2\]: type\.googleapis\.com\/google\.protobuf\.Empty is not an access logger/.test(n)), d.notes.join('; '));
   });
 
   it('reads the same listener from MetaProtocolProxy bytes', () => {
@@ -66,6 +94,7 @@ describe('LDS decoding', () => {
     ['an enum value that does not exist', { ...AERAKI_THRIFT, rds: { routeConfigName: 'r', configSource: { resourceApiVersion: 'V9' } } }, /resourceApiVersion: unknown value "V9"/],
     ['a plugin config that is not a JSON object', { ...AERAKI_THRIFT, metaProtocolFilters: [{ name: 'fault', config: { '@type': 'type.googleapis.com/google.protobuf.StringValue', value: '[1,2]' } }] }, /config: must hold a JSON object/],
     ['an enum value given as a number in a string', { ...AERAKI_THRIFT, rds: { routeConfigName: 'r', configSource: { resourceApiVersion: '2' } } }, /resourceApiVersion: unknown value "2"/],
+    ['an access-log operator meltemi cannot fill', { ...AERAKI_THRIFT, accessLog: [{ name: 'f', typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog', path: '/tmp/x', logFormat: { textFormatSource: { inlineString: '%DOWNSTREAM_PEER_CERT%' } } } }] }, /access_log\[0\]\.typed_config\.log_format\.text_format: %DOWNSTREAM_PEER_CERT% is not a known operator/],
     ['a uint32 past 2^32-1', { applicationProtocol: 'redis', routeConfig: { name: 'r', routes: [{ route: { weightedClusters: { clusters: [{ name: 'c', weight: 4294967296 }] } } }] } }, /weight: is out of range/],
     ['a static route with a bad regex', { applicationProtocol: 'redis', routeConfig: { name: 'r', routes: [{ match: { metadata: [{ name: 'k', safeRegexMatch: { regex: '(?=a)b' } }] }, route: { cluster: 'c' } }] } }, /route_config\.routes\[0\]\.match\.metadata\[0\]\.safe_regex_match\.regex: /],
   ];

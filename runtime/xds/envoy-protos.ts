@@ -18,6 +18,9 @@ const FILES = [
   'google/protobuf/wrappers.proto',
   'aeraki/meta_protocol_proxy/v1alpha/meta_protocol_proxy.proto',
   'aeraki/meta_protocol_proxy/filters/local_ratelimit/v1alpha/local_ratelimit.proto',
+  'aeraki/meta_protocol_proxy/filters/istio_stats/v1alpha/istio_stats.proto',
+  'envoy/extensions/access_loggers/file/v3/file.proto',
+  'envoy/extensions/access_loggers/stream/v3/stream.proto',
 ];
 
 /** meltemi's own protos: build/runtime/xds -> the package root. */

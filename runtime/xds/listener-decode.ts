@@ -9,6 +9,7 @@ import type { ListenerConfig, RouteConfiguration } from '../config/types';
 import { ConfigError } from '../core/errors';
 import { durationToMs, envoyType, toPlain, TYPE_META_PROTOCOL_PROXY, TYPED_STRUCT_URLS } from './envoy-protos';
 import { decodeFilters } from './meta-protocol-filters';
+import { decodeAccessLogs } from './access-log-decode';
 import { fromProtoJson, structToJson } from './proto-json';
 import { decodeTunnel } from './route-tunnel';
 
@@ -80,7 +81,7 @@ export function decodeListener(l: Plain): DecodedListener {
   });
   const mppPath = `${path}.filters[${at}].typed_config`;
   const mpp = metaProtocolProxy(filters[at].typed_config, mppPath);
-  return { kind: 'listener', ...listenerConfig(name, sock, mpp, mppPath, notes), notes };
+  return { kind: 'listener', ...listenerConfig(name, sock, mpp, mppPath, notes, typeof l.traffic_direction === 'string' ? l.traffic_direction : undefined), notes };
 }
 
 function isMetaProtocolProxy(f: Plain): boolean {
@@ -110,7 +111,7 @@ function metaProtocolProxy(any: Plain | undefined, path: string): Plain {
   throw new ConfigError(`${path}.type_url`, `${String(any?.type_url ?? '(none)')}: expected ${TYPE_META_PROTOCOL_PROXY} or a TypedStruct of it`);
 }
 
-function listenerConfig(name: string, sock: Plain, mpp: Plain, path: string, notes: string[]): { config: ListenerConfig; protocols: string[] } {
+function listenerConfig(name: string, sock: Plain, mpp: Plain, path: string, notes: string[], direction: string | undefined): { config: ListenerConfig; protocols: string[] } {
   const codecName = (c: Plain | undefined) => (typeof c?.name === 'string' && c.name.startsWith(CODEC_PREFIX) ? c.name.slice(CODEC_PREFIX.length) : c?.name);
   const protocols = [...new Set([mpp.protocol?.name, mpp.application_protocol, codecName(mpp.protocol?.codec), codecName(mpp.codec)]
     .filter((p): p is string => typeof p === 'string' && p !== ''))];
@@ -127,10 +128,13 @@ function listenerConfig(name: string, sock: Plain, mpp: Plain, path: string, not
   } else {
     throw new ConfigError(path, 'needs rds or route_config');
   }
-  for (const field of ['access_log', 'tracing'] as const) if (mpp[field] !== undefined) notes.push(`${path}.${field}: not acted on by meltemi yet`);
   const idle = mpp.idle_timeout as Plain | undefined;
   const chain = decodeFilters(mpp.meta_protocol_filters ?? [], `${path}.meta_protocol_filters`);
   notes.push(...chain.notes);
+  const accessLog = decodeAccessLogs(mpp.access_log ?? [], `${path}.access_log`, notes);
+  // MetaProtocol Proxy's tracing: its random sampling is this listener's rate; the collector is telemetry.tracing's.
+  const sampling = mpp.tracing?.random_sampling?.value;
+  if (mpp.tracing?.provider !== undefined) notes.push(`${path}.tracing.provider: spans go to telemetry.tracing's OTLP collector, not to this provider`);
   return {
     protocols,
     config: {
@@ -148,6 +152,12 @@ function listenerConfig(name: string, sock: Plain, mpp: Plain, path: string, not
       filters: chain.filters,
       routeConfig,
       rds,
+      trafficDirection: direction === 'INBOUND' ? 'inbound' : 'outbound',
+      metadataExchange: chain.metadataExchange,
+      ...(chain.istioStats ? { istioMetrics: true } : {}),
+      ...(chain.istioStats?.destinationService !== undefined ? { destinationService: chain.istioStats.destinationService } : {}),
+      accessLog,
+      ...(mpp.tracing !== undefined ? { tracingSamplingPercent: typeof sampling === 'number' && sampling >= 0 && sampling <= 100 ? sampling : 100 } : {}),
     },
   };
 }

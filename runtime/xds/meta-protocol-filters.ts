@@ -16,8 +16,10 @@ type Plain = Record<string, any>; // eslint-disable-line @typescript-eslint/no-e
 export const AERAKI_ROUTER = 'aeraki.meta_protocol.filters.router';
 export const AERAKI_LOCAL_RATE_LIMIT = 'aeraki.meta_protocol.filters.local_ratelimit';
 const AERAKI_GLOBAL_RATE_LIMIT = 'aeraki.meta_protocol.filters.ratelimit';
-/** Aeraki filters that only observe: skipping them loses telemetry, never enforcement. */
-const TELEMETRY_ONLY = new Set(['aeraki.meta_protocol.filters.metadata_exchange', 'aeraki.meta_protocol.filters.istio_stats']);
+/** Aeraki's telemetry filters: meltemi's listener telemetry does their work (runtime/telemetry/). */
+const METADATA_EXCHANGE = 'aeraki.meta_protocol.filters.metadata_exchange';
+const ISTIO_STATS = 'aeraki.meta_protocol.filters.istio_stats';
+const ISTIO_STATS_URL = 'type.googleapis.com/aeraki.meta_protocol_proxy.filters.istio_stats.v1alpha.IstioStats';
 const STRUCT_URL = 'type.googleapis.com/google.protobuf.Struct';
 const STRING_VALUE_URL = 'type.googleapis.com/google.protobuf.StringValue';
 const PLUGIN_NAME = /^[a-z0-9_.-]+$/;
@@ -28,12 +30,18 @@ export interface DecodedFilters {
   readonly filters: FilterConfig[];
   /** What was passed over, for the log and /config_dump. */
   readonly notes: string[];
+  /** metadata_exchange was in the list. */
+  readonly metadataExchange: boolean;
+  /** istio_stats was in the list, with its destination_service if it set one. */
+  readonly istioStats: { readonly destinationService: string | undefined } | undefined;
 }
 
 export function decodeFilters(list: readonly Plain[], path: string): DecodedFilters {
   const filters: FilterConfig[] = [];
   const notes: string[] = [];
   const passedOver = new Set<string>();
+  let metadataExchange = false;
+  let istioStats: DecodedFilters['istioStats'];
   list.forEach((entry, i) => {
     const at = `${path}[${i}]`;
     const name = entry.name;
@@ -42,8 +50,23 @@ export function decodeFilters(list: readonly Plain[], path: string): DecodedFilt
       if (i !== list.length - 1) throw new ConfigError(`${at}.name`, 'the router must be the last filter');
       return; // meltemi's router ends every chain
     }
-    if (TELEMETRY_ONLY.has(name)) {
-      passedOver.add(name);
+    if (name === METADATA_EXCHANGE) {
+      metadataExchange = true;
+      return;
+    }
+    if (name === ISTIO_STATS) {
+      // IstioStats { destination_service = 1 }, readable here when sent as JSON (Struct, TypedStruct).
+      let destinationService: unknown;
+      try {
+        const config = entry.config as Plain | undefined;
+        const native = config?.type_url === ISTIO_STATS_URL ? toPlain(knownTypeOfUrl(ISTIO_STATS_URL)!, config.value ?? new Uint8Array()) : undefined;
+        destinationService = native ? native.destination_service : config ? jsonConfig(config, `${at}.config`).destination_service : undefined;
+      } catch {
+        passedOver.add(`${name} config`);
+      }
+      if (typeof destinationService !== 'string' || destinationService === '') destinationService = undefined;
+      else if (destinationService.length > 256) throw new ConfigError(`${at}.config.destination_service`, 'is longer than 256 characters');
+      istioStats = { destinationService: destinationService as string | undefined };
       return;
     }
     if (name === AERAKI_GLOBAL_RATE_LIMIT) throw new ConfigError(`${at}.name`, `${name} (global rate limit) is not supported; refusing the listener rather than serving it without the limit`);
@@ -57,8 +80,8 @@ export function decodeFilters(list: readonly Plain[], path: string): DecodedFilt
     filters.push({ name: plugin, config: jsonConfig(entry.config, `${at}.config`), failurePolicy: 'fail_closed', field: at });
   });
   // One note per kind of filter passed over, however many entries (a hostile list must not flood the log).
-  for (const name of passedOver) notes.push(`${path}: ${name} is not run by meltemi yet (telemetry only); passed over`);
-  return { filters, notes };
+  for (const name of passedOver) notes.push(`${path}: ${name} could not be read (only JSON configs are); its defaults apply`);
+  return { filters, notes, metadataExchange, istioStats };
 }
 
 /** The JSON object a meltemi filter plugin is configured with. */
