@@ -118,11 +118,16 @@ export class AccessLog {
     return true;
   }
 
+  private closed = false;
+
   log(r: RequestRecord): void {
     if (this.accepts(r)) this.sink.write(this.format(r));
   }
 
+  /** Releases the sink (once, however often it is called). */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.sink.release();
   }
 }
