@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Sets up and runs the whole test suite: installs the real peers the tests need (redis-server,
-# redis-benchmark, the Apache Thrift compiler) and the npm packages when missing, builds, runs mocha.
+# redis-benchmark, the Apache Thrift compiler, Prometheus) and the npm packages when missing, builds, runs mocha.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 node scripts/check-node.cjs
 
-PEERS="redis-server redis-tools thrift-compiler"
-if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null || ! command -v thrift >/dev/null; then
-  if [ "$(id -u)" = 0 ]; then apt-get update && apt-get install -y $PEERS
-  else sudo apt-get update && sudo apt-get install -y $PEERS; fi
+PEERS="redis-server redis-tools thrift-compiler prometheus"
+if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null || ! command -v thrift >/dev/null || ! command -v prometheus >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then apt-get update && apt-get install -y --no-install-recommends $PEERS
+  else sudo apt-get update && sudo apt-get install -y --no-install-recommends $PEERS; fi
 fi
 [ -d node_modules ] || npm ci
 npm test
