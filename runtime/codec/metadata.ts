@@ -108,6 +108,18 @@ export class Metadata {
     return -1;
   }
 
+  /**
+   * First value of the well-known key `id` (ABI.md §6.1), also when a codec put it by `name`:
+   * compares ids before names, so no key string is made for the entries passed over.
+   */
+  getWellKnown(id: number, name: string): string | undefined {
+    for (let i = 0, n = this.entryCount; i < n; i++) {
+      const k = this.ents[this.entBase + i * ENTRY_INTS] & 0xffff;
+      if (k === id || (k === 0 && this.ents[this.entBase + i * ENTRY_INTS + 2] === name.length && this.keyAt(i) === name)) return this.valueAt(i);
+    }
+    return undefined;
+  }
+
   /** First value of `name`, as latin1 (byte-exact), or undefined. */
   get(name: string): string | undefined {
     const i = this.indexOf(name);

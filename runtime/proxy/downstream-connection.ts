@@ -190,11 +190,13 @@ export class DownstreamConnection implements Flushable, Downstream {
     }
   }
 
-  /** The client's address and this listener's, as `host:port` (for access logs; read when asked). */
+  /** The client's address and this listener's, as `host:port` (for access logs; asked of the socket once). */
+  private addressPair: [string, string] | undefined;
   private readonly addresses = (): [string, string] => {
+    if (this.addressPair !== undefined) return this.addressPair;
     const s = this.socket;
     const join = (host: string | undefined, port: number | undefined) => (host === undefined ? '-' : host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
-    return [join(s.remoteAddress, s.remotePort), join(s.localAddress, s.localPort)];
+    return (this.addressPair = [join(s.remoteAddress, s.remotePort), join(s.localAddress, s.localPort)]);
   };
 
   // ---- responses ---------------------------------------------------------------------------

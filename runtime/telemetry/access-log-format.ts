@@ -1,19 +1,36 @@
+// Lines are byte strings (latin1, one char per byte), as metadata values are: a client's UTF-8
+// comes out as the bytes it sent, and the format's own text is turned into its UTF-8 bytes when
+// compiled. The sink writes them as latin1, which is a plain copy.
+//
 // Envoy's access-log format strings, with generic_proxy's and MetaProtocol Proxy's operators for
 // any protocol: `%OPERATOR%` and `%OPERATOR(arg)%` or `%OPERATOR(arg):N%` (cut to N characters),
 // compiled once into a list of literal strings and field readers. A JSON format maps field names
 // to single operators (or strings holding operators), as Envoy's json_format does.
 
 import { ConfigError } from '../core/errors';
-import { methodOf, serviceOf, type RequestRecord } from './request-record';
+import { keyOf, methodOf, serviceOf, type RequestRecord } from './request-record';
 
 type Reader = (r: RequestRecord) => string | number | null;
 
 const meta = (key: string): Reader => (r) => r.req.meta?.get(key) ?? null;
 const responseMeta = (key: string): Reader => (r) => r.responseMeta?.get(key) ?? null;
 
+// Formatting a date costs more than the rest of a log line: requests read in the same
+// millisecond share one string.
+let isoMs = -1;
+let iso = '';
+function isoTime(ms: number): string {
+  const whole = Math.floor(ms);
+  if (whole !== isoMs) {
+    isoMs = whole;
+    iso = new Date(whole).toISOString();
+  }
+  return iso;
+}
+
 /** Operators without an argument. */
 const OPERATORS: Record<string, Reader> = {
-  START_TIME: (r) => new Date(r.startMs).toISOString(),
+  START_TIME: (r) => isoTime(r.startMs),
   DURATION: (r) => Math.round(r.durationMs),
   RESPONSE_CODE: (r) => r.code,
   GENERIC_RESPONSE_CODE: (r) => r.code,
@@ -37,7 +54,7 @@ const OPERATORS: Record<string, Reader> = {
   PATH: (r) => {
     const service = serviceOf(r.req.meta);
     const method = methodOf(r.req.meta);
-    return service !== undefined && method !== undefined ? `${service}/${method}` : service ?? r.req.meta?.get('key') ?? null;
+    return service !== undefined && method !== undefined ? `${service}/${method}` : service ?? keyOf(r.req.meta) ?? null;
   },
   HOST: (r) => serviceOf(r.req.meta) ?? null,
   LISTENER_NAME: (r) => r.listener,
@@ -83,8 +100,11 @@ export type LineFormatter = (r: RequestRecord) => string;
 function text(v: string | number | null): string {
   if (v === null) return '-';
   if (typeof v === 'number') return String(v);
-  // eslint-disable-next-line no-control-regex
-  return /[\x00-\x1f\x7f]/.test(v) ? JSON.stringify(v).slice(1, -1) : v;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return JSON.stringify(v).slice(1, -1);
+  }
+  return v;
 }
 
 /** Compiles a text format; `field` names it in errors. The line ends with a newline if the format does not. */
@@ -98,11 +118,14 @@ export function compileText(format: string, field: string): LineFormatter {
     last = m.index! + m[0].length;
   }
   let tail = format.slice(last);
+  const bytes = (s: string) => Buffer.from(s, 'utf8').toString('latin1');
   for (const literal of [...literals, tail]) {
     const stray = /%[A-Z_]{2,}/.exec(literal);
     if (stray) throw new ConfigError(field, `has a malformed or unterminated operator at "${literal.slice(stray.index, stray.index + 40)}" (operators are %NAME%, %NAME(key)% or %NAME:N%)`);
   }
   if (!tail.endsWith('\n')) tail += '\n';
+  for (let i = 0; i < literals.length; i++) literals[i] = bytes(literals[i]);
+  tail = bytes(tail);
   return (r) => {
     let line = literals[0];
     for (let i = 0; i < readers.length; i++) line += text(readers[i](r)) + (i + 1 < readers.length ? literals[i + 1] : '');
@@ -112,11 +135,12 @@ export function compileText(format: string, field: string): LineFormatter {
 
 /** Compiles a JSON format: each value is an operator string (its type kept: numbers stay numbers) or a literal. */
 export function compileJson(format: Readonly<Record<string, unknown>>, field: string): LineFormatter {
-  const fields: Array<[string, Reader]> = Object.entries(format).map(([name, value]) => {
-    if (typeof value !== 'string') throw new ConfigError(`${field}.${name}`, 'must be a string (an operator such as "%DURATION%", or text)');
+  const fields: Array<[string, Reader]> = Object.entries(format).map(([rawName, value]) => {
+    const name = Buffer.from(rawName, 'utf8').toString('latin1');
+    if (typeof value !== 'string') throw new ConfigError(`${field}.${rawName}`, 'must be a string (an operator such as "%DURATION%", or text)');
     const single = /^%([A-Z_]+)(?:\(([^)]*)\))?(?::(\d+))?%$/.exec(value);
-    if (single) return [name, reader(single[1], single[2], single[3], `${field}.${name}`)];
-    const line = compileText(value, `${field}.${name}`);
+    if (single) return [name, reader(single[1], single[2], single[3], `${field}.${rawName}`)];
+    const line = compileText(value, `${field}.${rawName}`);
     return [name, (r: RequestRecord) => line(r).slice(0, -1)];
   });
   return (r) => {

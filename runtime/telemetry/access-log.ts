@@ -59,7 +59,7 @@ export class AccessLogSink {
 
   private flush(): void {
     if (this.writing || this.pending === '') return;
-    const data = Buffer.from(this.pending, 'utf8');
+    const data = Buffer.from(this.pending, 'latin1'); // byte strings (access-log-format.ts)
     this.pending = '';
     this.writing = true;
     write(this.fd, data, 0, data.length, null, (err, written) => {
@@ -68,7 +68,7 @@ export class AccessLogSink {
         this.errors++;
         this.lastError = err.message;
       } else if (written < data.length) {
-        this.pending = data.subarray(written).toString('utf8') + this.pending;
+        this.pending = data.subarray(written).toString('latin1') + this.pending;
       }
       if (this.pending.length >= FLUSH_BYTES) this.flush();
       else if (this.pending !== '' && this.timer === undefined) this.write('');
@@ -82,7 +82,7 @@ export class AccessLogSink {
     this.timer = undefined;
     if (this.pending !== '' && !this.writing) {
       try {
-        writeSync(this.fd, this.pending);
+        writeSync(this.fd, Buffer.from(this.pending, 'latin1'));
       } catch {
         this.errors++;
       }

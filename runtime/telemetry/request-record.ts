@@ -23,12 +23,26 @@ export interface RequestRecord {
   readonly downstreamLocal: string;
 }
 
+// Well-known key ids (codec/well-known-keys.ts).
+const SERVICE = 1;
+const METHOD = 2;
+const COMMAND = 4;
+const KEY = 5;
+const INTERFACE = 6;
+
 /** The method a request calls, for logs and spans: Dubbo/Thrift `method`, Redis `command`. */
 export function methodOf(meta: Metadata | null): string | undefined {
-  return meta?.get('method') ?? meta?.get('command');
+  if (meta === null) return undefined;
+  return meta.getWellKnown(METHOD, 'method') ?? meta.getWellKnown(COMMAND, 'command');
 }
 
 /** The service it calls: Dubbo `interface`, or `service`. */
 export function serviceOf(meta: Metadata | null): string | undefined {
-  return meta?.get('interface') ?? meta?.get('service');
+  if (meta === null) return undefined;
+  return meta.getWellKnown(INTERFACE, 'interface') ?? meta.getWellKnown(SERVICE, 'service');
+}
+
+/** The key a request names (Redis, Memcached). */
+export function keyOf(meta: Metadata | null): string | undefined {
+  return meta === null ? undefined : meta.getWellKnown(KEY, 'key');
 }

@@ -20,14 +20,6 @@ import { methodOf, serviceOf, type RequestRecord } from './request-record';
 const TRACEPARENT_ID = 9; // well-known key ids (codec/well-known-keys.ts)
 const TRACESTATE_ID = 10;
 
-/** The metadata value of a well-known key, by id or by name. */
-function wellKnown(meta: Metadata, id: number, name: string): string | undefined {
-  for (let i = 0, n = meta.entryCount; i < n; i++) {
-    const k = meta.keyIdAt(i);
-    if (k === id || (k === 0 && meta.keyLengthAt(i) === name.length && meta.keyAt(i) === name)) return meta.valueAt(i);
-  }
-  return undefined;
-}
 
 /** What a listener tells the tracer about itself. */
 export interface TraceSite {
@@ -63,7 +55,7 @@ export class Tracer {
 
   /** At a request's decoding: decides sampling, starts the span, and passes the context on. */
   start(req: ActiveRequest, meta: Metadata, site: TraceSite, startMs: number): void {
-    const incoming = meta.entryCount > 0 ? wellKnown(meta, TRACEPARENT_ID, 'traceparent') : undefined;
+    const incoming = meta.entryCount > 0 ? meta.getWellKnown(TRACEPARENT_ID, 'traceparent') : undefined;
     const parent = parseTraceParent(incoming);
     if (parent === undefined ? Math.random() * 100 >= site.samplingPercent : !parent.sampled) {
       if (parent === undefined) return;
@@ -97,7 +89,7 @@ export class Tracer {
   }
 
   private passState(req: ActiveRequest, meta: Metadata): void {
-    const state = wellKnown(meta, TRACESTATE_ID, 'tracestate');
+    const state = meta.getWellKnown(TRACESTATE_ID, 'tracestate');
     if (state !== undefined && state.length <= MAX_TRACESTATE) req.mutate('tracestate', state);
   }
 

@@ -30,10 +30,11 @@ export class Endpoint {
   rttAt = 0;
   rttMeasured = false;
 
-  constructor(readonly address: string, readonly port: number) {}
+  /** `address:port` (made once: access logs and spans read it per request). */
+  readonly label: string;
 
-  get label(): string {
-    return `${this.address}:${this.port}`;
+  constructor(readonly address: string, readonly port: number) {
+    this.label = `${address}:${port}`;
   }
 
   connectFailed(now: number): void {

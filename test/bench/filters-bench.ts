@@ -11,8 +11,7 @@ import { MeltemiProcess } from '../helpers/meltemi-process';
 import { PLUGIN_DIR, TEST_PLUGIN_DIR } from '../helpers/paths';
 import { freePort } from '../helpers/ports';
 import { RedisServer } from '../helpers/redis-server';
-import { cpuSeconds } from './proc-cpu';
-import { median, redisBenchmark } from './redis-benchmark';
+import { measureVariants, type VariantFigures } from './redis-variants';
 
 
 export interface FiltersBenchOptions { rounds: number; requests: number; clients: number }
@@ -45,34 +44,20 @@ clusters:
 `, port, { args: ['--workers', '1'] });
     proxies.push({ variant, port, proc });
   }
-  const samples = new Map<string, Array<{ rps: number; cpu: number | null }>>();
+  let figures: VariantFigures;
   try {
-    for (const p of proxies) await redisBenchmark(p.port, 16, 100_000, opts.clients); // warm-up
-    for (let round = 1; round <= opts.rounds; round++) {
-      const direct = await redisBenchmark(redis.port, 16, opts.requests, opts.clients);
-      (samples.get('direct') ?? samples.set('direct', []).get('direct')!).push({ rps: direct, cpu: null });
-      process.stderr.write(`round ${round} direct: ${Math.round(direct)} req/s\n`);
-      for (const p of proxies) {
-        const cpu0 = cpuSeconds(p.proc.pid);
-        const rps = await redisBenchmark(p.port, 16, opts.requests, opts.clients);
-        const cpu = ((cpuSeconds(p.proc.pid) - cpu0) * 1e6) / (2 * opts.requests);
-        const key = p.variant.key;
-        (samples.get(key) ?? samples.set(key, []).get(key)!).push({ rps, cpu });
-        process.stderr.write(`round ${round} ${key}: ${Math.round(rps)} req/s, proxy CPU ${cpu.toFixed(2)} µs/req\n`);
-      }
-    }
+    figures = await measureVariants(redis.port, proxies.map((p) => ({ key: p.variant.key, port: p.port, proc: p.proc })), opts);
   } finally {
     for (const p of proxies) await p.proc.stop();
     await redis.stop();
   }
-  const direct = median(samples.get('direct')!.map((s) => s.rps));
+  const direct = figures.direct;
   const result: Record<string, unknown> = { benchmark: 'filters', rounds: opts.rounds, clients: opts.clients, requests: opts.requests, direct_rps: Math.round(direct) };
   const rows = ['| Wasm filters | req/s (median) | ratio to direct | proxy CPU µs/req | over the empty chain |', '|---|---|---|---|---|'];
-  const base = median(samples.get('filters0')!.map((s) => s.cpu!));
+  const base = figures.cpu('filters0');
   for (const v of VARIANTS) {
-    const list = samples.get(v.key)!;
-    const rps = median(list.map((s) => s.rps));
-    const cpu = median(list.map((s) => s.cpu!));
+    const rps = figures.rps(v.key);
+    const cpu = figures.cpu(v.key);
     result[`${v.key}_rps`] = Math.round(rps);
     result[`${v.key}_cpu_us_per_req`] = Number(cpu.toFixed(3));
     const label = v.count === 0 ? '0' : `${v.count} × ${v.filter}`;

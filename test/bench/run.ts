@@ -12,6 +12,7 @@ import { memoryBench } from './memory-bench';
 import { meteringBench } from './metering-bench';
 import { profileBench } from './profile-bench';
 import { workersBench } from './workers-bench';
+import { telemetryBench } from './telemetry-bench';
 
 /** The redis-benchmark load of the redis and workers benchmarks. */
 const redisLoad = () => ({
@@ -58,6 +59,11 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
     pipeline: 16,
   }),
   workers: () => workersBench(redisLoad()),
+  telemetry: () => telemetryBench({
+    rounds: Number(process.env.BENCH_ROUNDS ?? 5),
+    requests: Number(process.env.BENCH_REQUESTS_P16 ?? 1_000_000),
+    clients: 50,
+  }),
   xds: () => xdsBench({
     agents: Number(process.env.BENCH_AGENTS ?? 100),
     changes: Number(process.env.BENCH_CHANGES ?? 20),
@@ -67,7 +73,7 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
 
 const USAGE = `usage: npm run bench -- [${Object.keys(benches).join('|')}…]   (default: all)
 Environment: BENCH_ROUNDS (3), BENCH_REQUESTS_P1 and BENCH_REQUESTS_P16 (redis), BENCH_DURATION_MS
-(thrift, latency), BENCH_AGENTS, BENCH_CHANGES, BENCH_DEBOUNCE_MS (xds), BENCH_CONNECTIONS (memory, 1000); workers uses the redis variables; filters, resilience and metering use BENCH_ROUNDS and BENCH_REQUESTS_P16. Each benchmark prints a table; the
+(thrift, latency), BENCH_AGENTS, BENCH_CHANGES, BENCH_DEBOUNCE_MS (xds), BENCH_CONNECTIONS (memory, 1000); workers uses the redis variables; filters, resilience, metering and telemetry use BENCH_ROUNDS and BENCH_REQUESTS_P16. Each benchmark prints a table; the
 last line on stdout is one JSON object with every figure.
 `;
 
