@@ -30,7 +30,7 @@ export interface TraceSite {
 }
 
 /** rpc.system.name values the conventions define, by codec protocol; others keep the protocol's name. */
-const RPC_SYSTEM: Record<string, string> = { dubbo: 'dubbo', grpc: 'grpc', thrift: 'apache_thrift' };
+const RPC_SYSTEM: Record<string, string> = { dubbo: 'dubbo', grpc: 'grpc' };
 
 export class Tracer {
   private constructor(private readonly provider: BasicTracerProvider, private readonly tracer: OtelTracer, private readonly api: typeof import('@opentelemetry/api'), private readonly maxTag: number) {}
