@@ -108,7 +108,7 @@ export class Meltemi {
     };
     this.clusters = new ClusterManager(config.clusters, this.stats);
     this.overload = new OverloadManager(config.overload, this.logger, opts.rss);
-    this.telemetry = new Telemetry(this.workers ? { ...config.telemetry, accessLog: [], tracing: undefined } : config.telemetry, config.xds?.node);
+    this.telemetry = new Telemetry(this.workers ? { ...config.telemetry, accessLog: [], tracing: undefined } : config.telemetry, config.xds?.node, this.logger);
     this.listenerManager = new ListenerManager({
       telemetry: this.telemetry,
       plugins: this.plugins, clusters: this.clusters, stats: this.stats, logger: this.logger, overload: this.overload,
@@ -163,7 +163,7 @@ export class Meltemi {
       if (admin) {
         // prom-client is loaded only where there is an admin port (never in a worker thread).
         const { createMetricsRegistry } = await import('./admin/metrics');
-        const registry = createMetricsRegistry(this.stats, this.plugins, this.overload, this.telemetry.istio);
+        const registry = createMetricsRegistry(this.stats, this.plugins, this.overload, this.telemetry);
         const workers = this.workers;
         const metrics = workers ? { contentType: registry.contentType, metrics: async () => workers.metrics(await registry.getMetricsAsJSON()) } : registry;
         this.admin = new AdminServer(metrics, {

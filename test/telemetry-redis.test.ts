@@ -15,6 +15,7 @@ import { PLUGIN_DIR } from './helpers/paths';
 import { freePort } from './helpers/ports';
 import { adminGet, metricSum, portOf, startProxy } from './helpers/proxy';
 import { RedisServer, redisClient } from './helpers/redis-server';
+import { CaptureLogger } from './helpers/capture-logger';
 
 const HOST = 'cache.shop.svc.cluster.local';
 const CLUSTER = `outbound|6379||${HOST}`;
@@ -183,6 +184,50 @@ clusters:
     const lines = readFileSync(log, 'utf8').trim().split('\n');
     assert.equal(lines.length, 200);
     assert.ok(lines.every((l) => /^k\d-\d+ 0$/.test(l)), 'no line torn or interleaved');
+  });
+});
+
+describe('telemetry when its outputs fail', function () {
+  this.timeout(30_000);
+  it('an unreachable collector: requests are served, lost spans are counted and logged once', async () => {
+    const redis = await RedisServer.start();
+    const logger = new CaptureLogger();
+    const proxy = await startProxy(`
+admin: { port: 0 }
+plugins: { directory: ${JSON.stringify(PLUGIN_DIR)}, watch: false }
+telemetry:
+  tracing: { sampling: 100, flush_interval: 20ms, otlp: { address: 127.0.0.1, port: ${await freePort()}, timeout: 500ms } }
+listeners:
+  - { name: redis, port: 0, protocol: redis, route_config: { routes: [ { route: { cluster: c } } ] } }
+clusters:
+  - { name: c, endpoints: [ { address: 127.0.0.1, port: ${redis.port} } ] }
+`, { logger });
+    const client = redisClient(portOf(proxy, 'redis'));
+    try {
+      for (let i = 0; i < 20; i++) assert.equal(await client.set(`k${i}`, 'v'), 'OK');
+      let failed = 0;
+      for (let i = 0; i < 200 && failed < 20; i++) {
+        await new Promise((r) => setTimeout(r, 25));
+        failed = metricSum((await adminGet(proxy.admin!.port, '/metrics')).body, 'meltemi_tracing_spans_failed_total');
+      }
+      assert.equal(failed, 20, 'every span of the 20 requests counted as lost');
+      assert.equal(logger.lines.filter((l) => /tracing: \d+ spans not exported/.test(l.message)).length, 1, 'warned once, not per export');
+    } finally {
+      client.disconnect();
+      await proxy.stop();
+      await redis.stop();
+    }
+  });
+
+  it('an access log that cannot be opened refuses the start, naming the field', async () => {
+    await assert.rejects(startProxy(`
+plugins: { directory: ${JSON.stringify(PLUGIN_DIR)}, watch: false }
+telemetry: { access_log: [ { path: /nonexistent-dir/a.log } ] }
+listeners:
+  - { name: redis, port: 0, protocol: redis, route_config: { routes: [ { route: { cluster: c } } ] } }
+clusters:
+  - { name: c, endpoints: [ { address: 127.0.0.1, port: 1 } ] }
+`), /telemetry\.access_log\[0\]\.path: cannot open \/nonexistent-dir\/a\.log for appending: ENOENT/);
   });
 });
 

@@ -6,11 +6,11 @@ import type { PluginRegistry } from '../plugin/plugin-registry';
 import type { OverloadManager } from '../proxy/overload-manager';
 import { registerMeltemiMetrics } from './metric-list';
 import { registerIstioMetrics } from '../telemetry/istio-metrics-export';
-import type { IstioStore } from '../telemetry/istio-metrics';
+import type { Telemetry } from '../telemetry/telemetry';
 
-export function createMetricsRegistry(stats: StatsStore, plugins: PluginRegistry, overload: OverloadManager, istio: IstioStore): Registry {
+export function createMetricsRegistry(stats: StatsStore, plugins: PluginRegistry, overload: OverloadManager, telemetry: Telemetry): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'meltemi_process_' });
-  registerIstioMetrics(registry, istio);
+  registerIstioMetrics(registry, telemetry.istio, () => telemetry.tracer?.counts);
   return registerMeltemiMetrics(registry, stats, plugins, overload);
 }

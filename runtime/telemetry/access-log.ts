@@ -5,6 +5,7 @@
 
 import { closeSync, openSync, write, writeSync } from 'node:fs';
 import type { AccessLogConfig } from '../config/types';
+import { ConfigError } from '../core/errors';
 import { compileJson, compileText, type LineFormatter } from './access-log-format';
 import type { RequestRecord } from './request-record';
 
@@ -18,6 +19,9 @@ export class AccessLogSink {
   private writing = false;
   private timer: NodeJS.Timeout | undefined;
   private users = 0;
+  /** No log uses it any more: lines are dropped, the file is (being) closed. */
+  private closed = false;
+  private fdClosed = false;
   /** Lines lost because the sink had 4 MiB waiting, and writes that failed. */
   dropped = 0;
   errors = 0;
@@ -42,7 +46,9 @@ export class AccessLogSink {
   }
 
   write(line: string): void {
-    if (this.pending.length >= MAX_PENDING) {
+    // Closed (its path left the config while old connections still log): the descriptor may
+    // already be another file's, so nothing is written.
+    if (this.closed || this.pending.length >= MAX_PENDING) {
       this.dropped++;
       return;
     }
@@ -58,7 +64,7 @@ export class AccessLogSink {
   }
 
   private flush(): void {
-    if (this.writing || this.pending === '') return;
+    if (this.writing || this.pending === '' || this.fdClosed) return;
     const data = Buffer.from(this.pending, 'latin1'); // byte strings (access-log-format.ts)
     this.pending = '';
     this.writing = true;
@@ -78,6 +84,7 @@ export class AccessLogSink {
   /** Writes what is left, synchronously (shutdown), and closes the file once its last log is gone. */
   release(): void {
     if (--this.users > 0) return;
+    this.closed = true;
     clearTimeout(this.timer);
     this.timer = undefined;
     if (this.pending !== '' && !this.writing) {
@@ -89,8 +96,14 @@ export class AccessLogSink {
       this.pending = '';
     }
     AccessLogSink.open.delete(this.path);
-    if (this.owned && !this.writing) closeSync(this.fd);
-    else if (this.owned) setTimeout(() => closeSync(this.fd), FLUSH_MS).unref();
+    if (this.owned && !this.writing) this.closeFd();
+    else if (this.owned) setTimeout(() => this.closeFd(), FLUSH_MS).unref();
+  }
+
+  private closeFd(): void {
+    if (this.fdClosed) return;
+    this.fdClosed = true;
+    closeSync(this.fd);
   }
 
   get error(): string | undefined {
@@ -105,7 +118,11 @@ export class AccessLog {
 
   constructor(readonly config: AccessLogConfig) {
     this.format = config.format.kind === 'json' ? compileJson(config.format.fields, `${config.field}.json_format`) : compileText(config.format.text, `${config.field}.format`);
-    this.sink = AccessLogSink.acquire(config.path);
+    try {
+      this.sink = AccessLogSink.acquire(config.path);
+    } catch (err) {
+      throw new ConfigError(`${config.field}.path`, `cannot open ${config.path} for appending: ${(err as Error).message}`);
+    }
   }
 
   /** The filter: errors only, at least this long, these response flags, a sample. */

@@ -7,6 +7,7 @@
 import type { ListenerConfig, TelemetryConfig } from '../config/types';
 import type { Metadata } from '../codec/metadata';
 import type { RequestStats } from '../core/stats';
+import type { Logger } from '../core/logger';
 import type { ActiveRequest } from '../proxy/active-request';
 import { AccessLog } from './access-log';
 import { destinationService, IstioSeries, IstioStore, IstioTcpSeries, type IstioReporter } from './istio-metrics';
@@ -27,11 +28,11 @@ export class Telemetry {
   private readonly seriesByKey = new Map<string, IstioSeries>();
   private readonly tcpByKey = new Map<string, IstioTcpSeries>();
 
-  constructor(readonly config: TelemetryConfig, node: { id: string; metadata: Readonly<Record<string, string>> } | undefined) {
+  constructor(readonly config: TelemetryConfig, node: { id: string; metadata: Readonly<Record<string, string>> } | undefined, logger: Logger) {
     this.self = resolveWorkload(config.workload, node);
     this.peerMetadata = encodePeerMetadata(this.self);
     const serviceName = config.tracing?.serviceName ?? (this.self.canonicalService !== UNKNOWN ? this.self.canonicalService : 'meltemi');
-    this.tracer = config.tracing ? Tracer.create(config.tracing, serviceName) : null;
+    this.tracer = config.tracing ? Tracer.create(config.tracing, serviceName, logger) : null;
   }
 
   /** The reporter for a listener's settings: one object per distinct label set (rows compare by it). */

@@ -10,7 +10,9 @@
 // with a context it is still passed on with this hop as its parent, so the next hop agrees.
 
 import type { Span, Tracer as OtelTracer } from '@opentelemetry/api';
-import type { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
+import type { BasicTracerProvider, ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+import type { ExportResult } from '@opentelemetry/core';
+import type { Logger } from '../core/logger';
 import type { TracingConfig } from '../config/types';
 import type { Metadata } from '../codec/metadata';
 import type { ActiveRequest } from '../proxy/active-request';
@@ -32,25 +34,57 @@ export interface TraceSite {
 /** rpc.system.name values the conventions define, by codec protocol; others keep the protocol's name. */
 const RPC_SYSTEM: Record<string, string> = { dubbo: 'dubbo', grpc: 'grpc' };
 
+/** What became of the spans: exported, or lost to a failed export (the collector down, slow, refusing). */
+export class ExportCounts {
+  exported = 0;
+  failed = 0;
+  private lastWarning = Number.NEGATIVE_INFINITY;
+
+  constructor(private readonly logger: Logger, private readonly target: string) {}
+
+  /** Counts an export's outcome; a failure is logged at most once a minute. */
+  wrap(inner: SpanExporter): SpanExporter {
+    return {
+      export: (spans: ReadableSpan[], done: (r: ExportResult) => void) => inner.export(spans, (r) => {
+        if (r.code === 0) this.exported += spans.length;
+        else {
+          this.failed += spans.length;
+          const now = Date.now();
+          if (now - this.lastWarning >= 60_000) {
+            this.lastWarning = now;
+            this.logger.log('warn', `tracing: ${spans.length} spans not exported to ${this.target}: ${r.error?.message ?? 'export failed'} (meltemi_tracing_spans_failed_total counts them)`);
+          }
+        }
+        done(r);
+      }),
+      shutdown: () => inner.shutdown(),
+      forceFlush: () => inner.forceFlush?.() ?? Promise.resolve(),
+    };
+  }
+}
+
 export class Tracer {
-  private constructor(private readonly provider: BasicTracerProvider, private readonly tracer: OtelTracer, private readonly api: typeof import('@opentelemetry/api'), private readonly maxTag: number) {}
+  private constructor(private readonly provider: BasicTracerProvider, private readonly tracer: OtelTracer, private readonly api: typeof import('@opentelemetry/api'), private readonly maxTag: number,
+    readonly counts: ExportCounts) {}
 
   /** Loads OpenTelemetry (only processes that trace do) and connects the OTLP exporter. */
-  static create(config: TracingConfig, serviceName: string): Tracer {
+  static create(config: TracingConfig, serviceName: string, logger: Logger): Tracer {
     /* eslint-disable @typescript-eslint/no-require-imports */
     const api = require('@opentelemetry/api') as typeof import('@opentelemetry/api');
     const sdk = require('@opentelemetry/sdk-trace-base') as typeof import('@opentelemetry/sdk-trace-base');
     const { resourceFromAttributes } = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
     const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-grpc') as typeof import('@opentelemetry/exporter-trace-otlp-grpc');
     /* eslint-enable @typescript-eslint/no-require-imports */
-    const exporter = new OTLPTraceExporter({ url: `http://${config.otlp.address.includes(':') ? `[${config.otlp.address}]` : config.otlp.address}:${config.otlp.port}`, timeoutMillis: config.otlp.timeoutMs });
+    const url = `http://${config.otlp.address.includes(':') ? `[${config.otlp.address}]` : config.otlp.address}:${config.otlp.port}`;
+    const counts = new ExportCounts(logger, url);
+    const exporter = counts.wrap(new OTLPTraceExporter({ url, timeoutMillis: config.otlp.timeoutMs }));
     const provider = new sdk.BasicTracerProvider({
       resource: resourceFromAttributes({ 'service.name': serviceName }),
       // The decision is made before a span is started (see above): every span started is kept.
       sampler: new sdk.AlwaysOnSampler(),
       spanProcessors: [new sdk.BatchSpanProcessor(exporter, { scheduledDelayMillis: config.flushIntervalMs, maxQueueSize: config.maxQueueSize, maxExportBatchSize: Math.min(512, config.maxQueueSize) })],
     });
-    return new Tracer(provider, provider.getTracer('meltemi'), api, config.maxTagLength);
+    return new Tracer(provider, provider.getTracer('meltemi'), api, config.maxTagLength, counts);
   }
 
   /** At a request's decoding: decides sampling, starts the span, and passes the context on. */
