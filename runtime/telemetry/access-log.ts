@@ -76,7 +76,7 @@ export class AccessLogSink {
       } else if (written < data.length) {
         this.pending = data.subarray(written).toString('latin1') + this.pending;
       }
-      if (this.pending.length >= FLUSH_BYTES) this.flush();
+      if (this.pending.length >= FLUSH_BYTES || this.closed) this.flush();
       else if (this.pending !== '' && this.timer === undefined) this.write('');
     });
   }
