@@ -5,13 +5,15 @@
 // count connections and bytes. Configs that cannot be logged are refused naming the field.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import net from 'node:net';
+import { mkdtempSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Redis from 'ioredis';
 import { validateConfig } from '../runtime/config/validate';
 import type { Meltemi } from '../runtime/server';
-import { PLUGIN_DIR } from './helpers/paths';
+import { MELTEMI_BIN, PLUGIN_DIR } from './helpers/paths';
 import { freePort } from './helpers/ports';
 import { adminGet, metricSum, portOf, startProxy } from './helpers/proxy';
 import { RedisServer, redisClient } from './helpers/redis-server';
@@ -187,6 +189,46 @@ clusters:
   });
 });
 
+describe('a client that leaves before its answer', function () {
+  this.timeout(30_000);
+  it('is counted with DC (and logged) when it leaves, not forgotten', async () => {
+    const redis = await RedisServer.start();
+    const log = join(mkdtempSync(join(tmpdir(), 'meltemi-dc-')), 'a.log');
+    const proxy = await startProxy(`
+admin: { port: 0 }
+plugins: { directory: ${JSON.stringify(PLUGIN_DIR)}, watch: false }
+telemetry: { access_log: [ { path: ${log}, format: "%REQUEST_PROPERTY(key)% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS%" } ] }
+listeners:
+  - name: redis
+    port: 0
+    protocol: redis
+    filters: [ { name: fault, config: { delay: { fixedDelay: 300ms } } } ]
+    route_config: { routes: [ { route: { cluster: c } } ] }
+clusters:
+  - { name: c, endpoints: [ { address: 127.0.0.1, port: ${redis.port} } ] }
+`);
+    try {
+      const socket = net.connect(portOf(proxy, 'redis'), '127.0.0.1');
+      await new Promise((r) => socket.once('connect', r));
+      socket.write('*2\r\n$3\r\nGET\r\n$4\r\ngone\r\n');
+      await new Promise((r) => setTimeout(r, 50));
+      socket.resetAndDestroy();
+      let text = '';
+      for (let i = 0; i < 100 && metricSum(text, 'istio_requests_total', { response_flags: 'DC' }) < 1; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        text = (await adminGet(proxy.admin!.port, '/metrics')).body;
+      }
+      assert.equal(metricSum(text, 'istio_requests_total', { response_flags: 'DC', response_code: '1' }), 1);
+      await new Promise((r) => setTimeout(r, 400)); // the delayed request goes on upstream: not counted twice
+      assert.equal(metricSum((await adminGet(proxy.admin!.port, '/metrics')).body, 'istio_requests_total'), 1);
+    } finally {
+      await proxy.stop();
+      await redis.stop();
+    }
+    assert.equal(readFileSync(log, 'utf8'), 'gone DC downstream_remote_disconnect\n');
+  });
+});
+
 describe('telemetry when its outputs fail', function () {
   this.timeout(30_000);
   it('an unreachable collector: requests are served, lost spans are counted and logged once', async () => {
@@ -217,6 +259,102 @@ clusters:
       await proxy.stop();
       await redis.stop();
     }
+  });
+
+  it('a FIFO (its open would block the event loop) is refused, naming the field', async () => {
+    const fifo = join(mkdtempSync(join(tmpdir(), 'meltemi-fifo-')), 'log');
+    assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+    await assert.rejects(startProxy(`
+plugins: { directory: ${JSON.stringify(PLUGIN_DIR)}, watch: false }
+telemetry: { access_log: [ { path: ${fifo} } ] }
+listeners:
+  - { name: redis, port: 0, protocol: redis, route_config: { routes: [ { route: { cluster: c } } ] } }
+clusters:
+  - { name: c, endpoints: [ { address: 127.0.0.1, port: 1 } ] }
+`), /telemetry\.access_log\[0\]\.path: cannot open .* (ENXIO|not a regular file)/);
+  });
+
+  it('stdout on a pipe nobody reads for a while: no line is lost (EAGAIN waits, it does not drop)', async () => {
+    const redis = await RedisServer.start();
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'meltemi-stdout-'));
+    const file = join(dir, 'meltemi.yaml');
+    // log_level info: the proxy's own logger writes to stdout too, so Node makes the pipe non-blocking.
+    writeFileSync(file, `
+log_level: info
+plugins: { directory: ${JSON.stringify(PLUGIN_DIR)}, watch: false }
+telemetry: { access_log: [ { path: /dev/stdout, format: "LOG %REQUEST_PROPERTY(key)%" } ] }
+listeners:
+  - { name: redis, port: ${port}, protocol: redis, route_config: { routes: [ { route: { cluster: c } } ] } }
+clusters:
+  - { name: c, endpoints: [ { address: 127.0.0.1, port: ${redis.port} } ] }
+`);
+    const proc = spawn(process.execPath, [MELTEMI_BIN, 'run', '--config', file, '--workers', '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    proc.stdout!.on('data', (d: Buffer) => { out += d.toString('latin1'); });
+    for (let i = 0; i < 400; i++) {
+      const up = await new Promise<boolean>((resolve) => {
+        const probe = net.connect(port, '127.0.0.1', () => { probe.destroy(); resolve(true); });
+        probe.on('error', () => resolve(false));
+      });
+      if (up) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const client = redisClient(port);
+    try {
+      await client.ping();
+      proc.stdout!.pause(); // the pipe fills (64 KiB) and meltemi's writes meet EAGAIN
+      const n = 20_000;
+      // About 2 MB of lines: far more than the pipe holds, less than the 4 MiB a sink keeps waiting.
+      const pad = 'x'.repeat(90);
+      for (let i = 0; i < n; i += 500) await Promise.all(Array.from({ length: 500 }, (_, j) => client.set(`k${i + j}-${pad}`, 'v')));
+      await new Promise((r) => setTimeout(r, 500));
+      proc.stdout!.resume();
+      const count = () => out.split('\n').filter((l) => l.startsWith('LOG k')).length;
+      for (let i = 0; i < 200 && count() < n; i++) await new Promise((r) => setTimeout(r, 25));
+      assert.equal(count(), n);
+    } finally {
+      client.disconnect();
+      proc.kill('SIGTERM');
+      await new Promise((r) => proc.once('exit', r));
+      await redis.stop();
+    }
+  });
+
+  it('an LDS update moving the log: connections opened before keep logging to the old file, never elsewhere', async () => {
+    const redis = await RedisServer.start();
+    const dir = mkdtempSync(join(tmpdir(), 'meltemi-move-'));
+    const [a, b] = [join(dir, 'a.log'), join(dir, 'b.log')];
+    const proxy = await startProxy(`
+plugins: { directory: ${JSON.stringify(PLUGIN_DIR)}, watch: false }
+listeners:
+  - name: redis
+    port: 0
+    protocol: redis
+    access_log: [ { path: ${a}, format: "%REQUEST_PROPERTY(key)%" } ]
+    route_config: { routes: [ { route: { cluster: c } } ] }
+clusters:
+  - { name: c, endpoints: [ { address: 127.0.0.1, port: ${redis.port} } ] }
+`);
+    const early = redisClient(portOf(proxy, 'redis'));
+    let late: Redis | undefined;
+    try {
+      await early.set('before-move', 'v');
+      const l = proxy.listener('redis')!;
+      l.reconfigure({ ...l.config, accessLog: [{ ...l.config.accessLog![0], path: b, field: 'access_log[0]' }] }, l.context.plugin, proxy.plugins);
+      late = redisClient(portOf(proxy, 'redis'));
+      await late.set('late-client', 'v');
+      await early.set('early-client-after-move', 'v');
+      early.disconnect(); // the old file closes with the last connection that used it
+      await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual(readFileSync(a, 'utf8').trim().split('\n'), ['before-move', 'early-client-after-move']);
+    } finally {
+      early.disconnect();
+      late?.disconnect();
+      await proxy.stop();
+      await redis.stop();
+    }
+    assert.deepEqual(readFileSync(b, 'utf8').trim().split('\n'), ['late-client']);
   });
 
   it('an access log that cannot be opened refuses the start, naming the field', async () => {

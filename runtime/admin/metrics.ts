@@ -11,6 +11,6 @@ import type { Telemetry } from '../telemetry/telemetry';
 export function createMetricsRegistry(stats: StatsStore, plugins: PluginRegistry, overload: OverloadManager, telemetry: Telemetry): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'meltemi_process_' });
-  registerIstioMetrics(registry, telemetry.istio, () => telemetry.tracer?.counts);
+  registerIstioMetrics(registry, telemetry);
   return registerMeltemiMetrics(registry, stats, plugins, overload);
 }

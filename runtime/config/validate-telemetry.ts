@@ -38,7 +38,7 @@ export function readAccessLogs(f: Field, baseDir: string): AccessLogConfig[] {
 
 function readAccessLog(f: Field, baseDir: string): AccessLogConfig {
   f.only(['path', 'format', 'json_format', 'json', 'filter']);
-  const path = f.get('path', (p) => p.string({ nonEmpty: true }), '/dev/stdout');
+  const path = f.child('path').or((p) => p.string({ nonEmpty: true }), '/dev/stdout');
   const formats = ['format', 'json_format', 'json'].filter((k) => f.child(k).present);
   if (formats.length > 1) f.fail(`takes one of format, json_format or json, not ${formats.join(' and ')}`);
   let format: AccessLogConfig['format'] = { kind: 'text', text: DEFAULT_TEXT_FORMAT };
@@ -82,7 +82,7 @@ function readTracing(f: Field): TracingConfig {
     samplingPercent: f.child('sampling').or((c) => c.number(0, 100), 1),
     otlp: {
       address: otlp.child('address').or((a) => a.string({ nonEmpty: true }), '127.0.0.1'),
-      port: otlp.get('port', (p) => p.integer(1, MAX_PORT), 4317),
+      port: otlp.child('port').or((p) => p.integer(1, MAX_PORT), 4317),
       timeoutMs: otlp.child('timeout').or((t) => t.durationMs(), 10_000),
     },
     serviceName: f.child('service_name').or((c) => c.string({ nonEmpty: true, max: 256 }), undefined),

@@ -95,6 +95,8 @@ export class ActiveRequest implements Timed {
   span: { end(): void } | null = null;
   /** The request frame's size. */
   readonly requestBytes: number;
+  /** Counted by telemetry already (a request whose client left is counted then, not again when its answer comes). */
+  recorded = false;
 
   constructor(
     readonly downstream: Downstream,

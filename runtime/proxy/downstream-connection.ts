@@ -72,6 +72,7 @@ export class DownstreamConnection implements Flushable, Downstream {
     stats.connectionsTotal++;
     stats.connectionsActive++;
     this.telemetry = listener.telemetry;
+    this.telemetry?.acquire();
     this.tcp = this.telemetry?.tcp ?? null;
     if (this.tcp !== null) this.tcp.opened++;
     socket.setNoDelay(true);
@@ -350,11 +351,17 @@ export class DownstreamConnection implements Flushable, Downstream {
     for (const r of this.unordered) this.abandon(r, chain);
     this.unordered.clear();
     chain.release();
+    this.telemetry?.release();
     this.plugin.connections--;
     this.listener.released(this.plugin, this.upstreams.pool);
   }
 
   private abandon(req: ActiveRequest, chain: FilterChain): void {
+    // Its client is gone: counted now with DC (no answer will be written), while its metadata is still here for the log.
+    if (this.telemetry !== null) {
+      if (req.ending === Ending.UPSTREAM) req.ending = Ending.DOWNSTREAM_CLOSED;
+      this.telemetry.record(req, 0, true, performance.now(), undefined, this.addresses);
+    }
     req.abandon();
     chain.abandoned(req);
   }

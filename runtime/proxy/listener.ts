@@ -165,8 +165,14 @@ export class Listener {
    */
   reconfigure(config: ListenerConfig, plugin: CodecPlugin, registry: PluginRegistry): void {
     const before = this.context.config;
-    if (JSON.stringify(before.filters) !== JSON.stringify(config.filters)) this.useFilterPlugins(registry, config.filters);
+    // Telemetry first (opening a log can fail): a refused update changes nothing.
     const telemetry = this.telemetry?.forListener(config, plugin.descriptor.protocol) ?? null;
+    try {
+      if (JSON.stringify(before.filters) !== JSON.stringify(config.filters)) this.useFilterPlugins(registry, config.filters);
+    } catch (err) {
+      telemetry?.close();
+      throw err;
+    }
     this.context.config = config;
     this.context.telemetry?.close();
     this.context.telemetry = telemetry;
@@ -241,7 +247,7 @@ export class Listener {
     this.context.pool.close();
     this.context.chain.retired = true;
     if (this.context.chain.users === 0) this.context.chain.close();
-    this.context.telemetry?.close();
+    this.context.telemetry?.shutdown();
     await closed;
   }
 }

@@ -40,6 +40,7 @@ const OPERATORS: Record<string, Reader> = {
   BYTES_SENT: (r) => r.responseBytes,
   UPSTREAM_HOST: (r) => r.req.upstreamEndpoint?.label ?? null,
   UPSTREAM_CLUSTER: (r) => r.req.stats?.cluster || null,
+  UPSTREAM_CLUSTER_RAW: (r) => r.req.stats?.cluster || null,
   ROUTE_NAME: (r) => r.req.stats?.route || null,
   UPSTREAM_REQUEST_ATTEMPT_COUNT: (r) => r.req.tryId,
   DOWNSTREAM_REMOTE_ADDRESS: (r) => r.downstreamRemote,
@@ -61,12 +62,33 @@ const OPERATORS: Record<string, Reader> = {
   TRACE_ID: (r) => r.req.traceId || null,
 };
 
-/** Operators that take a metadata key. */
+/** HTTP pseudo-headers in Envoy's REQ(): what a meta-protocol request has in their place. */
+const PSEUDO: Record<string, Reader> = {
+  ':method': (r) => OPERATORS.METHOD(r),
+  ':path': (r) => OPERATORS.PATH(r),
+  ':authority': (r) => OPERATORS.HOST(r),
+};
+
+/** Envoy's REQ(A?B): the first of A, B that is present; keys case-insensitive as HTTP headers. */
+const headers = (lookup: (key: string) => Reader) => (arg: string): Reader => {
+  const readers = arg.split('?').map((k) => k.toLowerCase()).map((k) => PSEUDO[k] ?? lookup(k));
+  return readers.length === 1 ? readers[0] : (r) => {
+    for (const read of readers) {
+      const v = read(r);
+      if (v !== null) return v;
+    }
+    return null;
+  };
+};
+
+/** Operators that take an argument. */
 const KEYED: Record<string, (key: string) => Reader> = {
   REQUEST_PROPERTY: meta,
   RESPONSE_PROPERTY: responseMeta,
-  REQ: (key) => meta(key.toLowerCase()),
-  RESP: (key) => responseMeta(key.toLowerCase()),
+  REQ: headers(meta),
+  RESP: headers(responseMeta),
+  // The strftime argument is not applied: the time is always ISO 8601 with milliseconds.
+  START_TIME: () => OPERATORS.START_TIME,
 };
 
 export const OPERATOR_NAMES: readonly string[] = [...Object.keys(OPERATORS), ...Object.keys(KEYED).map((k) => `${k}(key)`)];
@@ -102,7 +124,8 @@ function text(v: string | number | null): string {
   if (typeof v === 'number') return String(v);
   for (let i = 0; i < v.length; i++) {
     const c = v.charCodeAt(i);
-    if (c < 0x20 || c === 0x7f) return JSON.stringify(v).slice(1, -1);
+    // 0x85 (NEL) is a line break to some log shippers.
+    if (c < 0x20 || c === 0x7f || c === 0x85) return JSON.stringify(v).slice(1, -1).replace(/\x85/g, '\\u0085');
   }
   return v;
 }
@@ -134,19 +157,43 @@ export function compileText(format: string, field: string): LineFormatter {
 }
 
 /** Compiles a JSON format: each value is an operator string (its type kept: numbers stay numbers) or a literal. */
+/** A byte string (latin1) as the text its bytes are in UTF-8; invalid sequences become U+FFFD. */
+function utf8Text(v: string): string | undefined {
+  for (let i = 0; i < v.length; i++) if (v.charCodeAt(i) >= 0x80) return Buffer.from(v, 'latin1').toString('utf8');
+  return undefined;
+}
+
+/**
+ * Compiles a JSON format: each value is an operator string (its type kept: numbers stay numbers)
+ * or text with operators. A JSON line must be valid UTF-8 whatever bytes a client sent, so values
+ * with non-ASCII bytes are decoded as UTF-8 (invalid bytes become U+FFFD) and the line encoded again.
+ */
 export function compileJson(format: Readonly<Record<string, unknown>>, field: string): LineFormatter {
-  const fields: Array<[string, Reader]> = Object.entries(format).map(([rawName, value]) => {
-    const name = Buffer.from(rawName, 'utf8').toString('latin1');
-    if (typeof value !== 'string') throw new ConfigError(`${field}.${rawName}`, 'must be a string (an operator such as "%DURATION%", or text)');
+  const fields: Array<[string, Reader]> = Object.entries(format).map(([name, value]) => {
+    if (typeof value !== 'string') throw new ConfigError(`${field}.${name}`, 'must be a string (an operator such as "%DURATION%", or text)');
     const single = /^%([A-Z_]+)(?:\(([^)]*)\))?(?::(\d+))?%$/.exec(value);
-    if (single) return [name, reader(single[1], single[2], single[3], `${field}.${rawName}`)];
-    const line = compileText(value, `${field}.${rawName}`);
+    if (single) return [name, reader(single[1], single[2], single[3], `${field}.${name}`)];
+    const line = compileText(value, `${field}.${name}`);
     return [name, (r: RequestRecord) => line(r).slice(0, -1)];
   });
+  const asciiNames = fields.every(([name]) => utf8Text(name) === undefined);
   return (r) => {
     const out: Record<string, string | number | null> = {};
-    for (const [name, read] of fields) out[name] = read(r);
-    return `${JSON.stringify(out)}\n`;
+    let encode = !asciiNames;
+    for (const [name, read] of fields) {
+      const v = read(r);
+      if (typeof v === 'string') {
+        const text = utf8Text(v);
+        if (text !== undefined) {
+          out[name] = text;
+          encode = true;
+          continue;
+        }
+      }
+      out[name] = v;
+    }
+    const json = `${JSON.stringify(out)}\n`;
+    return encode ? Buffer.from(json, 'utf8').toString('latin1') : json;
   };
 }
 

@@ -3,7 +3,7 @@
 // cannot keep up (a full disk, a blocked pipe) drops lines past 4 MiB waiting, counting them,
 // rather than holding the proxy's memory hostage.
 
-import { closeSync, openSync, write, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, write, writeSync } from 'node:fs';
 import type { AccessLogConfig } from '../config/types';
 import { ConfigError } from '../core/errors';
 import { compileJson, compileText, type LineFormatter } from './access-log-format';
@@ -19,7 +19,7 @@ export class AccessLogSink {
   private writing = false;
   private timer: NodeJS.Timeout | undefined;
   private users = 0;
-  /** No log uses it any more: lines are dropped, the file is (being) closed. */
+  /** No log uses it any more: lines are dropped, the file closes after the last write. */
   private closed = false;
   private fdClosed = false;
   /** Lines lost because the sink had 4 MiB waiting, and writes that failed. */
@@ -29,12 +29,16 @@ export class AccessLogSink {
 
   private constructor(readonly path: string, private readonly fd: number, private readonly owned: boolean) {}
 
-  /** The sink for `path`, shared by every log writing there (one open file, lines never interleaved). */
+  /**
+   * The sink for `path`, shared by every log writing there (one open file, lines never
+   * interleaved). Only regular files (and stdout, stderr): opening a FIFO could block the
+   * event loop, and writing to one would hold a thread of libuv's pool while it is full.
+   */
   static acquire(path: string): AccessLogSink {
     let sink = AccessLogSink.open.get(path);
     if (!sink) {
       const std = path === '/dev/stdout' ? 1 : path === '/dev/stderr' ? 2 : -1;
-      sink = std >= 0 ? new AccessLogSink(path, std, false) : new AccessLogSink(path, openSync(path, 'a', 0o640), true);
+      sink = std >= 0 ? new AccessLogSink(path, std, false) : new AccessLogSink(path, openRegularFile(path), true);
       AccessLogSink.open.set(path, sink);
     }
     sink.users++;
@@ -46,30 +50,42 @@ export class AccessLogSink {
   }
 
   write(line: string): void {
-    // Closed (its path left the config while old connections still log): the descriptor may
-    // already be another file's, so nothing is written.
     if (this.closed || this.pending.length >= MAX_PENDING) {
       this.dropped++;
       return;
     }
     this.pending += line;
     if (this.pending.length >= FLUSH_BYTES) this.flush();
-    else if (this.timer === undefined) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.flush();
-      }, FLUSH_MS);
-      this.timer.unref();
-    }
+    else this.schedule(FLUSH_MS);
+  }
+
+  private schedule(ms: number): void {
+    if (this.timer !== undefined) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.flush();
+    }, ms);
+    this.timer.unref();
   }
 
   private flush(): void {
-    if (this.writing || this.pending === '' || this.fdClosed) return;
+    if (this.writing || this.fdClosed) return;
+    if (this.pending === '') {
+      if (this.closed) this.closeFd();
+      return;
+    }
     const data = Buffer.from(this.pending, 'latin1'); // byte strings (access-log-format.ts)
     this.pending = '';
     this.writing = true;
     write(this.fd, data, 0, data.length, null, (err, written) => {
       this.writing = false;
+      if (err && (err.code === 'EAGAIN' || err.code === 'EWOULDBLOCK')) {
+        // stdout or stderr on a full non-blocking pipe: keep the lines, try again shortly.
+        this.pending = data.toString('latin1') + this.pending;
+        if (this.pending.length > MAX_PENDING) this.shed();
+        this.schedule(10);
+        return;
+      }
       if (err) {
         this.errors++;
         this.lastError = err.message;
@@ -77,31 +93,44 @@ export class AccessLogSink {
         this.pending = data.subarray(written).toString('latin1') + this.pending;
       }
       if (this.pending.length >= FLUSH_BYTES || this.closed) this.flush();
-      else if (this.pending !== '' && this.timer === undefined) this.write('');
+      else if (this.pending !== '') this.schedule(FLUSH_MS);
     });
   }
 
-  /** Writes what is left, synchronously (shutdown), and closes the file once its last log is gone. */
+  /** Drops whole lines from the front until under the cap (the newest are kept). */
+  private shed(): void {
+    let cut = this.pending.length - MAX_PENDING;
+    cut = this.pending.indexOf('\n', cut) + 1 || this.pending.length;
+    let lines = 0;
+    for (let i = this.pending.indexOf('\n'); i >= 0 && i < cut; i = this.pending.indexOf('\n', i + 1)) lines++;
+    this.dropped += lines;
+    this.pending = this.pending.slice(cut);
+  }
+
+  /** The last log using it is gone: what is waiting is written, then the file closes. */
   release(): void {
     if (--this.users > 0) return;
     this.closed = true;
+    AccessLogSink.open.delete(this.path);
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.pending !== '' && !this.writing) {
+    if (!this.writing && this.pending !== '') {
+      // Synchronously: at stop, the process may end right after.
       try {
         writeSync(this.fd, Buffer.from(this.pending, 'latin1'));
-      } catch {
-        this.errors++;
+        this.pending = '';
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') {
+          this.errors++;
+          this.pending = '';
+        }
       }
-      this.pending = '';
     }
-    AccessLogSink.open.delete(this.path);
-    if (this.owned && !this.writing) this.closeFd();
-    else if (this.owned) setTimeout(() => this.closeFd(), FLUSH_MS).unref();
+    this.flush(); // closes the file once nothing is waiting or being written
   }
 
   private closeFd(): void {
-    if (this.fdClosed) return;
+    if (this.fdClosed || !this.owned) return;
     this.fdClosed = true;
     closeSync(this.fd);
   }
@@ -109,6 +138,16 @@ export class AccessLogSink {
   get error(): string | undefined {
     return this.lastError;
   }
+}
+
+function openRegularFile(path: string): number {
+  // O_NONBLOCK: a FIFO without a reader fails at once (ENXIO) instead of blocking the open.
+  const fd = openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK, 0o640);
+  if (!fstatSync(fd).isFile()) {
+    closeSync(fd);
+    throw new Error('not a regular file (access logs go to files, /dev/stdout or /dev/stderr)');
+  }
+  return fd;
 }
 
 /** One configured access log: which requests, in which format, to which sink. */

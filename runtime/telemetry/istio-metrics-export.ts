@@ -7,6 +7,7 @@ import { ISTIO_BYTES_BUCKETS, ISTIO_DURATION_BUCKETS_MS, istioLabels, type Istio
 import { UNKNOWN_PEER } from './workload';
 import { AccessLogSink } from './access-log';
 import type { ExportCounts } from './tracer';
+import type { PeerTable } from './peer-metadata';
 
 interface Merged {
   labels: Record<string, string>;
@@ -63,15 +64,19 @@ function tcpSamples(store: IstioStore, value: (s: { opened: number; closed: numb
 }
 
 /** Istio's metrics, and meltemi's about its own telemetry (lost log lines, spans). */
-export function registerIstioMetrics(registry: MetricTarget, store: IstioStore, tracer?: () => ExportCounts | undefined): void {
+export function registerIstioMetrics(registry: MetricTarget, telemetry: { readonly istio: IstioStore; readonly peers: PeerTable; readonly tracer: { readonly counts: ExportCounts } | null }): void {
+  const store = telemetry.istio;
+  const tracer = () => telemetry.tracer?.counts;
+  addScraped(registry, 'meltemi_peer_metadata_rejected_total', 'x-envoy-peer-metadata values that could not be decoded, or named a new peer past the 1024 remembered (counted as unknown).', 'counter', () =>
+    [{ labels: {}, value: telemetry.peers.rejected }]);
   addScraped(registry, 'meltemi_access_log_dropped_lines_total', 'Access-log lines dropped because 4 MiB were waiting for a sink that did not keep up.', 'counter', () =>
     [...AccessLogSink.all()].map((s) => ({ labels: { path: s.path }, value: s.dropped })));
   addScraped(registry, 'meltemi_access_log_write_errors_total', 'Access-log writes that failed (the lines in them are lost).', 'counter', () =>
     [...AccessLogSink.all()].map((s) => ({ labels: { path: s.path }, value: s.errors })));
   addScraped(registry, 'meltemi_tracing_spans_exported_total', 'Spans the OTLP collector took.', 'counter', () =>
-    [{ labels: {}, value: tracer?.()?.exported ?? 0 }]);
+    [{ labels: {}, value: tracer()?.exported ?? 0 }]);
   addScraped(registry, 'meltemi_tracing_spans_failed_total', 'Spans lost to failed exports (collector down, slow or refusing).', 'counter', () =>
-    [{ labels: {}, value: tracer?.()?.failed ?? 0 }]);
+    [{ labels: {}, value: tracer()?.failed ?? 0 }]);
   addScraped(registry, 'istio_requests_total', 'Requests, by Istio\'s standard labels (istio.io reference/config/metrics).', 'counter', () =>
     mergedRows(store).map((m) => ({ labels: m.labels, value: m.requests })));
   const histogram = (name: string, help: string, pick: (m: Merged) => [readonly number[], Float64Array, number]) =>

@@ -164,29 +164,42 @@ export function decodePeerMetadata(base64: string, nodeId: string): WorkloadIden
 }
 
 /**
- * Peers seen, by the value they sent: decoded once, then the same object for every request (the
- * metric rows compare peers by identity). Bounded: see MAX_PEERS.
+ * Peers seen. Identities are interned by what they say (every field), so one identity sent in
+ * many encodings is one object — metric rows compare peers by identity, and an attacker
+ * re-encoding a value must not multiply them. At most MAX_PEERS identities; the cache of raw
+ * values is cleared when it fills (decoding again is bounded by MAX_PEER_METADATA_BYTES).
  */
 export class PeerTable {
-  private readonly peers = new Map<string, WorkloadIdentity>();
-  /** Values that could not be decoded, or arrived past the cap. */
+  private readonly byValue = new Map<string, WorkloadIdentity>();
+  private readonly identities = new Map<string, WorkloadIdentity>();
+  /** Values that could not be decoded, or named a new identity past the cap. */
   rejected = 0;
 
   lookup(base64: string, nodeId: string): WorkloadIdentity {
-    const known = this.peers.get(base64);
+    const known = this.byValue.get(base64);
     if (known !== undefined) return known;
-    if (this.peers.size >= MAX_PEERS) {
-      this.rejected++;
-      return UNKNOWN_PEER;
-    }
-    let peer: WorkloadIdentity;
+    let decoded: WorkloadIdentity;
     try {
-      peer = decodePeerMetadata(base64, nodeId);
+      decoded = decodePeerMetadata(base64, nodeId);
     } catch {
       this.rejected++;
       return UNKNOWN_PEER;
     }
-    this.peers.set(base64, peer);
+    if (decoded.workload === UNKNOWN) {
+      this.rejected++; // names no workload: nothing to attribute
+      return UNKNOWN_PEER;
+    }
+    const key = [decoded.workload, decoded.namespace, decoded.app, decoded.version, decoded.canonicalService, decoded.canonicalRevision, decoded.cluster].join('\u0000');
+    let peer = this.identities.get(key);
+    if (peer === undefined) {
+      if (this.identities.size >= MAX_PEERS) {
+        this.rejected++;
+        return UNKNOWN_PEER;
+      }
+      this.identities.set(key, (peer = decoded));
+    }
+    if (this.byValue.size >= MAX_PEERS * 4) this.byValue.clear();
+    this.byValue.set(base64, peer);
     return peer;
   }
 }

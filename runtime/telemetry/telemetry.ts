@@ -71,7 +71,7 @@ export class Telemetry {
   }
 
   async close(): Promise<void> {
-    await this.tracer?.shutdown().catch(() => undefined);
+    await this.tracer?.shutdown();
   }
 }
 
@@ -83,6 +83,10 @@ export class ListenerTelemetry {
   readonly tracer: Tracer | null;
   readonly exchange: boolean;
   private readonly inbound: boolean;
+  /** Connections that opened with this telemetry (each keeps it until it closes). */
+  private users = 0;
+  /** Replaced (LDS) or its listener closed: its logs close with its last connection. */
+  private retired = false;
   private readonly site: { listener: string; protocol: string; inbound: boolean; samplingPercent: number };
 
   constructor(private readonly telemetry: Telemetry, private readonly config: ListenerConfig, readonly protocol: string) {
@@ -146,11 +150,15 @@ export class ListenerTelemetry {
 
   /** The request is over: Istio's rows, the access logs, the span. */
   record(req: ActiveRequest, responseBytes: number, isError: boolean, now: number, responseMeta: Metadata | undefined, addresses: () => [string, string]): void {
+    if (req.recorded) return;
+    req.recorded = true;
     const ms = now - req.start;
     const code = isError ? 1 : 0;
     const flags = responseFlags(req.ending, req.endedByFilter, req.retries > 0);
-    if (this.reporter !== null && req.stats !== null) {
-      this.seriesFor(req.stats).row(code, flags, req.peer ?? UNKNOWN_PEER).observe(ms, req.requestBytes, responseBytes);
+    if (this.reporter !== null) {
+      // A request a filter held when its client left has no route yet: its destination is unknown.
+      const series = req.stats !== null ? this.seriesFor(req.stats) : this.telemetry.series(this.reporter, '');
+      series.row(code, flags, req.peer ?? UNKNOWN_PEER).observe(ms, req.requestBytes, responseBytes);
     }
     if (this.accessLogs.length === 0 && req.span === null) return;
     const [downstreamRemote, downstreamLocal] = addresses();
@@ -163,7 +171,33 @@ export class ListenerTelemetry {
     if (req.span !== null) this.tracer?.end(record);
   }
 
+  /** A connection opened with this telemetry. */
+  acquire(): void {
+    this.users++;
+  }
+
+  /** A connection that used it closed. */
+  release(): void {
+    if (--this.users === 0 && this.retired) this.closeLogs();
+  }
+
+  /**
+   * No new connection will use it. Its logs close once the connections still using it have
+   * (until then they log where they did; a file closed early could hand its descriptor to
+   * another file or socket).
+   */
   close(): void {
+    this.retired = true;
+    if (this.users === 0) this.closeLogs();
+  }
+
+  /** The listener shuts down: its connections are being destroyed; what was logged is written now. */
+  shutdown(): void {
+    this.retired = true;
+    this.closeLogs();
+  }
+
+  private closeLogs(): void {
     for (const log of this.accessLogs) log.close();
   }
 }

@@ -17,6 +17,7 @@ import type { TracingConfig } from '../config/types';
 import type { Metadata } from '../codec/metadata';
 import type { ActiveRequest } from '../proxy/active-request';
 import { formatTraceParent, MAX_TRACESTATE, newSpanId, parseTraceParent } from './trace-context';
+import { MutationOp } from '../wasm/abi';
 import { methodOf, serviceOf, type RequestRecord } from './request-record';
 
 const TRACEPARENT_ID = 9; // well-known key ids (codec/well-known-keys.ts)
@@ -119,7 +120,9 @@ export class Tracer {
     req.span = span;
     req.traceId = sc.traceId;
     req.mutate('traceparent', formatTraceParent(sc.traceId, sc.spanId, true));
-    this.passState(req, meta);
+    // W3C: tracestate belongs to its traceparent; with a new trace it is dropped.
+    if (parent !== undefined) this.passState(req, meta);
+    else if (meta.getWellKnown(TRACESTATE_ID, 'tracestate') !== undefined) req.mutate('tracestate', '', MutationOp.DELETE);
   }
 
   private passState(req: ActiveRequest, meta: Metadata): void {
@@ -159,7 +162,10 @@ export class Tracer {
     return this.provider.forceFlush();
   }
 
-  shutdown(): Promise<void> {
-    return this.provider.shutdown();
+  /** Exports what is queued, waiting at most `ms` (a collector that does not answer must not hold the stop). */
+  shutdown(ms = 2000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<void>((resolve) => { timer = setTimeout(resolve, ms); });
+    return Promise.race([this.provider.shutdown().catch(() => undefined), limit]).finally(() => clearTimeout(timer));
   }
 }

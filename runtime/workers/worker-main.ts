@@ -110,7 +110,7 @@ async function main(): Promise<void> {
   proxy.overload.shared = new SharedConnectionCounts(data.connectionCounts.buffer, data.connectionCounts.listeners, data.index);
   await proxy.start();
   const metrics = registerMeltemiMetrics(new MetricList(), proxy.stats, proxy.plugins, proxy.overload, { worker: true });
-  registerIstioMetrics(metrics, proxy.telemetry.istio, () => proxy.telemetry.tracer?.counts);
+  registerIstioMetrics(metrics, proxy.telemetry);
   port.on('message', (m: ToWorker) => {
     switch (m.type) {
       case 'prepare': {

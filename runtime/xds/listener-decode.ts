@@ -134,6 +134,9 @@ function listenerConfig(name: string, sock: Plain, mpp: Plain, path: string, not
   const accessLog = decodeAccessLogs(mpp.access_log ?? [], `${path}.access_log`, notes);
   // MetaProtocol Proxy's tracing: its random sampling is this listener's rate; the collector is telemetry.tracing's.
   const sampling = mpp.tracing?.random_sampling?.value;
+  if (sampling !== undefined && !(typeof sampling === 'number' && sampling >= 0 && sampling <= 100)) {
+    throw new ConfigError(`${path}.tracing.random_sampling.value`, `must be between 0 and 100 (percent), not ${String(sampling)}`);
+  }
   if (mpp.tracing?.provider !== undefined) notes.push(`${path}.tracing.provider: spans go to telemetry.tracing's OTLP collector, not to this provider`);
   return {
     protocols,
