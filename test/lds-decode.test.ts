@@ -95,6 +95,7 @@ describe('LDS decoding', () => {
     ['a plugin config that is not a JSON object', { ...AERAKI_THRIFT, metaProtocolFilters: [{ name: 'fault', config: { '@type': 'type.googleapis.com/google.protobuf.StringValue', value: '[1,2]' } }] }, /config: must hold a JSON object/],
     ['an enum value given as a number in a string', { ...AERAKI_THRIFT, rds: { routeConfigName: 'r', configSource: { resourceApiVersion: '2' } } }, /resourceApiVersion: unknown value "2"/],
     ['an access-log operator meltemi cannot fill', { ...AERAKI_THRIFT, accessLog: [{ name: 'f', typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog', path: '/tmp/x', logFormat: { textFormatSource: { inlineString: '%DOWNSTREAM_PEER_CERT%' } } } }] }, /access_log\[0\]\.typed_config\.log_format\.text_format: %DOWNSTREAM_PEER_CERT% is not a known operator/],
+    ['a tracing sampling rate over 100', { ...AERAKI_THRIFT, tracing: { randomSampling: { value: 150 } } }, /tracing\.random_sampling\.value: must be between 0 and 100/],
     ['a uint32 past 2^32-1', { applicationProtocol: 'redis', routeConfig: { name: 'r', routes: [{ route: { weightedClusters: { clusters: [{ name: 'c', weight: 4294967296 }] } } }] } }, /weight: is out of range/],
     ['a static route with a bad regex', { applicationProtocol: 'redis', routeConfig: { name: 'r', routes: [{ match: { metadata: [{ name: 'k', safeRegexMatch: { regex: '(?=a)b' } }] }, route: { cluster: 'c' } }] } }, /route_config\.routes\[0\]\.match\.metadata\[0\]\.safe_regex_match\.regex: /],
   ];

@@ -106,9 +106,10 @@ clusters:
     assert.equal(otlp.spans.filter((s) => s.traceId === trace).length, 0);
   });
 
-  it('a malformed traceparent starts a new trace (sampled here at 100 %)', async () => {
-    await consumer.invoke(sayHello('dee', { traceparent: `00-${'0'.repeat(32)}-${CLIENT_SPAN}-01` }));
+  it('a malformed traceparent starts a new trace (sampled here at 100 %), without its tracestate', async () => {
+    await consumer.invoke(sayHello('dee', { traceparent: `00-${'0'.repeat(32)}-${CLIENT_SPAN}-01`, tracestate: 'vendor=stale' }));
     const sent = String(seen.at(-1)!.traceparent);
+    assert.equal(seen.at(-1)!.tracestate, undefined, 'the state of a trace that was not followed is dropped');
     assert.match(sent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
     assert.notEqual(sent.split('-')[1], '0'.repeat(32));
   });
