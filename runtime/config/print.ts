@@ -1,7 +1,7 @@
 // The effective config (defaults filled in) in the input's own field names, so `meltemi validate`
 // prints something that `meltemi run --config` accepts as it is and that means the same.
 
-import type { ClusterConfig, Config, ListenerConfig, MetadataMatcherConfig, RouteConfig } from './types';
+import type { AccessLogConfig, ClusterConfig, Config, ListenerConfig, MetadataMatcherConfig, RouteConfig, TelemetryConfig } from './types';
 
 type Plain = Record<string, unknown>;
 
@@ -36,9 +36,42 @@ export function toInputConfig(config: Config): Plain {
     max_downstream_connections: ov.maxDownstreamConnections, memory_limit: ov.memoryLimitBytes,
     stop_accepting_at: ov.stopAcceptingAt, shed_requests_at: ov.shedRequestsAt, refresh_interval: ms(ov.refreshIntervalMs),
   };
+  o.telemetry = telemetry(config.telemetry);
   o.listeners = config.listeners.map(listener);
   o.clusters = config.clusters.map(cluster);
   return o;
+}
+
+function telemetry(t: TelemetryConfig): Plain {
+  const w = t.workload;
+  const workload: Plain = {
+    ...(w.workload ? { workload: w.workload } : {}), ...(w.namespace ? { namespace: w.namespace } : {}),
+    ...(w.app ? { app: w.app } : {}), ...(w.version ? { version: w.version } : {}),
+    ...(w.canonicalService ? { canonical_service: w.canonicalService } : {}), ...(w.canonicalRevision ? { canonical_revision: w.canonicalRevision } : {}),
+    ...(w.cluster ? { cluster: w.cluster } : {}),
+  };
+  const tr = t.tracing;
+  return {
+    ...(Object.keys(workload).length ? { workload } : {}),
+    istio_metrics: t.istioMetrics,
+    ...(t.accessLog.length ? { access_log: t.accessLog.map(accessLog) } : {}),
+    ...(tr ? {
+      tracing: {
+        sampling: tr.samplingPercent, otlp: { address: tr.otlp.address, port: tr.otlp.port, timeout: ms(tr.otlp.timeoutMs) },
+        ...(tr.serviceName ? { service_name: tr.serviceName } : {}),
+        flush_interval: ms(tr.flushIntervalMs), max_queue_size: tr.maxQueueSize, max_tag_length: tr.maxTagLength,
+      },
+    } : {}),
+  };
+}
+
+function accessLog(a: AccessLogConfig): Plain {
+  const f = a.filter;
+  return {
+    path: a.path,
+    ...(a.format.kind === 'json' ? { json_format: { ...a.format.fields } } : { format: a.format.text }),
+    filter: { errors_only: f.errorsOnly, min_duration: ms(f.minDurationMs), response_flags: [...f.responseFlags], sample_percent: f.samplePercent },
+  };
 }
 
 function listener(l: ListenerConfig): Plain {
@@ -51,6 +84,11 @@ function listener(l: ListenerConfig): Plain {
     ...(l.rds
       ? { rds: { route_config_name: l.rds.routeConfigName, validate_clusters: l.rds.validateClusters } }
       : { route_config: { name: l.routeConfig.name, routes: l.routeConfig.routes.map(route) } }),
+    traffic_direction: l.trafficDirection ?? 'outbound',
+    metadata_exchange: l.metadataExchange ?? false,
+    ...(l.destinationService !== undefined ? { destination_service: l.destinationService } : {}),
+    ...(l.accessLog?.length ? { access_log: l.accessLog.map(accessLog) } : {}),
+    ...(l.istioMetrics !== undefined ? { istio_metrics: l.istioMetrics } : {}),
   };
 }
 
