@@ -22,6 +22,28 @@ import { CaptureLogger } from './helpers/capture-logger';
 const HOST = 'cache.shop.svc.cluster.local';
 const CLUSTER = `outbound|6379||${HOST}`;
 
+/**
+ * A proxy's YAML with one Redis listener (`redis`, port 0) routing everything to `cluster` at
+ * `redisPort`; `telemetry` and `listener` are extra YAML lines for those sections.
+ */
+function oneListener(redisPort: number, opts: { telemetry?: string; listener?: string; cluster?: string } = {}): string {
+  const cluster = opts.cluster ?? CLUSTER;
+  return `
+admin: { port: 0 }
+plugins: { directory: ${JSON.stringify(PLUGIN_DIR)}, watch: false }
+${opts.telemetry ? `telemetry:\n  ${opts.telemetry}` : ''}
+listeners:
+  - name: redis
+    port: 0
+    protocol: redis
+    ${opts.listener ?? ''}
+    route_config: { routes: [ { route: { cluster: "${cluster}" } } ] }
+clusters:
+  - name: "${cluster}"
+    endpoints: [ { address: 127.0.0.1, port: ${redisPort} } ]
+`;
+}
+
 describe('Istio metrics and access logs (Redis)', function () {
   this.timeout(30_000);
   let redis: RedisServer;
@@ -119,18 +141,7 @@ clusters:
 
   it('istio_tcp_* counted the client connection and its bytes', async () => {
     // The proxy stopped above; its metrics were read before. Start fresh on another proxy to read TCP counts.
-    const p = await startProxy(`
-admin: { port: 0 }
-plugins: { directory: ${JSON.stringify(PLUGIN_DIR)}, watch: false }
-listeners:
-  - name: redis
-    port: 0
-    protocol: redis
-    route_config: { routes: [ { route: { cluster: "${CLUSTER}" } } ] }
-clusters:
-  - name: "${CLUSTER}"
-    endpoints: [ { address: 127.0.0.1, port: ${redis.port} } ]
-`);
+    const p = await startProxy(oneListener(redis.port));
     try {
       const c = redisClient(portOf(p, 'redis'));
       await c.set('k', 'v');
@@ -156,20 +167,7 @@ describe('Istio metrics and access logs with two worker threads', function () {
   it('the primary sums the workers\' Istio rows; both workers append whole lines to one log', async () => {
     const redis = await RedisServer.start();
     const log = join(mkdtempSync(join(tmpdir(), 'meltemi-log-')), 'access.log');
-    const proxy = await startProxy(`
-admin: { port: 0 }
-plugins: { directory: ${JSON.stringify(PLUGIN_DIR)}, watch: false }
-telemetry:
-  access_log: [ { path: ${log}, format: "%REQUEST_PROPERTY(key)% %RESPONSE_CODE%" } ]
-listeners:
-  - name: redis
-    port: 0
-    protocol: redis
-    route_config: { routes: [ { route: { cluster: "${CLUSTER}" } } ] }
-clusters:
-  - name: "${CLUSTER}"
-    endpoints: [ { address: 127.0.0.1, port: ${redis.port} } ]
-`, { workers: 2 });
+    const proxy = await startProxy(oneListener(redis.port, { telemetry: `access_log: [ { path: ${log}, format: "%REQUEST_PROPERTY(key)% %RESPONSE_CODE%" } ]` }), { workers: 2 });
     const port = portOf(proxy, 'redis');
     const clients = Array.from({ length: 8 }, () => redisClient(port));
     try {
@@ -194,19 +192,10 @@ describe('a client that leaves before its answer', function () {
   it('is counted with DC (and logged) when it leaves, not forgotten', async () => {
     const redis = await RedisServer.start();
     const log = join(mkdtempSync(join(tmpdir(), 'meltemi-dc-')), 'a.log');
-    const proxy = await startProxy(`
-admin: { port: 0 }
-plugins: { directory: ${JSON.stringify(PLUGIN_DIR)}, watch: false }
-telemetry: { access_log: [ { path: ${log}, format: "%REQUEST_PROPERTY(key)% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS%" } ] }
-listeners:
-  - name: redis
-    port: 0
-    protocol: redis
-    filters: [ { name: fault, config: { delay: { fixedDelay: 300ms } } } ]
-    route_config: { routes: [ { route: { cluster: c } } ] }
-clusters:
-  - { name: c, endpoints: [ { address: 127.0.0.1, port: ${redis.port} } ] }
-`);
+    const proxy = await startProxy(oneListener(redis.port, {
+      telemetry: `access_log: [ { path: ${log}, format: "%REQUEST_PROPERTY(key)% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS%" } ]`,
+      listener: 'filters: [ { name: fault, config: { delay: { fixedDelay: 300ms } } } ]',
+    }));
     try {
       const socket = net.connect(portOf(proxy, 'redis'), '127.0.0.1');
       await new Promise((r) => socket.once('connect', r));
@@ -234,16 +223,9 @@ describe('telemetry when its outputs fail', function () {
   it('an unreachable collector: requests are served, lost spans are counted and logged once', async () => {
     const redis = await RedisServer.start();
     const logger = new CaptureLogger();
-    const proxy = await startProxy(`
-admin: { port: 0 }
-plugins: { directory: ${JSON.stringify(PLUGIN_DIR)}, watch: false }
-telemetry:
-  tracing: { sampling: 100, flush_interval: 20ms, otlp: { address: 127.0.0.1, port: ${await freePort()}, timeout: 500ms } }
-listeners:
-  - { name: redis, port: 0, protocol: redis, route_config: { routes: [ { route: { cluster: c } } ] } }
-clusters:
-  - { name: c, endpoints: [ { address: 127.0.0.1, port: ${redis.port} } ] }
-`, { logger });
+    const proxy = await startProxy(oneListener(redis.port, {
+      telemetry: `tracing: { sampling: 100, flush_interval: 20ms, otlp: { address: 127.0.0.1, port: ${await freePort()}, timeout: 500ms } }`,
+    }), { logger });
     const client = redisClient(portOf(proxy, 'redis'));
     try {
       for (let i = 0; i < 20; i++) assert.equal(await client.set(`k${i}`, 'v'), 'OK');
@@ -264,14 +246,7 @@ clusters:
   it('a FIFO (its open would block the event loop) is refused, naming the field', async () => {
     const fifo = join(mkdtempSync(join(tmpdir(), 'meltemi-fifo-')), 'log');
     assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
-    await assert.rejects(startProxy(`
-plugins: { directory: ${JSON.stringify(PLUGIN_DIR)}, watch: false }
-telemetry: { access_log: [ { path: ${fifo} } ] }
-listeners:
-  - { name: redis, port: 0, protocol: redis, route_config: { routes: [ { route: { cluster: c } } ] } }
-clusters:
-  - { name: c, endpoints: [ { address: 127.0.0.1, port: 1 } ] }
-`), /telemetry\.access_log\[0\]\.path: cannot open .* (ENXIO|not a regular file)/);
+    await assert.rejects(startProxy(oneListener(1, { telemetry: `access_log: [ { path: ${fifo} } ]` })), /telemetry\.access_log\[0\]\.path: cannot open .* (ENXIO|not a regular file)/);
   });
 
   it('stdout on a pipe nobody reads for a while: no line is lost (EAGAIN waits, it does not drop)', async () => {
@@ -325,17 +300,7 @@ clusters:
     const redis = await RedisServer.start();
     const dir = mkdtempSync(join(tmpdir(), 'meltemi-move-'));
     const [a, b] = [join(dir, 'a.log'), join(dir, 'b.log')];
-    const proxy = await startProxy(`
-plugins: { directory: ${JSON.stringify(PLUGIN_DIR)}, watch: false }
-listeners:
-  - name: redis
-    port: 0
-    protocol: redis
-    access_log: [ { path: ${a}, format: "%REQUEST_PROPERTY(key)%" } ]
-    route_config: { routes: [ { route: { cluster: c } } ] }
-clusters:
-  - { name: c, endpoints: [ { address: 127.0.0.1, port: ${redis.port} } ] }
-`);
+    const proxy = await startProxy(oneListener(redis.port, { listener: `access_log: [ { path: ${a}, format: "%REQUEST_PROPERTY(key)%" } ]` }));
     const early = redisClient(portOf(proxy, 'redis'));
     let late: Redis | undefined;
     try {
@@ -358,14 +323,7 @@ clusters:
   });
 
   it('an access log that cannot be opened refuses the start, naming the field', async () => {
-    await assert.rejects(startProxy(`
-plugins: { directory: ${JSON.stringify(PLUGIN_DIR)}, watch: false }
-telemetry: { access_log: [ { path: /nonexistent-dir/a.log } ] }
-listeners:
-  - { name: redis, port: 0, protocol: redis, route_config: { routes: [ { route: { cluster: c } } ] } }
-clusters:
-  - { name: c, endpoints: [ { address: 127.0.0.1, port: 1 } ] }
-`), /telemetry\.access_log\[0\]\.path: cannot open \/nonexistent-dir\/a\.log for appending: ENOENT/);
+    await assert.rejects(startProxy(oneListener(1, { telemetry: 'access_log: [ { path: /nonexistent-dir/a.log } ]' })), /telemetry\.access_log\[0\]\.path: cannot open \/nonexistent-dir\/a\.log for appending: ENOENT/);
   });
 });
 
