@@ -3,6 +3,8 @@
 declare global {
   interface Buffer {
     latin1Slice(start: number, end: number): string;
+    /** Writes `s` (one byte per char) at `offset`; returns the bytes written (access logs). */
+    latin1Write(s: string, offset: number, length?: number): number;
   }
 }
 export {};

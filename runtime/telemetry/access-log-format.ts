@@ -8,7 +8,7 @@
 // to single operators (or strings holding operators), as Envoy's json_format does.
 
 import { ConfigError } from '../core/errors';
-import { keyOf, methodOf, serviceOf, type RequestRecord } from './request-record';
+import { recordKey, recordMethod, recordService, type RequestRecord } from './request-record';
 
 type Reader = (r: RequestRecord) => string | number | null;
 
@@ -51,13 +51,13 @@ const OPERATORS: Record<string, Reader> = {
   CONNECTION_TERMINATION_DETAILS: () => null,
   REQUESTED_SERVER_NAME: () => null,
   PROTOCOL: (r) => r.protocol,
-  METHOD: (r) => methodOf(r.req.meta) ?? null,
+  METHOD: recordMethod,
   PATH: (r) => {
-    const service = serviceOf(r.req.meta);
-    const method = methodOf(r.req.meta);
-    return service !== undefined && method !== undefined ? `${service}/${method}` : service ?? keyOf(r.req.meta) ?? null;
+    const service = recordService(r);
+    const method = recordMethod(r);
+    return service !== null && method !== null ? `${service}/${method}` : service ?? recordKey(r);
   },
-  HOST: (r) => serviceOf(r.req.meta) ?? null,
+  HOST: recordService,
   LISTENER_NAME: (r) => r.listener,
   TRACE_ID: (r) => r.req.traceId || null,
 };
@@ -109,12 +109,21 @@ function reader(name: string, arg: string | undefined, cut: string | undefined, 
     if (!op) throw new ConfigError(field, `%${name}% is not a known operator (known: ${OPERATOR_NAMES.join(', ')})`);
     read = op;
   }
+  if (cut === undefined && SAFE.has(read)) return read;
   const max = cut === undefined ? MAX_FIELD : Math.min(Number(cut), MAX_FIELD);
   return (r) => {
     const v = read(r);
     return typeof v === 'string' && v.length > max ? v.slice(0, max) : v;
   };
 }
+
+/**
+ * Operators whose values this proxy makes (numbers, its own names, hex, addresses): never longer
+ * than a field may be and never holding a control character, so neither cut nor escaped.
+ */
+const SAFE = new Set<Reader>(['START_TIME', 'DURATION', 'RESPONSE_CODE', 'GENERIC_RESPONSE_CODE', 'RESPONSE_FLAGS', 'RESPONSE_CODE_DETAILS',
+  'BYTES_RECEIVED', 'BYTES_SENT', 'UPSTREAM_HOST', 'UPSTREAM_REQUEST_ATTEMPT_COUNT', 'DOWNSTREAM_REMOTE_ADDRESS', 'DOWNSTREAM_LOCAL_ADDRESS',
+  'UPSTREAM_LOCAL_ADDRESS', 'UPSTREAM_TRANSPORT_FAILURE_REASON', 'CONNECTION_TERMINATION_DETAILS', 'REQUESTED_SERVER_NAME', 'TRACE_ID'].map((n) => OPERATORS[n]));
 
 export type LineFormatter = (r: RequestRecord) => string;
 
@@ -147,12 +156,18 @@ export function compileText(format: string, field: string): LineFormatter {
     if (stray) throw new ConfigError(field, `has a malformed or unterminated operator at "${literal.slice(stray.index, stray.index + 40)}" (operators are %NAME%, %NAME(key)% or %NAME:N%)`);
   }
   if (!tail.endsWith('\n')) tail += '\n';
-  for (let i = 0; i < literals.length; i++) literals[i] = bytes(literals[i]);
-  tail = bytes(tail);
+  // after[i]: the text after the i-th operator (the tail after the last).
+  const head = bytes(readers.length > 0 ? literals[0] : tail);
+  const after = readers.length > 0 ? [...literals.slice(1), tail].map(bytes) : [];
+  const safe = readers.map((read) => SAFE.has(read));
   return (r) => {
-    let line = literals[0];
-    for (let i = 0; i < readers.length; i++) line += text(readers[i](r)) + (i + 1 < readers.length ? literals[i + 1] : '');
-    return line + tail;
+    let line = head;
+    for (let i = 0; i < readers.length; i++) {
+      const v = readers[i](r);
+      line += v === null ? '-' : safe[i] || typeof v === 'number' ? v : text(v);
+      line += after[i];
+    }
+    return line;
   };
 }
 

@@ -1,9 +1,9 @@
-// Access logs: a compiled format, an optional filter, and a sink per path. Lines are gathered
-// and written in one write every 100 ms or 64 KiB, never one write per request; a sink that
-// cannot keep up (a full disk, a blocked pipe) drops lines past 4 MiB waiting, counting them,
-// rather than holding the proxy's memory hostage.
+// Access logs: a compiled format, an optional filter, and a sink per path. Lines are copied into
+// 64 KiB chunks and written in one writev every 100 ms or chunk, never one write per request; a
+// sink that cannot keep up (a full disk, a blocked pipe) drops lines past 4 MiB waiting,
+// counting them, rather than holding the proxy's memory hostage.
 
-import { closeSync, constants, fstatSync, openSync, write, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, writev, writevSync } from 'node:fs';
 import type { AccessLogConfig } from '../config/types';
 import { ConfigError } from '../core/errors';
 import { compileJson, compileText, type LineFormatter } from './access-log-format';
@@ -15,7 +15,12 @@ const MAX_PENDING = 4 * 1024 * 1024;
 
 export class AccessLogSink {
   private static readonly open = new Map<string, AccessLogSink>();
-  private pending = '';
+  /** The chunk lines are copied into, and how much of it is used. */
+  private current = Buffer.allocUnsafe(FLUSH_BYTES);
+  private used = 0;
+  /** Filled chunks waiting to be written, oldest first, and their bytes. */
+  private queue: Buffer[] = [];
+  private queued = 0;
   private writing = false;
   private timer: NodeJS.Timeout | undefined;
   private users = 0;
@@ -49,62 +54,105 @@ export class AccessLogSink {
     return AccessLogSink.open.values();
   }
 
+  /** Appends a line (a byte string: one char per byte, access-log-format.ts), copied into the current chunk. */
   write(line: string): void {
-    if (this.closed || this.pending.length >= MAX_PENDING) {
+    if (this.closed || this.queued + this.used >= MAX_PENDING) {
       this.dropped++;
       return;
     }
-    this.pending += line;
-    if (this.pending.length >= FLUSH_BYTES) this.flush();
+    if (line.length > FLUSH_BYTES - this.used) {
+      this.seal();
+      if (line.length > FLUSH_BYTES) {
+        this.enqueue(Buffer.from(line, 'latin1'));
+        this.flush();
+        return;
+      }
+    }
+    this.used += this.current.latin1Write(line, this.used);
+    if (this.queue.length > 0) this.flush();
     else this.schedule(FLUSH_MS);
+  }
+
+  private enqueue(chunk: Buffer): void {
+    this.queue.push(chunk);
+    this.queued += chunk.length;
+  }
+
+  /** The current chunk joins the queue; a fresh one takes lines. */
+  private seal(): void {
+    if (this.used === 0) return;
+    this.enqueue(this.current.subarray(0, this.used));
+    this.current = Buffer.allocUnsafe(FLUSH_BYTES);
+    this.used = 0;
   }
 
   private schedule(ms: number): void {
     if (this.timer !== undefined) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
+      this.seal();
       this.flush();
     }, ms);
     this.timer.unref();
   }
 
+  /** Writes every queued chunk in one writev; one write at a time, in order. */
   private flush(): void {
     if (this.writing || this.fdClosed) return;
-    if (this.pending === '') {
+    if (this.queue.length === 0) {
       if (this.closed) this.closeFd();
       return;
     }
-    const data = Buffer.from(this.pending, 'latin1'); // byte strings (access-log-format.ts)
-    this.pending = '';
+    const chunks = this.queue;
+    const bytes = this.queued;
+    this.queue = [];
+    this.queued = 0;
     this.writing = true;
-    write(this.fd, data, 0, data.length, null, (err, written) => {
+    writev(this.fd, chunks, (err, written) => {
       this.writing = false;
       if (err && (err.code === 'EAGAIN' || err.code === 'EWOULDBLOCK')) {
         // stdout or stderr on a full non-blocking pipe: keep the lines, try again shortly.
-        this.pending = data.toString('latin1') + this.pending;
-        if (this.pending.length > MAX_PENDING) this.shed();
+        this.requeue(chunks, 0);
+        this.shed();
         this.schedule(10);
         return;
       }
       if (err) {
         this.errors++;
         this.lastError = err.message;
-      } else if (written < data.length) {
-        this.pending = data.subarray(written).toString('latin1') + this.pending;
+      } else if (written < bytes) {
+        this.requeue(chunks, written);
       }
-      if (this.pending.length >= FLUSH_BYTES || this.closed) this.flush();
-      else if (this.pending !== '') this.schedule(FLUSH_MS);
+      if (this.queue.length > 0 && (this.queued >= FLUSH_BYTES || this.closed)) this.flush();
+      else if (this.closed) this.closeFd();
+      else if (this.queue.length > 0) this.schedule(FLUSH_MS);
     });
   }
 
-  /** Drops whole lines from the front until under the cap (the newest are kept). */
+  /** Puts back what of `chunks` was not written (past `written` bytes) before what queued since. */
+  private requeue(chunks: Buffer[], written: number): void {
+    const rest: Buffer[] = [];
+    for (const c of chunks) {
+      if (written >= c.length) {
+        written -= c.length;
+        continue;
+      }
+      rest.push(written > 0 ? c.subarray(written) : c);
+      written = 0;
+    }
+    this.queue = [...rest, ...this.queue];
+    this.queued = this.queue.reduce((n, c) => n + c.length, 0);
+  }
+
+  /** Past the cap, the oldest chunks go (whole lines: chunks hold whole lines), counted. */
   private shed(): void {
-    let cut = this.pending.length - MAX_PENDING;
-    cut = this.pending.indexOf('\n', cut) + 1 || this.pending.length;
-    let lines = 0;
-    for (let i = this.pending.indexOf('\n'); i >= 0 && i < cut; i = this.pending.indexOf('\n', i + 1)) lines++;
-    this.dropped += lines;
-    this.pending = this.pending.slice(cut);
+    while (this.queued + this.used > MAX_PENDING && this.queue.length > 0) {
+      const c = this.queue.shift()!;
+      this.queued -= c.length;
+      let lines = 0;
+      for (let i = c.indexOf(10); i >= 0; i = c.indexOf(10, i + 1)) lines++;
+      this.dropped += lines;
+    }
   }
 
   /** The last log using it is gone: what is waiting is written, then the file closes. */
@@ -114,15 +162,17 @@ export class AccessLogSink {
     AccessLogSink.open.delete(this.path);
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (!this.writing && this.pending !== '') {
+    this.seal();
+    if (!this.writing && this.queue.length > 0) {
       // Synchronously: at stop, the process may end right after.
       try {
-        writeSync(this.fd, Buffer.from(this.pending, 'latin1'));
-        this.pending = '';
+        const written = writevSync(this.fd, this.queue);
+        this.requeue(this.queue.splice(0), written);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') {
           this.errors++;
-          this.pending = '';
+          this.queue = [];
+          this.queued = 0;
         }
       }
     }

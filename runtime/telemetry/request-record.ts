@@ -21,6 +21,22 @@ export interface RequestRecord {
   readonly startMs: number;
   readonly downstreamRemote: string;
   readonly downstreamLocal: string;
+  /** The request's method, service and key, looked up once per record (several operators read them). */
+  method?: string | null;
+  service?: string | null;
+  key?: string | null;
+}
+
+export function recordMethod(r: RequestRecord): string | null {
+  return r.method !== undefined ? r.method : (r.method = methodOf(r.req.meta) ?? null);
+}
+
+export function recordService(r: RequestRecord): string | null {
+  return r.service !== undefined ? r.service : (r.service = serviceOf(r.req.meta) ?? null);
+}
+
+export function recordKey(r: RequestRecord): string | null {
+  return r.key !== undefined ? r.key : (r.key = keyOf(r.req.meta) ?? null);
 }
 
 // Well-known key ids (codec/well-known-keys.ts).
