@@ -247,7 +247,7 @@ export class Listener {
     this.context.pool.close();
     this.context.chain.retired = true;
     if (this.context.chain.users === 0) this.context.chain.close();
-    this.context.telemetry?.shutdown();
+    await this.context.telemetry?.shutdown();
     await closed;
   }
 }

@@ -9,6 +9,7 @@
 
 import { ConfigError } from '../core/errors';
 import { recordKey, recordMethod, recordService, type RequestRecord } from './request-record';
+import type { LineOut } from './line-out';
 
 type Reader = (r: RequestRecord) => string | number | null;
 
@@ -127,20 +128,53 @@ const SAFE = new Set<Reader>(['START_TIME', 'DURATION', 'RESPONSE_CODE', 'GENERI
 
 export type LineFormatter = (r: RequestRecord) => string;
 
-/** Text values as Envoy writes them: "-" for none; control characters escaped so a line stays one line. */
-function text(v: string | number | null): string {
-  if (v === null) return '-';
-  if (typeof v === 'number') return String(v);
+/** A value with control characters (and NEL, a line break to some log shippers) escaped, as LineOut.escaped writes it. */
+function text(v: string): string {
+  let out = '';
+  let from = 0;
   for (let i = 0; i < v.length; i++) {
     const c = v.charCodeAt(i);
-    // 0x85 (NEL) is a line break to some log shippers.
-    if (c < 0x20 || c === 0x7f || c === 0x85) return JSON.stringify(v).slice(1, -1).replace(/\x85/g, '\\u0085');
+    if (c >= 0x20 && c !== 0x7f && c !== 0x85) continue;
+    out += v.slice(from, i) + (c === 0x0a ? '\\n' : c === 0x0d ? '\\r' : c === 0x09 ? '\\t' : `\\u00${c.toString(16).padStart(2, '0')}`);
+    from = i + 1;
   }
-  return v;
+  return from === 0 ? v : out + v.slice(from);
+}
+
+/** Writes a line into a LineOut (the text format's fast form). */
+export type LineWriter = (r: RequestRecord, out: LineOut) => void;
+
+/** Compiles a text format into a writer of bytes (what access logs use); see compileText. */
+export function compileTextWriter(format: string, field: string): LineWriter {
+  const { head, after, readers, safe } = parseText(format, field);
+  return (r, out) => {
+    out.bytes(head);
+    for (let i = 0; i < readers.length; i++) {
+      const v = readers[i](r);
+      if (v === null) out.bytes('-');
+      else if (typeof v === 'number') out.number(v);
+      else if (safe[i]) out.bytes(v);
+      else out.escaped(v);
+      out.bytes(after[i]);
+    }
+  };
 }
 
 /** Compiles a text format; `field` names it in errors. The line ends with a newline if the format does not. */
 export function compileText(format: string, field: string): LineFormatter {
+  const { head, after, readers, safe } = parseText(format, field);
+  return (r) => {
+    let line = head;
+    for (let i = 0; i < readers.length; i++) {
+      const v = readers[i](r);
+      line += v === null ? '-' : safe[i] || typeof v === 'number' ? v : text(v);
+      line += after[i];
+    }
+    return line;
+  };
+}
+
+function parseText(format: string, field: string): { head: string; after: string[]; readers: Reader[]; safe: boolean[] } {
   const literals: string[] = [];
   const readers: Reader[] = [];
   let last = 0;
@@ -159,16 +193,7 @@ export function compileText(format: string, field: string): LineFormatter {
   // after[i]: the text after the i-th operator (the tail after the last).
   const head = bytes(readers.length > 0 ? literals[0] : tail);
   const after = readers.length > 0 ? [...literals.slice(1), tail].map(bytes) : [];
-  const safe = readers.map((read) => SAFE.has(read));
-  return (r) => {
-    let line = head;
-    for (let i = 0; i < readers.length; i++) {
-      const v = readers[i](r);
-      line += v === null ? '-' : safe[i] || typeof v === 'number' ? v : text(v);
-      line += after[i];
-    }
-    return line;
-  };
+  return { head, after, readers, safe: readers.map((read) => SAFE.has(read)) };
 }
 
 /** Compiles a JSON format: each value is an operator string (its type kept: numbers stay numbers) or a literal. */

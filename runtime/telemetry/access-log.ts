@@ -6,17 +6,20 @@
 import { closeSync, constants, fstatSync, openSync, writev, writevSync } from 'node:fs';
 import type { AccessLogConfig } from '../config/types';
 import { ConfigError } from '../core/errors';
-import { compileJson, compileText, type LineFormatter } from './access-log-format';
+import { compileJson, compileTextWriter, type LineWriter } from './access-log-format';
+import { LineOut } from './line-out';
 import type { RequestRecord } from './request-record';
 
 const FLUSH_MS = 100;
 const FLUSH_BYTES = 64 * 1024;
 const MAX_PENDING = 4 * 1024 * 1024;
+/** A chunk with less room than this after a line is sealed (most lines are far shorter). */
+const MIN_ROOM = 4096;
 
 export class AccessLogSink {
   private static readonly open = new Map<string, AccessLogSink>();
   /** The chunk lines are copied into, and how much of it is used. */
-  private current = Buffer.allocUnsafe(FLUSH_BYTES);
+  private current: Buffer = Buffer.allocUnsafe(FLUSH_BYTES);
   private used = 0;
   /** Filled chunks waiting to be written, oldest first, and their bytes. */
   private queue: Buffer[] = [];
@@ -54,23 +57,34 @@ export class AccessLogSink {
     return AccessLogSink.open.values();
   }
 
-  /** Appends a line (a byte string: one char per byte, access-log-format.ts), copied into the current chunk. */
-  write(line: string): void {
+  private readonly out = new LineOut(this.current, 0, (out, need) => this.grow(out, need));
+
+  /** Writes the line `writer` makes of `r` straight into the current chunk. */
+  writeLine<T>(writer: (r: T, out: LineOut) => void, r: T): void {
     if (this.closed || this.queued + this.used >= MAX_PENDING) {
       this.dropped++;
       return;
     }
-    if (line.length > FLUSH_BYTES - this.used) {
-      this.seal();
-      if (line.length > FLUSH_BYTES) {
-        this.enqueue(Buffer.from(line, 'latin1'));
-        this.flush();
-        return;
-      }
-    }
-    this.used += this.current.latin1Write(line, this.used);
+    const out = this.out;
+    out.buf = this.current;
+    out.pos = out.start = this.used;
+    writer(r, out);
+    this.current = out.buf;
+    this.used = out.pos;
+    if (this.current.length - this.used < MIN_ROOM) this.seal();
     if (this.queue.length > 0) this.flush();
     else this.schedule(FLUSH_MS);
+  }
+
+  /** The line being written does not fit: what came before it is queued, it moves to a larger chunk. */
+  private grow(out: LineOut, need: number): void {
+    const partial = out.pos - out.start;
+    const next = Buffer.allocUnsafe(Math.max(FLUSH_BYTES, (partial + need) * 2));
+    out.buf.copy(next, 0, out.start, out.pos);
+    if (out.start > 0) this.enqueue(out.buf.subarray(0, out.start));
+    out.buf = next;
+    out.pos = partial;
+    out.start = 0;
   }
 
   private enqueue(chunk: Buffer): void {
@@ -156,8 +170,8 @@ export class AccessLogSink {
   }
 
   /** The last log using it is gone: what is waiting is written, then the file closes. */
-  release(): void {
-    if (--this.users > 0) return;
+  release(): boolean {
+    if (--this.users > 0) return false;
     this.closed = true;
     AccessLogSink.open.delete(this.path);
     clearTimeout(this.timer);
@@ -177,12 +191,24 @@ export class AccessLogSink {
       }
     }
     this.flush(); // closes the file once nothing is waiting or being written
+    return true;
   }
 
   private closeFd(): void {
-    if (this.fdClosed || !this.owned) return;
-    this.fdClosed = true;
-    closeSync(this.fd);
+    if (!this.fdClosed && this.owned) {
+      this.fdClosed = true;
+      closeSync(this.fd);
+    }
+    for (const resolve of this.drainWaiters.splice(0)) resolve();
+  }
+
+  private readonly drainWaiters: Array<() => void> = [];
+
+  /** Resolves once a released sink has written what it held (or given up on it) and closed. */
+  drained(): Promise<void> {
+    if (!this.closed) return Promise.reject(new Error('the sink is still in use'));
+    if (!this.writing && this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
   get error(): string | undefined {
@@ -202,11 +228,16 @@ function openRegularFile(path: string): number {
 
 /** One configured access log: which requests, in which format, to which sink. */
 export class AccessLog {
-  private readonly format: LineFormatter;
+  private readonly writer: LineWriter;
   private readonly sink: AccessLogSink;
 
   constructor(readonly config: AccessLogConfig) {
-    this.format = config.format.kind === 'json' ? compileJson(config.format.fields, `${config.field}.json_format`) : compileText(config.format.text, `${config.field}.format`);
+    if (config.format.kind === 'json') {
+      const json = compileJson(config.format.fields, `${config.field}.json_format`);
+      this.writer = (r, out) => out.bytes(json(r));
+    } else {
+      this.writer = compileTextWriter(config.format.text, `${config.field}.format`);
+    }
     try {
       this.sink = AccessLogSink.acquire(config.path);
     } catch (err) {
@@ -227,13 +258,13 @@ export class AccessLog {
   private closed = false;
 
   log(r: RequestRecord): void {
-    if (this.accepts(r)) this.sink.write(this.format(r));
+    if (this.accepts(r)) this.sink.writeLine(this.writer, r);
   }
 
-  /** Releases the sink (once, however often it is called). */
-  close(): void {
-    if (this.closed) return;
+  /** Releases the sink (once, however often it is called); resolves when this was its last log and it has written everything. */
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
     this.closed = true;
-    this.sink.release();
+    return this.sink.release() ? this.sink.drained() : Promise.resolve();
   }
 }

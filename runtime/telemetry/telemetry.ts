@@ -97,7 +97,7 @@ export class ListenerTelemetry {
     try {
       for (const c of [...telemetry.config.accessLog, ...(config.accessLog ?? [])]) this.accessLogs.push(new AccessLog(c));
     } catch (err) {
-      this.close();
+      void this.closeLogs();
       throw err;
     }
     this.tracer = telemetry.tracer;
@@ -178,7 +178,7 @@ export class ListenerTelemetry {
 
   /** A connection that used it closed. */
   release(): void {
-    if (--this.users === 0 && this.retired) this.closeLogs();
+    if (--this.users === 0 && this.retired) void this.closeLogs();
   }
 
   /**
@@ -188,16 +188,21 @@ export class ListenerTelemetry {
    */
   close(): void {
     this.retired = true;
-    if (this.users === 0) this.closeLogs();
+    if (this.users === 0) void this.closeLogs();
   }
 
-  /** The listener shuts down: its connections are being destroyed; what was logged is written now. */
-  shutdown(): void {
+  /**
+   * The listener shuts down: its connections are being destroyed; what was logged is written
+   * now. Resolves when the logs are written, or after `ms` (a stuck disk must not hold the stop).
+   */
+  async shutdown(ms = 2000): Promise<void> {
     this.retired = true;
-    this.closeLogs();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.closeLogs(), new Promise<void>((resolve) => { timer = setTimeout(resolve, ms); })]);
+    clearTimeout(timer);
   }
 
-  private closeLogs(): void {
-    for (const log of this.accessLogs) log.close();
+  private async closeLogs(): Promise<void> {
+    await Promise.all(this.accessLogs.map((log) => log.close()));
   }
 }
