@@ -68,7 +68,17 @@ export class AccessLogSink {
     const out = this.out;
     out.buf = this.current;
     out.pos = out.start = this.used;
-    writer(r, out);
+    try {
+      writer(r, out);
+    } catch (err) {
+      // A line that could not be made is left out whole (after a move to a larger chunk, what
+      // came before it is queued already: `start` is where the chunk resumes).
+      this.current = out.buf;
+      this.used = out.start;
+      this.errors++;
+      this.lastError = (err as Error).message;
+      return;
+    }
     this.current = out.buf;
     this.used = out.pos;
     if (this.current.length - this.used < MIN_ROOM) this.seal();
