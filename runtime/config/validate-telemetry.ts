@@ -4,10 +4,10 @@ import { isAbsolute, resolve } from 'node:path';
 import type { AccessLogConfig, TelemetryConfig, TracingConfig } from './types';
 import type { Field } from './field';
 import { compileJson, compileText, DEFAULT_TEXT_FORMAT, ISTIO_JSON_FORMAT } from '../telemetry/access-log-format';
+import { RESPONSE_FLAGS } from '../telemetry/response-flags';
 
 const MAX_PORT = 65535;
 const WORKLOAD_KEYS = { workload: 'workload', namespace: 'namespace', app: 'app', version: 'version', canonical_service: 'canonicalService', canonical_revision: 'canonicalRevision', cluster: 'cluster' } as const;
-const RESPONSE_FLAGS = ['NR', 'NC', 'UH', 'UPE', 'LR', 'UO', 'UF', 'UC', 'UT', 'DPE', 'UAEX', 'RL', 'FI', 'DC', 'OM', 'URX'];
 
 export const TELEMETRY_DEFAULTS: TelemetryConfig = { workload: {}, istioMetrics: true, accessLog: [], tracing: undefined };
 

@@ -26,7 +26,7 @@ function add(into: Float64Array, from: Float64Array): void {
 
 function mergedRows(store: IstioStore): Merged[] {
   const merged = new Map<string, Merged>();
-  for (const series of store.series) {
+  for (const series of store.allSeries()) {
     for (const row of series.rows) {
       const labels = istioLabels(series.reporter, row.peer, series.service, series.reporter.protocol, String(row.code), row.flags);
       const key = JSON.stringify(labels);
@@ -52,7 +52,7 @@ function mergedRows(store: IstioStore): Merged[] {
 
 function tcpSamples(store: IstioStore, value: (s: { opened: number; closed: number; received: number; sent: number }) => number): Sample[] {
   const merged = new Map<string, Sample>();
-  for (const s of store.tcp) {
+  for (const s of store.allTcp()) {
     // TCP metrics carry no response code; Istio's request_protocol is "tcp" for them.
     const labels = istioLabels(s.reporter, UNKNOWN_PEER, s.service, 'tcp', '0', '-');
     const key = JSON.stringify(labels);

@@ -6,7 +6,7 @@
 // response code, response flags and peer: a handful per destination); labels are built when
 // /metrics is scraped, as for meltemi's own metrics (core/stats.ts says why).
 
-import { UNKNOWN, type WorkloadIdentity } from './workload';
+import { UNKNOWN, UNKNOWN_PEER, type WorkloadIdentity } from './workload';
 
 /** Istio's buckets for istio_request_duration_milliseconds. */
 export const ISTIO_DURATION_BUCKETS_MS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000] as const;
@@ -73,7 +73,7 @@ export class IstioSeries {
       const r = rows[i];
       if (r.code === code && r.peer === peer && r.flags === flags) return r;
     }
-    if (rows.length >= MAX_ROWS) peer = UNKNOWN_ROW_PEER;
+    if (rows.length >= MAX_ROWS) peer = UNKNOWN_PEER;
     for (const r of rows) if (r.code === code && r.peer === peer && r.flags === flags) return r;
     const r = new IstioRow(code, flags, peer);
     rows.push(r);
@@ -81,9 +81,6 @@ export class IstioSeries {
   }
 }
 
-const UNKNOWN_ROW_PEER: WorkloadIdentity = {
-  workload: UNKNOWN, namespace: UNKNOWN, app: UNKNOWN, version: UNKNOWN, canonicalService: UNKNOWN, canonicalRevision: UNKNOWN, cluster: UNKNOWN, principal: UNKNOWN, nodeId: '',
-};
 
 /** A listener's downstream connections, for istio_tcp_*. */
 export class IstioTcpSeries {
@@ -111,10 +108,47 @@ export function destinationService(configured: string | undefined, cluster: stri
   return { host, name: labels[0] || UNKNOWN, namespace: kube ? labels[1] : UNKNOWN };
 }
 
-/** Every series of the process (of this worker), read at scrape time. */
+/**
+ * Every series of the process (of this worker), read at scrape time. Reporters are interned by
+ * their labels, and each keeps its series by cluster (requests) and by service (connections), so
+ * listeners alike — or one listener across LDS updates — count in the same rows.
+ */
 export class IstioStore {
-  readonly series = new Set<IstioSeries>();
-  readonly tcp = new Set<IstioTcpSeries>();
+  private readonly reporters = new Map<string, IstioReporter>();
+  private readonly requestSeries = new Map<IstioReporter, Map<string, IstioSeries>>();
+  private readonly tcpSeries = new Map<IstioReporter, Map<string, IstioTcpSeries>>();
+
+  /** The interned reporter with `r`'s labels. */
+  reporter(r: IstioReporter): IstioReporter {
+    const key = `${r.reporter}\u0000${r.protocol}\u0000${r.destinationService ?? ''}\u0000${r.securityPolicy}`;
+    let known = this.reporters.get(key);
+    if (!known) this.reporters.set(key, (known = r));
+    return known;
+  }
+
+  series(reporter: IstioReporter, cluster: string): IstioSeries {
+    return lookup(this.requestSeries, reporter, cluster, () => new IstioSeries(reporter, cluster));
+  }
+
+  tcp(reporter: IstioReporter, service: string): IstioTcpSeries {
+    return lookup(this.tcpSeries, reporter, service, () => new IstioTcpSeries(reporter, destinationService(reporter.destinationService, service)));
+  }
+
+  *allSeries(): Iterable<IstioSeries> {
+    for (const m of this.requestSeries.values()) yield* m.values();
+  }
+
+  *allTcp(): Iterable<IstioTcpSeries> {
+    for (const m of this.tcpSeries.values()) yield* m.values();
+  }
+}
+
+function lookup<T>(maps: Map<IstioReporter, Map<string, T>>, reporter: IstioReporter, key: string, make: () => T): T {
+  let m = maps.get(reporter);
+  if (!m) maps.set(reporter, (m = new Map()));
+  let v = m.get(key);
+  if (v === undefined) m.set(key, (v = make()));
+  return v;
 }
 
 type Labels = Record<string, string>;

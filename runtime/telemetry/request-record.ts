@@ -2,6 +2,7 @@
 // Built only when an access log or a span needs it.
 
 import type { Metadata } from '../codec/metadata';
+import { wellKnownKeyId } from '../codec/well-known-keys';
 import type { ActiveRequest } from '../proxy/active-request';
 
 export interface RequestRecord {
@@ -39,12 +40,11 @@ export function recordKey(r: RequestRecord): string | null {
   return r.key !== undefined ? r.key : (r.key = keyOf(r.req.meta) ?? null);
 }
 
-// Well-known key ids (codec/well-known-keys.ts).
-const SERVICE = 1;
-const METHOD = 2;
-const COMMAND = 4;
-const KEY = 5;
-const INTERFACE = 6;
+const SERVICE = wellKnownKeyId('service');
+const METHOD = wellKnownKeyId('method');
+const COMMAND = wellKnownKeyId('command');
+const KEY = wellKnownKeyId('key');
+const INTERFACE = wellKnownKeyId('interface');
 
 /** The method a request calls, for logs and spans: Dubbo/Thrift `method`, Redis `command`. */
 export function methodOf(meta: Metadata | null): string | undefined {

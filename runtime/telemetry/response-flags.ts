@@ -20,6 +20,9 @@ const BY_KIND: Record<number, string> = {
   [ErrorKind.PERMISSION_DENIED]: 'UAEX',
 };
 
+/** Every flag `responseFlags` can give (an access-log filter may name only these). */
+export const RESPONSE_FLAGS: readonly string[] = [...new Set([...Object.values(BY_KIND), 'RL', 'UAEX', 'FI', 'DC', 'OM', 'URX'])];
+
 /** Envoy's response code details for the same endings (%RESPONSE_CODE_DETAILS%). */
 const DETAILS_BY_KIND: Record<number, string> = {
   [ErrorKind.ROUTE_NOT_FOUND]: 'route_not_found',

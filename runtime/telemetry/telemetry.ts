@@ -10,7 +10,7 @@ import type { RequestStats } from '../core/stats';
 import type { Logger } from '../core/logger';
 import type { ActiveRequest } from '../proxy/active-request';
 import { AccessLog } from './access-log';
-import { destinationService, IstioSeries, IstioStore, IstioTcpSeries, type IstioReporter } from './istio-metrics';
+import { IstioStore, type IstioReporter, type IstioSeries, type IstioTcpSeries } from './istio-metrics';
 import { encodePeerMetadata, PEER_METADATA_ID_KEY, PEER_METADATA_KEY, PeerTable } from './peer-metadata';
 import { responseCodeDetails, responseFlags } from './response-flags';
 import type { RequestRecord } from './request-record';
@@ -24,9 +24,6 @@ export class Telemetry {
   readonly tracer: Tracer | null;
   /** This proxy's x-envoy-peer-metadata value. */
   readonly peerMetadata: string;
-  private readonly reporters = new Map<string, IstioReporter>();
-  private readonly seriesByKey = new Map<string, IstioSeries>();
-  private readonly tcpByKey = new Map<string, IstioTcpSeries>();
 
   constructor(readonly config: TelemetryConfig, node: { id: string; metadata: Readonly<Record<string, string>> } | undefined, logger: Logger) {
     this.self = resolveWorkload(config.workload, node);
@@ -40,30 +37,7 @@ export class Telemetry {
     const reporter = config.trafficDirection === 'inbound' ? 'destination' : 'source';
     // Plaintext: the destination knows it is none; the source cannot tell what the peer enforces.
     const securityPolicy = reporter === 'destination' ? 'none' : UNKNOWN;
-    const key = `${reporter}\u0000${protocol}\u0000${config.destinationService ?? ''}\u0000${securityPolicy}`;
-    let r = this.reporters.get(key);
-    if (!r) this.reporters.set(key, (r = { reporter, self: this.self, protocol, destinationService: config.destinationService, securityPolicy }));
-    return r;
-  }
-
-  series(reporter: IstioReporter, cluster: string): IstioSeries {
-    const key = `${reporter.reporter}\u0000${reporter.protocol}\u0000${reporter.destinationService ?? ''}\u0000${cluster}`;
-    let s = this.seriesByKey.get(key);
-    if (!s) {
-      this.seriesByKey.set(key, (s = new IstioSeries(reporter, cluster)));
-      this.istio.series.add(s);
-    }
-    return s;
-  }
-
-  tcp(reporter: IstioReporter, service: string): IstioTcpSeries {
-    const key = `${reporter.reporter}\u0000${reporter.protocol}\u0000${service}`;
-    let s = this.tcpByKey.get(key);
-    if (!s) {
-      this.tcpByKey.set(key, (s = new IstioTcpSeries(reporter, destinationService(reporter.destinationService, service))));
-      this.istio.tcp.add(s);
-    }
-    return s;
+    return this.istio.reporter({ reporter, self: this.self, protocol, destinationService: config.destinationService, securityPolicy });
   }
 
   forListener(config: ListenerConfig, protocol: string): ListenerTelemetry {
@@ -92,7 +66,7 @@ export class ListenerTelemetry {
   constructor(private readonly telemetry: Telemetry, private readonly config: ListenerConfig, readonly protocol: string) {
     const istioOn = config.istioMetrics ?? telemetry.config.istioMetrics;
     this.reporter = istioOn ? telemetry.reporter(config, protocol) : null;
-    this.tcp = this.reporter ? telemetry.tcp(this.reporter, this.tcpService()) : null;
+    this.tcp = this.reporter ? telemetry.istio.tcp(this.reporter, this.tcpService()) : null;
     this.accessLogs = [];
     try {
       for (const c of [...telemetry.config.accessLog, ...(config.accessLog ?? [])]) this.accessLogs.push(new AccessLog(c));
@@ -142,7 +116,7 @@ export class ListenerTelemetry {
 
   private seriesFor(stats: RequestStats): IstioSeries {
     if (stats.istioOwner !== this) {
-      stats.istio = this.telemetry.series(this.reporter!, stats.cluster);
+      stats.istio = this.telemetry.istio.series(this.reporter!, stats.cluster);
       stats.istioOwner = this;
     }
     return stats.istio!;
@@ -157,7 +131,7 @@ export class ListenerTelemetry {
     const flags = responseFlags(req.ending, req.endedByFilter, req.retries > 0);
     if (this.reporter !== null) {
       // A request a filter held when its client left has no route yet: its destination is unknown.
-      const series = req.stats !== null ? this.seriesFor(req.stats) : this.telemetry.series(this.reporter, '');
+      const series = req.stats !== null ? this.seriesFor(req.stats) : this.telemetry.istio.series(this.reporter, '');
       series.row(code, flags, req.peer ?? UNKNOWN_PEER).observe(ms, req.requestBytes, responseBytes);
     }
     if (this.accessLogs.length === 0 && req.span === null) return;

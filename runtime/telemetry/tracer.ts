@@ -18,10 +18,11 @@ import type { Metadata } from '../codec/metadata';
 import type { ActiveRequest } from '../proxy/active-request';
 import { formatTraceParent, MAX_TRACESTATE, newSpanId, parseTraceParent } from './trace-context';
 import { MutationOp } from '../wasm/abi';
+import { wellKnownKeyId } from '../codec/well-known-keys';
 import { methodOf, serviceOf, type RequestRecord } from './request-record';
 
-const TRACEPARENT_ID = 9; // well-known key ids (codec/well-known-keys.ts)
-const TRACESTATE_ID = 10;
+const TRACEPARENT_ID = wellKnownKeyId('traceparent');
+const TRACESTATE_ID = wellKnownKeyId('tracestate');
 
 
 /** What a listener tells the tracer about itself. */
