@@ -28,6 +28,9 @@ import { WorkerPool } from './workers/worker-pool';
 import { GenerationBuilder } from './workers/generation';
 import type { Generation } from './workers/worker-protocol';
 import { pluginsWithWorkers, withWorkers } from './workers/worker-dumps';
+import { CaptureListener } from './sidecar/capture-listener';
+import type { OriginalDestination } from './sidecar/original-destination';
+import { Drain } from './sidecar/drain';
 
 /** Largest xDS message sent or received (gRPC's default is 4 MiB). */
 const MAX_XDS_MESSAGE = 64 * 1024 * 1024;
@@ -86,6 +89,10 @@ export class Meltemi {
   private workersLive = false;
   private publishRetry: NodeJS.Timeout | undefined;
   private publishRetryMs = 0;
+  /** The virtual listeners of transparent capture. */
+  readonly captures: CaptureListener[] = [];
+  /** The graceful drain, once SIGTERM or POST /drain began it. */
+  drainState: Drain | undefined;
 
   constructor(readonly config: Config, private readonly opts: StartOptions = {}) {
     this.logger = opts.logger ?? new ConsoleLogger(config.logLevel);
@@ -149,6 +156,13 @@ export class Meltemi {
       const lds = await this.startXds(gate);
       this.opts.beforeListen?.();
       for (const l of statics) await l.listen();
+      for (const direction of ['outbound', 'inbound'] as const) {
+        const vc = this.config.capture[direction];
+        if (!vc) continue;
+        const capture = new CaptureListener(direction, vc, (dst) => this.capturedListener(direction, dst), this.logger, this.stats);
+        this.captures.push(capture);
+        await capture.listen(this.opts.binder ?? this.workers?.binder);
+      }
       openGate();
       if (lds) await lds.first;
       if (this.workers) {
@@ -168,7 +182,9 @@ export class Meltemi {
         const metrics = workers ? { contentType: registry.contentType, metrics: async () => workers.metrics(await registry.getMetricsAsJSON()) } : registry;
         this.admin = new AdminServer(metrics, {
           // With workers, ready while one of them serves (a replacement is starting for the others).
-          ready: () => this.started && (this.workers ? this.workers.running > 0 : true),
+          ready: () => this.started && !this.drainState && (this.workers ? this.workers.running > 0 : true),
+          drain: () => this.drainReport(this.drain()),
+          draining: () => this.drainState !== undefined,
           configDump: async () => (this.workers ? withWorkers(this.configDump(), this.workers) : this.configDump()),
           plugins: () => this.pluginsReport(),
           reloadPlugins: async () => { await this.reloadPlugins(); return this.pluginsReport(); },
@@ -184,7 +200,8 @@ export class Meltemi {
       throw err;
     }
     this.started = true;
-    for (const l of this.listeners) this.logger.log('info', `listener ${l.config.name} (${l.config.protocol}) on ${l.config.address}:${l.port}`);
+    for (const l of this.listeners) this.logger.log('info', `listener ${l.config.name} (${l.config.protocol}) ${l.config.bindToPort === false ? `for captured connections to ${l.config.address}:${l.config.port} (${l.config.trafficDirection ?? 'outbound'})` : `on ${l.config.address}:${l.port}`}`);
+    for (const c of this.captures) this.logger.log('info', `capture listener ${c.name} on ${c.config.address}:${c.port}`);
     if (this.admin) this.logger.log('info', `admin on ${this.config.admin!.address}:${this.admin.port}`);
   }
 
@@ -230,6 +247,46 @@ export class Meltemi {
         const left = Math.max(0, xds.initialFetchTimeoutMs - (performance.now() - started));
         if (!(await this.waitFor([ads.listenersReady], left))) this.logger.log('warn', `xDS: no listeners from ${xds.address}:${xds.port} within ${xds.initialFetchTimeoutMs} ms; starting without them`);
       })(),
+    };
+  }
+
+  /**
+   * The listener for a connection captured on the `direction` side and dialled at `dst`: one
+   * reached through capture only, on that side, at that port and address, else at that port
+   * and a wildcard address (Envoy's original_dst listener matching).
+   */
+  private capturedListener(direction: 'outbound' | 'inbound', dst: OriginalDestination): Listener | undefined {
+    let wildcard: Listener | undefined;
+    for (const l of this.listeners) {
+      const c = l.config;
+      if (c.bindToPort !== false || c.port !== dst.port || (c.trafficDirection ?? 'outbound') !== direction) continue;
+      if (c.address === dst.address) return l;
+      if (c.address === '0.0.0.0' || c.address === '::') wildcard ??= l;
+    }
+    return wildcard;
+  }
+
+  /**
+   * Starts the graceful drain (once): readiness fails, listeners and capture stop accepting,
+   * connections close as they become idle. Settles when none is left (not before
+   * drain.min_duration) or at drain.timeout; the caller then stops the proxy or not.
+   */
+  drain(): Drain {
+    if (this.drainState) return this.drainState;
+    const own = [...this.listeners, ...this.captures];
+    this.logger.log('info', `draining: ${this.workers ? `${this.workers.size} workers'` : own.reduce((n, t) => n + t.activeConnections, 0)} connections open; at most ${this.config.drain.timeoutMs} ms`);
+    this.drainState = new Drain(this.workers ? [...own, this.workers] : own, this.config.drain);
+    return this.drainState;
+  }
+
+  private drainReport(d: Drain): Record<string, unknown> {
+    return {
+      draining: true,
+      elapsed_ms: Math.round(d.elapsedMs),
+      timeout_ms: this.config.drain.timeoutMs,
+      min_duration_ms: this.config.drain.minDurationMs,
+      active_connections: this.listeners.reduce((n, l) => n + l.activeConnections, 0) + this.captures.reduce((n, c) => n + c.activeConnections, 0),
+      outcome: d.outcome ?? null,
     };
   }
 
@@ -390,6 +447,7 @@ export class Meltemi {
     this.ads?.stop();
     this.xdsChannel?.close();
     await listenersClosed;
+    await Promise.all(this.captures.map((c) => c.close()));
     await this.workers?.stop();
     await this.telemetry.close();
     await this.admin?.close();

@@ -1,4 +1,4 @@
-// The admin HTTP endpoint: /metrics (Prometheus), /ready, /config_dump, /plugins, POST /plugins/reload,
+// The admin HTTP endpoint: /metrics (Prometheus), /ready, /config_dump, /plugins, POST /plugins/reload, POST /drain,
 // on a TCP port and optionally on a Unix socket (see admin-access.ts for who may do what).
 
 import http from 'node:http';
@@ -15,6 +15,10 @@ export interface AdminSource {
   configDump(): unknown;
   plugins(): unknown;
   reloadPlugins(): Promise<unknown>;
+  /** Starts the graceful drain (or reports the one under way). */
+  drain(): unknown;
+  /** A drain is under way: /ready says DRAINING. */
+  draining(): boolean;
 }
 
 /** What /metrics serves: a prom-client Registry, or the sum of several (workers). */
@@ -78,7 +82,7 @@ export class AdminServer {
       }
       case '/ready': {
         const ok = this.source.ready();
-        res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'LIVE\n' : 'NOT READY\n');
+        res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'LIVE\n' : this.source.draining() ? 'DRAINING\n' : 'NOT READY\n');
         return;
       }
       case '/plugins':
@@ -88,7 +92,7 @@ export class AdminServer {
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(await this.source.configDump(), null, 2) + '\n');
         return;
       default:
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('endpoints: /metrics /ready /config_dump /plugins, POST /plugins/reload\n');
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('endpoints: /metrics /ready /config_dump /plugins, POST /plugins/reload, POST /drain\n');
     }
   }
 

@@ -72,6 +72,15 @@ export function registerMeltemiMetrics<T extends MetricTarget>(registry: T, stat
   const add = (name: string, help: string, type: 'counter' | 'gauge' | 'histogram', sample: () => Sample[], aggregator: 'sum' | 'max' = 'sum') =>
     addScraped(registry, name, help, type, sample, aggregator);
 
+  add('meltemi_capture_connections_total', 'Connections the capture listeners took, by side (outbound, inbound) and outcome: listener, passthrough, passthrough_connect_failure, no_original_destination, loop, refused.', 'counter', () =>
+    [...stats.captures.values()].flatMap((c) => ([
+      ['listener', c.listener], ['passthrough', c.passthroughTotal], ['passthrough_connect_failure', c.passthroughConnectFailures],
+      ['no_original_destination', c.noOriginalDestination], ['loop', c.loop], ['refused', c.refused],
+    ] as const).map(([outcome, value]) => ({ labels: { capture: c.capture, outcome }, value }))));
+  add('meltemi_capture_passthrough_active', 'Pass-through connections open, by side.', 'gauge', () =>
+    [...stats.captures.values()].map((c) => ({ labels: { capture: c.capture }, value: c.passthroughActive })));
+  add('meltemi_proxy_protocol_errors_total', 'Connections closed for a missing, malformed or late PROXY protocol header, by listener.', 'counter', () =>
+    [...stats.listeners.values()].map((s) => ({ labels: { listener: s.listener }, value: s.proxyProtocolErrors })));
   add('meltemi_requests_total', 'Requests received, by listener, route and cluster.', 'counter', () =>
     [...stats.requests.values()].map((s) => ({ labels: requestLabels(s), value: s.total })));
   add('meltemi_request_errors_total', 'Requests answered with an error response or a local error reply.', 'counter', () =>

@@ -10,6 +10,7 @@ import { Meltemi } from '../server';
 import { ConsoleLogger } from '../core/logger';
 import { sharedPluginCompiler } from '../plugin/plugin-compiler';
 import { newPlugin } from './new-plugin';
+import { iptablesCommand } from './iptables-command';
 import { defaultWorkers } from '../workers/worker-count';
 
 /** More threads than this would spend memory, not add throughput, on any machine a sidecar runs on. */
@@ -96,11 +97,18 @@ Usage:
   meltemi new codec|filter NAME [--dir DIR]
                                 create a codec or filter project (AssemblyScript source, harness
                                 test, build script) in DIR (default ./NAME), depending on this meltemi
+  meltemi iptables [--dry-run] [--remove] [options]
+                                install (or remove, or print) the transparent-capture rules of a
+                                sidecar in this network namespace (meltemi iptables --help)
   meltemi --help                this text
 
-Signals: SIGINT/SIGTERM stop the proxy; SIGHUP reloads the plugin directory.`;
+Signals: SIGTERM drains (readiness fails, listeners stop accepting, connections close once
+idle; exit when none is left, after drain.min_duration, or at drain.timeout); SIGINT or a
+second SIGTERM stops at once; SIGHUP reloads the plugin directory.`;
 
 export async function main(argv: string[]): Promise<number> {
+  // Its own options (and none of the others'): parsed by the command itself.
+  if (argv[0] === 'iptables') return iptablesCommand(argv.slice(1), process.stdout, process.stderr);
   let parsed;
   try {
     parsed = parseArgs({ args: argv, allowPositionals: true, options: {
@@ -144,16 +152,30 @@ export async function main(argv: string[]): Promise<number> {
     const config = await loadConfigFile(parsed.values.config);
     const proxy = new Meltemi(config, { workers: workers ?? (config.xds?.lds ? 1 : defaultWorkers()) });
     // Handlers go in before start(): a signal that arrives while listeners are opening must
-    // still stop the proxy cleanly rather than kill it.
+    // still stop the proxy cleanly rather than kill it. SIGTERM (Kubernetes, systemd) drains
+    // first; SIGINT (a terminal's Ctrl-C), or a second SIGTERM, stops at once.
+    let signal = 'SIGINT' as 'SIGINT' | 'SIGTERM';
     const stopped = new Promise<void>((resolve) => {
       process.once('SIGINT', () => resolve());
-      process.once('SIGTERM', () => resolve());
+      process.once('SIGTERM', () => {
+        signal = 'SIGTERM';
+        resolve();
+      });
     });
     process.on('SIGHUP', () => { void proxy.reloadPlugins(); });
     // A signal during start (a plugin still compiling) stops the proxy without waiting for it.
     const starting = proxy.start();
     const first = await Promise.race([starting.then(() => 'started' as const), stopped.then(() => 'stopped' as const)]);
     if (first === 'started') await stopped;
+    if (first === 'started' && signal === 'SIGTERM') {
+      const drain = proxy.drain();
+      const again = new Promise<void>((resolve) => {
+        process.once('SIGTERM', () => resolve());
+        process.once('SIGINT', () => resolve());
+      });
+      const outcome = await Promise.race([drain.done, again.then(() => 'interrupted' as const)]);
+      process.stderr.write(`meltemi: drain ${outcome === 'idle' ? 'finished: no connection left' : outcome === 'timeout' ? `timed out after ${proxy.config.drain.timeoutMs} ms: closing what is left` : 'cut short by a second signal'}\n`);
+    }
     // The compiler worker may be busy with a plugin: it is ended, not waited for.
     await sharedPluginCompiler().close();
     if (first === 'stopped') await starting.catch(() => undefined);

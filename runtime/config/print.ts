@@ -1,7 +1,7 @@
 // The effective config (defaults filled in) in the input's own field names, so `meltemi validate`
 // prints something that `meltemi run --config` accepts as it is and that means the same.
 
-import type { AccessLogConfig, ClusterConfig, Config, ListenerConfig, MetadataMatcherConfig, RouteConfig, TelemetryConfig } from './types';
+import type { VirtualListenerConfig, AccessLogConfig, ClusterConfig, Config, ListenerConfig, MetadataMatcherConfig, RouteConfig, TelemetryConfig } from './types';
 
 type Plain = Record<string, unknown>;
 
@@ -37,6 +37,13 @@ export function toInputConfig(config: Config): Plain {
     stop_accepting_at: ov.stopAcceptingAt, shed_requests_at: ov.shedRequestsAt, refresh_interval: ms(ov.refreshIntervalMs),
   };
   o.telemetry = telemetry(config.telemetry);
+  const virtual = (v: VirtualListenerConfig | undefined) => v && {
+    address: v.address, port: v.port, ...(v.passthroughSource ? { passthrough_source: v.passthroughSource } : {}),
+    connect_timeout: ms(v.connectTimeoutMs), idle_timeout: ms(v.idleTimeoutMs),
+  };
+  const { outbound, inbound } = config.capture;
+  if (outbound || inbound) o.capture = { ...(outbound ? { outbound: virtual(outbound) } : {}), ...(inbound ? { inbound: virtual(inbound) } : {}) };
+  o.drain = { timeout: ms(config.drain.timeoutMs), min_duration: ms(config.drain.minDurationMs) };
   o.listeners = config.listeners.map(listener);
   o.clusters = config.clusters.map(cluster);
   return o;
@@ -89,6 +96,8 @@ function listener(l: ListenerConfig): Plain {
     ...(l.destinationService !== undefined ? { destination_service: l.destinationService } : {}),
     ...(l.accessLog?.length ? { access_log: l.accessLog.map(accessLog) } : {}),
     ...(l.istioMetrics !== undefined ? { istio_metrics: l.istioMetrics } : {}),
+    ...(l.bindToPort === false ? { bind_to_port: false } : {}),
+    ...(l.proxyProtocol ? { proxy_protocol: { allow_without: l.proxyProtocol.allowWithout } } : {}),
   };
 }
 
@@ -137,6 +146,7 @@ function cluster(c: ClusterConfig): Plain {
       base_ejection_time: ms(c.outlierDetection.baseEjectionMs), max_ejection_percent: c.outlierDetection.maxEjectionPercent, interval: ms(c.outlierDetection.intervalMs),
     } } : {}),
     ...(c.healthyPanicThreshold !== undefined ? { healthy_panic_threshold: c.healthyPanicThreshold } : {}),
+    ...(c.proxyProtocol ? { proxy_protocol: `v${c.proxyProtocol}` } : {}),
     ...(c.leastRequestChoiceCount !== undefined ? { least_request: { choice_count: c.leastRequestChoiceCount } } : {}),
     ...(c.peakEwmaDecayMs !== undefined ? { peak_ewma: { decay_time: ms(c.peakEwmaDecayMs) } } : {}),
     circuit_breakers: {

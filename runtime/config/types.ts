@@ -14,6 +14,41 @@ export interface Config {
   readonly xds: XdsConfig | undefined;
   readonly overload: OverloadConfig;
   readonly telemetry: TelemetryConfig;
+  /** Transparent capture: the virtual listeners iptables redirects to (docs/sidecar.md). */
+  readonly capture: CaptureConfig;
+  /** Graceful shutdown on SIGTERM and POST /drain. */
+  readonly drain: DrainConfig;
+}
+
+/** One virtual listener of transparent capture (Istio's 15001 outbound, 15006 inbound). */
+export interface VirtualListenerConfig {
+  readonly address: string;
+  readonly port: number;
+  /** Source address of inbound pass-through connections (127.0.0.6, as Istio's, which the capture rules let through). */
+  readonly passthroughSource: string | undefined;
+  readonly connectTimeoutMs: number;
+  /** A pass-through connection with no bytes either way for this long is closed. */
+  readonly idleTimeoutMs: number;
+}
+
+export interface CaptureConfig {
+  readonly outbound: VirtualListenerConfig | undefined;
+  readonly inbound: VirtualListenerConfig | undefined;
+}
+
+/**
+ * SIGTERM or POST /drain: readiness fails, listeners stop accepting, idle connections close,
+ * in-flight requests finish; SIGTERM then exits once no connection is left (never before
+ * `minDurationMs`) or when `timeoutMs` has passed.
+ */
+export interface DrainConfig {
+  readonly timeoutMs: number;
+  readonly minDurationMs: number;
+}
+
+/** A listener accepts the PROXY protocol (v1 and v2); `allowWithout`: connections without a header are served too. */
+export interface ProxyProtocolAcceptConfig {
+  readonly allowWithout: boolean;
 }
 
 /** Istio's standard metrics, access logs and tracing (runtime/telemetry/). */
@@ -144,6 +179,13 @@ export interface ListenerConfig {
   readonly tracingSamplingPercent?: number;
   /** Istio's standard metrics for this listener (LDS: the istio_stats filter); default telemetry.istio_metrics. */
   readonly istioMetrics?: boolean;
+  /**
+   * false: the listener binds no socket and is reached only through capture, for connections whose
+   * original destination is its address (0.0.0.0: any) and port (Envoy's bind_to_port).
+   */
+  readonly bindToPort?: boolean;
+  /** Read a PROXY protocol header before the first message: the client's address comes from it. */
+  readonly proxyProtocol?: ProxyProtocolAcceptConfig;
 }
 
 /** One entry of a listener's `filters:` list: a filter plugin by name, and its config. */
@@ -267,6 +309,8 @@ export interface ClusterConfig {
   readonly outlierDetection?: OutlierDetectionConfig;
   /** Below this share (%) of endpoints not ejected, ejection is ignored (Envoy's healthy_panic_threshold, 50). */
   readonly healthyPanicThreshold?: number;
+  /** Send a PROXY protocol header of this version on each new connection (then each client's connections are its own). */
+  readonly proxyProtocol?: 1 | 2;
 }
 
 /** Envoy's outlier_detection, for any protocol: an error response from the codec counts as a 5xx. */

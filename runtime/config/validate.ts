@@ -11,6 +11,7 @@ import type {
   RetryOn, RetryPolicyConfig, RouteActionConfig, RouteConfig, RouteConfiguration, StringMatch,
 } from './types';
 import { ConfigError } from '../core/errors';
+import { CAPTURE_DEFAULTS, DRAIN_DEFAULTS, readCapture, readDrain, readProxyProtocolAccept, readProxyProtocolSend } from './validate-sidecar';
 import { readAccessLogs, readTelemetry, TELEMETRY_DEFAULTS } from './validate-telemetry';
 import { LOG_LEVELS, LogLevel } from '../core/logger';
 import { regexProblem } from '../core/safe-regex';
@@ -44,7 +45,7 @@ export function checkConfig(raw: unknown, baseDir: string): { config: Config | u
 }
 
 function readConfig(root: Field, baseDir: string): Config {
-  root.collect(() => root.only(['admin', 'plugins', 'listeners', 'clusters', 'log_level', 'xds', 'overload', 'telemetry']), undefined);
+  root.collect(() => root.only(['admin', 'plugins', 'listeners', 'clusters', 'log_level', 'xds', 'overload', 'telemetry', 'capture', 'drain']), undefined);
   const clustersField = root.child('clusters');
   const clusters = clustersField.collect(() => clustersField.or((f) => f.items().map((c) => c.collect(() => readCluster(c), undefined)), []), [])
     .filter((c): c is ClusterConfig => c !== undefined);
@@ -63,7 +64,8 @@ function readConfig(root: Field, baseDir: string): Config {
   }, [] as Array<ListenerConfig | undefined>);
   const written = Array.isArray(listenersField.value) ? (listenersField.value as unknown[]) : [];
   root.collect(() => unique(written.map((l) => nameOf(l)), listenersField, 'name'), undefined);
-  root.collect(() => unique(slots.map((l) => (l && l.port !== 0 ? `${l.address}:${l.port}` : undefined)), listenersField, 'address/port'), undefined);
+  // A listener reached only through capture takes no socket: it clashes only with its like on the same side.
+  root.collect(() => unique(slots.map((l) => (l && l.port !== 0 ? `${l.bindToPort === false ? `captured ${l.trafficDirection} ` : ''}${l.address}:${l.port}` : undefined)), listenersField, 'address/port'), undefined);
   written.forEach((l, i) => {
     const rds = l && typeof l === 'object' ? (l as Record<string, unknown>).rds : undefined;
     if (rds !== undefined && !xdsField.present) root.collect(() => new Field(`listeners[${i}].rds`, rds).fail('needs a top-level xds server to fetch routes from'), undefined);
@@ -76,6 +78,8 @@ function readConfig(root: Field, baseDir: string): Config {
   const logField = root.child('log_level');
   const overloadField = root.child('overload');
   const telemetryField = root.child('telemetry');
+  const captureField = root.child('capture');
+  const drainField = root.child('drain');
   return {
     admin: adminField.collect(() => adminField.or((f) => readAdmin(f, baseDir), undefined), undefined),
     plugins,
@@ -85,6 +89,17 @@ function readConfig(root: Field, baseDir: string): Config {
     xds,
     overload: overloadField.collect(() => readOverload(overloadField), undefined) ?? readOverload(new Field('overload', undefined)),
     telemetry: telemetryField.collect(() => readTelemetry(telemetryField, baseDir), TELEMETRY_DEFAULTS),
+    capture: captureField.collect(() => {
+      const capture = readCapture(captureField);
+      slots.forEach((l, i) => {
+        if (l?.bindToPort !== false) return;
+        const at = new Field(`listeners[${i}].bind_to_port`, false, root.errors);
+        if (l.port === 0) at.collect(() => at.fail('false needs a port: connections are matched to the listener by their original destination port'), undefined);
+        else if (!capture[l.trafficDirection ?? 'outbound']) at.collect(() => at.fail(`false needs capture.${l.trafficDirection ?? 'outbound'}: only captured connections reach this listener`), undefined);
+      });
+      return capture;
+    }, CAPTURE_DEFAULTS),
+    drain: drainField.collect(() => readDrain(drainField), DRAIN_DEFAULTS),
   };
 }
 
@@ -128,7 +143,7 @@ function unique(values: Array<string | undefined>, field: Field, what: string): 
 
 function readListener(f: Field, clusters: ReadonlySet<string>, baseDir: string): ListenerConfig {
   f.only(['name', 'address', 'port', 'protocol', 'codec_config', 'max_frame_size', 'upstream_connection', 'max_inflight_per_connection', 'max_connections', 'idle_timeout', 'filters', 'route_config', 'rds',
-    'traffic_direction', 'metadata_exchange', 'destination_service', 'access_log', 'istio_metrics']);
+    'traffic_direction', 'metadata_exchange', 'destination_service', 'access_log', 'istio_metrics', 'bind_to_port', 'proxy_protocol']);
   const name = f.get('name', (c) => c.string({ nonEmpty: true, pattern: NAME }), '');
   const address = f.child('address').or((a) => a.string({ nonEmpty: true }), '127.0.0.1');
   const port = f.get('port', (c) => c.integer(0, MAX_PORT), 0);
@@ -160,6 +175,8 @@ function readListener(f: Field, clusters: ReadonlySet<string>, baseDir: string):
     destinationService: f.child('destination_service').or((c) => c.string({ nonEmpty: true, max: 256 }), undefined),
     accessLog: f.child('access_log').or((c) => readAccessLogs(c, baseDir), []),
     istioMetrics: f.child('istio_metrics').or((c) => c.boolean(), undefined),
+    bindToPort: f.child('bind_to_port').or((c) => c.boolean(), true),
+    proxyProtocol: f.child('proxy_protocol').or(readProxyProtocolAccept, undefined),
   };
 }
 
@@ -362,7 +379,7 @@ function readKeyValue(f: Field): KeyValue {
 }
 
 function readCluster(f: Field): ClusterConfig {
-  f.only(['name', 'endpoints', 'lb_policy', 'connect_timeout', 'connections_per_endpoint', 'max_pending_requests_per_connection', 'max_queued_bytes_per_connection', 'retry_budget', 'circuit_breakers', 'outlier_detection', 'healthy_panic_threshold', 'least_request', 'peak_ewma']);
+  f.only(['name', 'endpoints', 'lb_policy', 'connect_timeout', 'connections_per_endpoint', 'max_pending_requests_per_connection', 'max_queued_bytes_per_connection', 'retry_budget', 'circuit_breakers', 'outlier_detection', 'healthy_panic_threshold', 'least_request', 'peak_ewma', 'proxy_protocol']);
   const leastRequest = f.child('least_request');
   if (leastRequest.present) leastRequest.only(['choice_count']);
   const peakEwma = f.child('peak_ewma');
@@ -405,6 +422,7 @@ function readCluster(f: Field): ClusterConfig {
       return ms;
     }, 10_000) } : {}),
     ...(f.child('healthy_panic_threshold').present ? { healthyPanicThreshold: percentOf(f.child('healthy_panic_threshold')) } : {}),
+    ...(f.child('proxy_protocol').present ? { proxyProtocol: f.child('proxy_protocol').or(readProxyProtocolSend, 2) } : {}),
     circuitBreakers: {
       maxConnections: threshold('max_connections', UPSTREAM_LIMIT_DEFAULTS.circuitBreakers.maxConnections),
       maxPendingRequests: threshold('max_pending_requests', UPSTREAM_LIMIT_DEFAULTS.circuitBreakers.maxPendingRequests),

@@ -11,7 +11,8 @@ export type MeltemiErrorCode =
   | 'MELTEMI_LISTEN_FAILED'
   | 'MELTEMI_FILE_REJECTED'
   | 'MELTEMI_PLUGIN_TIMEOUT'
-  | 'MELTEMI_RESOURCE_INVALID';
+  | 'MELTEMI_RESOURCE_INVALID'
+  | 'MELTEMI_CAPTURE_UNAVAILABLE';
 
 export class MeltemiError extends Error {
   readonly code: MeltemiErrorCode;

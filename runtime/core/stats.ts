@@ -33,6 +33,8 @@ export class RequestStats {
 export class ListenerStats {
   decodingErrors = 0;
   idleTimeouts = 0;
+  /** Connections closed for a missing, malformed or late PROXY protocol header. */
+  proxyProtocolErrors = 0;
   connectionsTotal = 0;
   connectionsActive = 0;
   readonly localReplies = new Map<string, number>();
@@ -101,8 +103,33 @@ export class ClusterStats {
   constructor(readonly cluster: string) {}
 }
 
+/** How the connections a capture listener took were handled. */
+export class CaptureStats {
+  /** Handed to a listener. */
+  listener = 0;
+  /** Passed through as plain TCP: open now, in all, and those whose connect failed. */
+  passthroughActive = 0;
+  passthroughTotal = 0;
+  passthroughConnectFailures = 0;
+  /** No original destination: dialled at the capture port itself. */
+  noOriginalDestination = 0;
+  /** The proxy's own connection, captured again (its UID/GID is not exempt). */
+  loop = 0;
+  /** Arrived while draining. */
+  refused = 0;
+
+  constructor(readonly capture: string) {}
+}
+
 export class StatsStore {
   readonly requests = new Map<string, RequestStats>();
+  readonly captures = new Map<string, CaptureStats>();
+
+  capture(name: string): CaptureStats {
+    let s = this.captures.get(name);
+    if (!s) this.captures.set(name, (s = new CaptureStats(name)));
+    return s;
+  }
   readonly listeners = new Map<string, ListenerStats>();
   readonly clusters = new Map<string, ClusterStats>();
 

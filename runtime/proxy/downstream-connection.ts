@@ -21,6 +21,13 @@ import type { ListenerContext } from './listener-context';
 import type { ListenerTelemetry } from '../telemetry/telemetry';
 import type { IstioTcpSeries } from '../telemetry/istio-metrics';
 import { Ending } from '../telemetry/response-flags';
+import type { Address } from '../sidecar/proxy-protocol';
+
+/** Addresses a connection takes from elsewhere than its socket. */
+export interface ConnectionEndpoints {
+  readonly remote?: Address;
+  readonly local?: Address;
+}
 
 const EMPTY = Buffer.alloc(0);
 const ERROR_KIND_NAMES = Object.fromEntries(Object.entries(ErrorKind).map(([k, v]) => [v, k.toLowerCase()])) as Record<number, string>;
@@ -46,6 +53,8 @@ export class DownstreamConnection implements Flushable, Downstream {
   private inflight = 0;
   private closed = false;
   private closing = false;
+  /** Draining: the connection closes the next time nothing is in flight (now, if nothing is). */
+  private draining = false;
   private paused = false;
   private writeBlocked = false;
   /** Time spent on this connection's input since it last yielded. */
@@ -59,10 +68,14 @@ export class DownstreamConnection implements Flushable, Downstream {
   private readonly telemetry: ListenerTelemetry | null;
   private readonly tcp: IstioTcpSeries | null;
 
-  constructor(private readonly socket: net.Socket, private readonly listener: ListenerContext) {
+  /**
+   * `endpoints`: the client's address and the one it dialled when the socket's are not them (a
+   * PROXY protocol header, a captured connection's original destination).
+   */
+  constructor(private readonly socket: net.Socket, private readonly listener: ListenerContext, private readonly endpoints?: ConnectionEndpoints) {
     const { plugin, codecConfig, config, stats } = listener;
     this.plugin = plugin;
-    this.upstreams = new ConnectionUpstreams(listener.pool, config.upstreamConnection === 'per_client');
+    this.upstreams = new ConnectionUpstreams(listener.pool, config.upstreamConnection === 'per_client', this.clientAddresses);
     this.chain = listener.chain;
     this.chain.users++;
     plugin.connections++;
@@ -191,13 +204,21 @@ export class DownstreamConnection implements Flushable, Downstream {
     }
   }
 
+  /** The client's address and the one it dialled (PROXY protocol headers sent upstream). */
+  private readonly clientAddresses = (): readonly [Address | undefined, Address | undefined] => {
+    const s = this.socket;
+    const remote = this.endpoints?.remote ?? (s.remoteAddress === undefined ? undefined : { address: s.remoteAddress, port: s.remotePort ?? 0 });
+    const local = this.endpoints?.local ?? (s.localAddress === undefined ? undefined : { address: s.localAddress, port: s.localPort ?? 0 });
+    return [remote, local];
+  };
+
   /** The client's address and this listener's, as `host:port` (for access logs; asked of the socket once). */
   private addressPair: [string, string] | undefined;
   private readonly addresses = (): [string, string] => {
     if (this.addressPair !== undefined) return this.addressPair;
-    const s = this.socket;
-    const join = (host: string | undefined, port: number | undefined) => (host === undefined ? '-' : host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
-    return (this.addressPair = [join(s.remoteAddress, s.remotePort), join(s.localAddress, s.localPort)]);
+    const join = (a: Address | undefined) => (a === undefined ? '-' : a.address.includes(':') ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`);
+    const [remote, local] = this.clientAddresses();
+    return (this.addressPair = [join(remote), join(local)]);
   };
 
   // ---- responses ---------------------------------------------------------------------------
@@ -271,7 +292,10 @@ export class DownstreamConnection implements Flushable, Downstream {
         this.updateFlow();
       }
     }
-    if (this.closing && this.inflight === 0) this.socket.end();
+    if ((this.closing || this.draining) && this.inflight === 0) {
+      this.closing = true; // nothing read after this is answered: the write side is gone
+      this.socket.end();
+    }
   }
 
   // ---- flow control and closing --------------------------------------------------------------
@@ -286,7 +310,7 @@ export class DownstreamConnection implements Flushable, Downstream {
       this.paused = false;
       this.socket.resume();
     }
-    if (this.closing && this.inflight === 0) scheduleFlush(this);
+    if ((this.closing || this.draining) && this.inflight === 0) scheduleFlush(this);
   }
 
   /** Malformed input or a failing codec: answer with a protocol error where possible, then close. */
@@ -315,6 +339,16 @@ export class DownstreamConnection implements Flushable, Downstream {
 
   closeAfterResponses(): void {
     this.startClosing();
+  }
+
+  /**
+   * The proxy is draining: reading goes on (a request already sent is answered), and the
+   * connection closes as soon as it has nothing in flight.
+   */
+  drain(): void {
+    if (this.draining || this.closed) return;
+    this.draining = true;
+    if (this.inflight === 0) scheduleFlush(this);
   }
 
   private startClosing(): void {

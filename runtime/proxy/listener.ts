@@ -21,6 +21,8 @@ import { WasmFilter } from '../filter/wasm-filter';
 import type { PluginRegistry } from '../plugin/plugin-registry';
 import { ConfigError } from '../core/errors';
 import type { Telemetry } from '../telemetry/telemetry';
+import type { ConnectionEndpoints } from './downstream-connection';
+import { readProxyHeader, type Address } from '../sidecar/proxy-protocol';
 
 export class Listener {
   readonly context: ListenerContext;
@@ -29,8 +31,8 @@ export class Listener {
 
   private readonly codecConfig: Buffer;
   private readonly childLogger: Logger;
-  /** Resolves the drain in progress once the last connection closed. */
-  private drained: (() => void) | undefined;
+  /** Waiting for the last connection to close (drains). */
+  private idleWaiters: Array<() => void> = [];
 
   /**
    * `fieldPath` names the listener in errors about its filters (`listeners[0]`, or an LDS
@@ -59,22 +61,42 @@ export class Listener {
     context.chain = new FilterChain([], new Router(context as ListenerContext), this.childLogger, context.stats);
     this.context = context as ListenerContext;
     // allowHalfOpen: a client may send its requests and half-close; it still gets its replies.
-    this.server = net.createServer({ allowHalfOpen: true }, (socket) => {
-      // Refused connections are closed at once: past the caps a descriptor is held for
-      // microseconds, and the admin port and upstreams keep theirs.
-      if (overload.admit(config.name, this.connections.size + this.held.length, this.context.config.maxConnections)) {
-        socket.destroy();
-        return;
-      }
-      if (this.warming) {
-        // Bound but warming (its first routes): the client waits, unread, rather than meeting an empty route table.
-        socket.pause();
-        this.held.push(socket);
-        return;
-      }
-      this.accept(socket);
-    });
+    this.server = net.createServer({ allowHalfOpen: true }, (socket) => this.onConnection(socket, undefined));
   }
+
+  private onConnection(socket: net.Socket, dialled: Address | undefined): void {
+    // Refused connections are closed at once: past the caps a descriptor is held for
+    // microseconds, and the admin port and upstreams keep theirs.
+    if (this.context.overload.admit(this.config.name, this.connections.size + this.held.length + this.handshaking.size, this.context.config.maxConnections)) {
+      socket.destroy();
+      return;
+    }
+    if (dialled) this.dialled.set(socket, dialled);
+    if (this.warming) {
+      // Bound but warming (its first routes): the client waits, unread, rather than meeting an empty route table.
+      socket.pause();
+      this.held.push(socket);
+      return;
+    }
+    this.accept(socket);
+  }
+
+  /**
+   * Takes a connection captured for this listener's address and port (`dialled`: its original
+   * destination). False when this listener takes no connections any more (draining, closed).
+   */
+  adopt(socket: net.Socket, dialled: Address): boolean {
+    if (this.stopped) return false;
+    this.onConnection(socket, dialled);
+    return true;
+  }
+
+  /** Original destinations of captured connections not yet accepted (held while warming). */
+  private readonly dialled = new WeakMap<net.Socket, Address>();
+  /** Connections reading their PROXY protocol header. */
+  private readonly handshaking = new Set<net.Socket>();
+  /** Takes no new connections: draining or closed. */
+  private stopped = false;
 
   /** Sockets accepted while warming, served once it is warm. */
   private held: net.Socket[] = [];
@@ -110,12 +132,39 @@ export class Listener {
   }
 
   private accept(socket: net.Socket): void {
-    const conn = new DownstreamConnection(socket, this.context);
+    const dialled = this.dialled.get(socket);
+    const pp = this.config.proxyProtocol;
+    if (!pp) {
+      this.serve(socket, dialled && { local: dialled });
+      return;
+    }
+    this.handshaking.add(socket);
+    readProxyHeader(socket, pp.allowWithout).then((header) => {
+      this.handshaking.delete(socket);
+      if (socket.destroyed) {
+        this.context.overload.released(this.config.name);
+        return;
+      }
+      // A LOCAL/UNKNOWN header (a health check) leaves the socket's own addresses.
+      this.serve(socket, { remote: header?.source, local: header?.destination ?? dialled });
+      socket.resume();
+    }, (err: Error) => {
+      this.handshaking.delete(socket);
+      this.context.stats.proxyProtocolErrors++;
+      this.childLogger.log('debug', `closing downstream connection: ${err.message}`);
+      socket.destroy();
+      this.context.overload.released(this.config.name);
+    });
+  }
+
+  private serve(socket: net.Socket, endpoints: ConnectionEndpoints | undefined): void {
+    const conn = new DownstreamConnection(socket, this.context, endpoints);
     this.connections.add(conn);
+    if (this.stopped) conn.drain();
     socket.once('close', () => {
       this.connections.delete(conn);
       this.context.overload.released(this.config.name);
-      if (this.connections.size === 0) this.drained?.();
+      if (this.connections.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
     });
   }
 
@@ -209,6 +258,8 @@ export class Listener {
   private heldPort: number | undefined;
 
   async listen(): Promise<void> {
+    // Reached through capture only: no socket of its own.
+    if (this.config.bindToPort === false) return;
     if (this.binder) this.heldPort = await this.binder(this.server, this.config);
     else await listenOn(this.server, this.config.port, this.config.address, `listener ${this.config.name}`);
   }
@@ -223,24 +274,42 @@ export class Listener {
   }
 
   /**
+   * Graceful drain: stops accepting, and every connection closes once it has nothing in flight
+   * (idle ones now). `whenIdle()` tells when the last one has.
+   */
+  startDrain(): void {
+    this.stopped = true;
+    if (this.server.listening) this.server.close();
+    this.dropHeld();
+    for (const socket of this.handshaking) socket.destroy();
+    for (const c of this.connections) c.drain();
+  }
+
+  /** Resolves once no connection is open (at once if none is). */
+  whenIdle(): Promise<void> {
+    if (this.connections.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /**
    * Stops accepting, lets open connections finish for up to `timeoutMs`, then closes what is
    * left (Envoy's listener drain on removal).
    */
   async drain(timeoutMs: number): Promise<void> {
-    this.server.close();
+    this.stopped = true;
+    if (this.server.listening) this.server.close();
     this.dropHeld();
     if (this.connections.size > 0) {
       let timer: NodeJS.Timeout | undefined;
-      await new Promise<void>((resolve) => {
-        this.drained = resolve;
-        timer = setTimeout(resolve, timeoutMs);
-      });
+      await Promise.race([this.whenIdle(), new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); })]);
       clearTimeout(timer);
     }
     await this.close();
   }
 
   async close(): Promise<void> {
+    this.stopped = true;
+    for (const socket of this.handshaking) socket.destroy();
     const closed = this.server.listening ? new Promise<void>((resolve) => this.server.close(() => resolve())) : Promise.resolve();
     this.dropHeld();
     for (const c of this.connections) c.destroy();

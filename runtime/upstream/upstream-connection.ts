@@ -22,6 +22,7 @@ import type { Cluster, Endpoint } from './cluster';
 import { Fifo } from '../core/fifo';
 import { Flushable, scheduleFlush } from '../core/flush-scheduler';
 import { FrameReader } from '../proxy/frame-reader';
+import { trackOwnConnection } from '../sidecar/own-connections';
 
 const EMPTY_MUTATION = new Mutation().encode();
 const EMPTY = Buffer.alloc(0);
@@ -75,8 +76,11 @@ export class UpstreamConnection implements Flushable {
   /** Requests queued here while connecting, counted in the cluster's pending requests. */
   private pendingCounted = 0;
 
-  /** `dedicated`: one client's own connection (its state — SELECT, MULTI — lives on it). */
-  constructor(readonly cluster: Cluster, readonly endpoint: Endpoint, opts: UpstreamOptions, readonly dedicated = false) {
+  /**
+   * `dedicated`: one client's own connection (its state — SELECT, MULTI — lives on it).
+   * `preamble`: bytes sent before any request (a PROXY protocol header).
+   */
+  constructor(readonly cluster: Cluster, readonly endpoint: Endpoint, opts: UpstreamOptions, readonly dedicated = false, preamble?: Buffer) {
     this.ctx = opts.plugin.open(true, opts.codecConfig);
     this.byId = opts.plugin.descriptor.correlation === 'request_id' ? new Map() : null;
     this.passthrough = opts.plugin.descriptor.passthroughEncode;
@@ -85,6 +89,9 @@ export class UpstreamConnection implements Flushable {
     cluster.stats.connectionsActive++;
     UpstreamConnection.live.add(this);
     this.socket = net.connect({ host: endpoint.address, port: endpoint.port });
+    trackOwnConnection(this.socket);
+    // Written while connecting: Node sends it first, before the first flush of requests.
+    if (preamble) this.socket.write(preamble);
     this.socket.setNoDelay(true);
     this.connectTimer = setTimeout(() => this.destroy(`connect timeout after ${cluster.config.connectTimeoutMs} ms`), cluster.config.connectTimeoutMs);
     this.socket.on('connect', () => this.onConnect());

@@ -44,9 +44,9 @@ export class UpstreamPool {
   }
 
   /** A connection outside the pool, owned by the caller (per-client and pinned use). */
-  dedicated(cluster: Cluster, ep: Endpoint): UpstreamConnection | undefined {
+  dedicated(cluster: Cluster, ep: Endpoint, preamble?: Buffer): UpstreamConnection | undefined {
     if (this.closed || !cluster.mayConnect()) return undefined;
-    return new UpstreamConnection(cluster, ep, this.opts, true);
+    return new UpstreamConnection(cluster, ep, this.opts, true, preamble);
   }
 
   close(): void {

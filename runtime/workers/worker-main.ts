@@ -2,6 +2,7 @@
 // connections, listening on its duplicates of the primary's sockets. It receives no xDS and
 // watches no directory: the primary hands it generations, and it takes each whole or not at all.
 
+import { captureListenerNames } from '../sidecar/capture-listener';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Config } from '../config/types';
 import { PortLogger } from './port-logger';
@@ -87,7 +88,8 @@ function status(proxy: Meltemi, generation: number): WorkerStatus {
 async function main(): Promise<void> {
   const config: Config = { ...data.config, xds: undefined, admin: undefined, plugins: { ...data.config.plugins, watch: false } };
   const logger = new PortLogger(send, data.logLevel);
-  const names = config.listeners.map((l) => l.name);
+  // Listeners reached through capture only have no socket; the capture listeners have theirs.
+  const names = [...config.listeners.filter((l) => l.bindToPort !== false).map((l) => l.name), ...captureListenerNames(config.capture)];
   const handles = await duplicateListenSockets(names.map((n) => data.fds[n].fd), names.map((n) => data.fds[n].port));
   const byName = new Map(names.map((n, i) => [n, handles[i]]));
   let applier: GenerationApplier | undefined;
@@ -127,6 +129,9 @@ async function main(): Promise<void> {
       case 'query':
         if (m.what === 'status') send({ type: 'answer', id: m.id, value: status(proxy, applier!.current) });
         else void metrics.getMetricsAsJSON().then((value) => send({ type: 'answer', id: m.id, value }));
+        return;
+      case 'drain':
+        void proxy.drain().done.then(() => send({ type: 'drained' }));
         return;
       case 'stop':
         void proxy.stop().then(() => process.exit(0));

@@ -39,6 +39,8 @@ interface Slot {
   generation: number;
   /** Replies awaited, by `prepared:<generation>` or `answer:<query>`. */
   readonly waiting: Map<string, (m: FromWorker | undefined) => void>;
+  /** Answered the drain (or ended during it). */
+  drained: boolean;
 }
 
 export interface GenerationRecord {
@@ -66,7 +68,7 @@ export class WorkerPool {
   /** `workerFile`: the thread's script (tests give one that speaks the protocol and misbehaves). */
   constructor(private readonly config: Config, size: number, private readonly logger: Logger, private readonly workerFile = WORKER_FILE) {
     this.counts = SharedConnectionCounts.create(config.listeners.map((l) => l.name), size);
-    this.slots = Array.from({ length: size }, (_, index) => ({ index, worker: undefined, ready: false, threadId: undefined, startedAt: 0, restarts: 0, nextDelay: RESTART_MIN_MS, generation: 0, waiting: new Map() }));
+    this.slots = Array.from({ length: size }, (_, index) => ({ index, worker: undefined, ready: false, threadId: undefined, startedAt: 0, restarts: 0, nextDelay: RESTART_MIN_MS, generation: 0, waiting: new Map(), drained: false }));
   }
 
   get size(): number {
@@ -122,6 +124,9 @@ export class WorkerPool {
           resolve();
         } else if (m.type === 'failed') {
           reject(new MeltemiError('MELTEMI_LISTEN_FAILED', `worker ${slot.index} could not start: ${m.message}`));
+        } else if (m.type === 'drained') {
+          slot.drained = true;
+          this.checkDrained();
         } else if (m.type === 'log') {
           this.logger.log(m.level, m.message, { worker: slot.index, ...m.fields });
         } else if (m.type === 'prepared' || m.type === 'answer') {
@@ -143,7 +148,12 @@ export class WorkerPool {
           reject(new MeltemiError('MELTEMI_LISTEN_FAILED', `worker ${slot.index} ended (exit ${code}) before it was ready`));
           return;
         }
-        if (this.stopping) return;
+        if (this.stopping || this.draining) {
+          // Not replaced while draining: a new worker would only take connections to close them.
+          slot.drained = true;
+          this.checkDrained();
+          return;
+        }
         this.counts.clear(slot.index);
         this.retire(slot.index);
         this.replace(slot, code);
@@ -172,6 +182,30 @@ export class WorkerPool {
     const run = this.queue.then(task, task);
     this.queue = run.catch(() => undefined);
     return run;
+  }
+
+  private draining = false;
+  private drainWaiters: Array<() => void> = [];
+
+  /** Graceful drain: every worker drains its listeners (Drainable, with whenIdle). */
+  startDrain(): void {
+    this.draining = true;
+    for (const s of this.slots) {
+      if (s.worker) s.worker.postMessage({ type: 'drain' } satisfies ToWorker);
+      else s.drained = true;
+    }
+  }
+
+  /** Resolves once every worker reported its drain finished (or ended). */
+  whenIdle(): Promise<void> {
+    return new Promise((resolve) => {
+      this.drainWaiters.push(resolve);
+      this.checkDrained();
+    });
+  }
+
+  private checkDrained(): void {
+    if (this.draining && this.slots.every((s) => s.drained)) for (const resolve of this.drainWaiters.splice(0)) resolve();
   }
 
   private ask(slot: Slot, message: ToWorker, key: string): Promise<FromWorker | undefined> {

@@ -35,10 +35,13 @@ export type ToWorker =
   | { readonly type: 'commit'; readonly id: number }
   | { readonly type: 'abort'; readonly id: number }
   | { readonly type: 'query'; readonly id: number; readonly what: 'metrics' | 'status' }
-  | { readonly type: 'stop' };
+  | { readonly type: 'stop' }
+  /** Graceful drain: the worker answers `drained` once its connections are closed or its drain timed out. */
+  | { readonly type: 'drain' };
 
 export type FromWorker =
   | { readonly type: 'ready' }
+  | { readonly type: 'drained' }
   | { readonly type: 'failed'; readonly message: string }
   | { readonly type: 'prepared'; readonly id: number; readonly error?: string }
   | { readonly type: 'answer'; readonly id: number; readonly value: unknown }
