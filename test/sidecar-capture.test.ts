@@ -3,116 +3,11 @@
 // original destination; servers' sidecars capture inbound. Nothing leaves the lab's namespaces.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { ChildProcess } from 'node:child_process';
-import { NetnsLab, netnsAvailable, waitForOutput, type Host } from './helpers/netns';
-import { MELTEMI_BIN, PLUGIN_DIR } from './helpers/paths';
+import { NetnsLab, waitForOutput, type Host } from './helpers/netns';
+import { MELTEMI_BIN } from './helpers/paths';
+import { ADMIN, clientSidecarYaml, metric, requireNetns, serverSidecarYaml, startEcho, startSidecar, tcpExchange } from './helpers/sidecar';
 
 const VIP = '10.232.0.10';
-const ADMIN = 15000;
-
-/** Skipped only off CI (not root, no iptables); .ci/run sets MELTEMI_REQUIRE_NETNS so it runs there. */
-export function requireNetns(ctx: Mocha.Context): void {
-  const missing = netnsAvailable();
-  if (!missing) return;
-  if (process.env.MELTEMI_REQUIRE_NETNS) throw new Error(`network-namespace tests cannot run: ${missing}`);
-  ctx.skip();
-}
-
-export function writeConfig(yaml: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'meltemi-ns-'));
-  const file = join(dir, 'meltemi.yaml');
-  writeFileSync(file, yaml);
-  return file;
-}
-
-/** Starts meltemi in `host` as `uid`; resolves once its admin port is up. */
-export async function startSidecar(lab: NetnsLab, host: Host, yaml: string, uid = 1337, args: string[] = []): Promise<ChildProcess> {
-  const proc = lab.start(host, process.execPath, [MELTEMI_BIN, 'run', '--config', writeConfig(yaml), '--workers', '1', ...args], { uid });
-  await waitForOutput(proc, /admin on /);
-  return proc;
-}
-
-/** A metric's value from `host`'s admin port (sum over series matching every label in `labels`). */
-export function metric(lab: NetnsLab, host: Host, name: string, labels: Record<string, string> = {}): number {
-  const text = lab.run(host, 'curl', ['-sf', `http://127.0.0.1:${ADMIN}/metrics`]);
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-}
-
-export function serverSidecarYaml(): string {
-  return `
-admin: { address: 127.0.0.1, port: ${ADMIN} }
-plugins: { directory: ${PLUGIN_DIR}, watch: false }
-capture:
-  inbound: { port: 15006 }
-listeners:
-  - name: inbound_6379
-    address: 0.0.0.0
-    port: 6379
-    bind_to_port: false
-    traffic_direction: inbound
-    protocol: redis
-    route_config: { name: local, routes: [ { name: app, match: {}, route: { cluster: app } } ] }
-clusters:
-  - name: app
-    endpoints: [ { address: 127.0.0.1, port: 6379 } ]
-`;
-}
-
-export function clientSidecarYaml(s1: Host, s2: Host): string {
-  return `
-admin: { address: 127.0.0.1, port: ${ADMIN} }
-plugins: { directory: ${PLUGIN_DIR}, watch: false }
-capture:
-  outbound: { port: 15001 }
-listeners:
-  - name: redis_vip
-    address: ${VIP}
-    port: 6379
-    bind_to_port: false
-    protocol: redis
-    route_config:
-      name: redis
-      routes:
-        - name: a-keys
-          match: { metadata: [ { name: key, prefix_match: "a:" } ] }
-          route: { cluster: s1 }
-        - name: rest
-          match: {}
-          route: { cluster: s2 }
-clusters:
-  - name: s1
-    endpoints: [ { address: ${s1.ip}, port: 6379 } ]
-  - name: s2
-    endpoints: [ { address: ${s2.ip}, port: 6379 } ]
-`;
-}
-
-/** A TCP echo server on `port` of every address of `host`, run by root (an application, not the proxy). */
-export function startEcho(lab: NetnsLab, host: Host, port: number): Promise<string> {
-  const proc = lab.start(host, process.execPath, ['-e', `require('net').createServer((s) => s.pipe(s)).listen(${port}, '0.0.0.0', () => console.log('echo up'))`]);
-  return waitForOutput(proc, /echo up/);
-}
-
-/** Sends `text` from `host` to address:port as plain TCP and returns what came back before the server closed (or 2 s). */
-export function tcpExchange(lab: NetnsLab, host: Host, address: string, port: number, text: string): string {
-  return lab.run(host, process.execPath, ['-e', `
-    const s = require('net').connect(${port}, '${address}');
-    let got = '';
-    s.on('data', (d) => { got += d; if (got.length >= ${text.length}) s.end(); });
-    s.on('connect', () => s.write(${JSON.stringify(text)}));
-    s.on('error', (e) => { process.stdout.write('ERROR ' + e.code); process.exit(0); });
-    s.on('close', () => { process.stdout.write(got); process.exit(0); });
-    setTimeout(() => { process.stdout.write(got || 'TIMEOUT'); process.exit(0); }, 2000);
-  `]);
-}
 
 describe('sidecar: transparent capture in network namespaces', function () {
   this.timeout(60_000);
@@ -136,7 +31,7 @@ describe('sidecar: transparent capture in network namespaces', function () {
       await startSidecar(lab, s, serverSidecarYaml());
     }
     lab.run(client, process.execPath, [MELTEMI_BIN, 'iptables', '--inbound-ports', '']);
-    await startSidecar(lab, client, clientSidecarYaml(s1, s2));
+    await startSidecar(lab, client, clientSidecarYaml(s1, s2, VIP));
   });
 
   after(async () => {
@@ -179,7 +74,7 @@ describe('sidecar: transparent capture in network namespaces', function () {
     const looper = lab.addHost('looper', 4, ['10.232.0.0/16']);
     lab.run(looper, process.execPath, [MELTEMI_BIN, 'iptables', '--inbound-ports', '']);
     // Rules for UID/GID 1337, proxy run as 1338: its connection out is redirected back to it.
-    await startSidecar(lab, looper, clientSidecarYaml(s1, s2), 1338);
+    await startSidecar(lab, looper, clientSidecarYaml(s1, s2, VIP), 1338);
     const reply = lab.run(looper, 'redis-cli', ['-h', VIP, '-p', '6379', 'GET', 'a:one']).trim();
     assert.notEqual(reply, 'to-s1');
     assert.ok(metric(lab, looper, 'meltemi_capture_connections_total', { capture: 'outbound', outcome: 'loop' }) >= 1);

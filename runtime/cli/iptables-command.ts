@@ -17,6 +17,8 @@ export const IPTABLES_HELP = `meltemi iptables [--dry-run] [--remove] [options]
     --inbound-ports LIST|*     (*)      ports captured inbound; "" for none
     --exclude-inbound-ports LIST        (15020,15021,15090)
     --outbound-cidrs LIST|*    (*)      destinations captured outbound; "" for none
+    --outbound-ports LIST      (all)    destination ports captured outbound (beside Istio: the
+                                        meta-protocol ports Istio's Envoy is told to leave alone)
     --exclude-outbound-cidrs LIST       --exclude-outbound-ports LIST
     --passthrough-source ADDR  (127.0.0.6)`;
 
@@ -37,13 +39,14 @@ export function captureOptions(values: Record<string, string | boolean | undefin
     outboundCidrs: outbound === undefined || outbound.trim() === '*' ? '*' : parseCidrs(outbound, '--outbound-cidrs'),
     excludeOutboundCidrs: parseCidrs(str('exclude-outbound-cidrs') ?? '', '--exclude-outbound-cidrs'),
     excludeOutboundPorts: parsePorts(str('exclude-outbound-ports') ?? '', '--exclude-outbound-ports'),
+    outboundPorts: parsePorts(str('outbound-ports') ?? '', '--outbound-ports'),
     passthroughSource: source,
   };
 }
 
 const OPTIONS = Object.fromEntries([
   'proxy-uid', 'proxy-gid', 'outbound-port', 'inbound-port', 'inbound-ports', 'exclude-inbound-ports',
-  'outbound-cidrs', 'exclude-outbound-cidrs', 'exclude-outbound-ports', 'passthrough-source',
+  'outbound-cidrs', 'exclude-outbound-cidrs', 'exclude-outbound-ports', 'outbound-ports', 'passthrough-source',
 ].map((k) => [k, { type: 'string' as const }]));
 
 export function iptablesCommand(argv: string[], out: NodeJS.WritableStream, err: NodeJS.WritableStream): number {

@@ -16,6 +16,8 @@ export interface CaptureRuleOptions {
   readonly outboundCidrs: '*' | readonly string[];
   readonly excludeOutboundCidrs: readonly string[];
   readonly excludeOutboundPorts: readonly number[];
+  /** Only these destination ports are captured outbound (empty: every port); beside Istio, the meta-protocol ports. */
+  readonly outboundPorts: readonly number[];
   /** Source address of the proxy's inbound pass-through connections, let through on loopback. */
   readonly passthroughSource: string;
 }
@@ -31,6 +33,7 @@ export const CAPTURE_RULE_DEFAULTS: CaptureRuleOptions = {
   outboundCidrs: '*',
   excludeOutboundCidrs: [],
   excludeOutboundPorts: [],
+  outboundPorts: [],
   passthroughSource: '127.0.0.6',
 };
 
@@ -71,8 +74,11 @@ export function captureRules(o: CaptureRuleOptions): string {
     if (outbound) {
       for (const port of o.excludeOutboundPorts) add(`MELTEMI_OUTPUT -p tcp --dport ${port} -j RETURN`);
       for (const cidr of o.excludeOutboundCidrs) add(`MELTEMI_OUTPUT -d ${cidr} -j RETURN`);
-      if (o.outboundCidrs === '*') add('MELTEMI_OUTPUT -j MELTEMI_REDIRECT');
-      else for (const cidr of o.outboundCidrs) add(`MELTEMI_OUTPUT -d ${cidr} -j MELTEMI_REDIRECT`);
+      const ports = o.outboundPorts.length > 0 ? o.outboundPorts.map((p) => `-p tcp --dport ${p} `) : [''];
+      for (const port of ports) {
+        if (o.outboundCidrs === '*') add(`MELTEMI_OUTPUT ${port}-j MELTEMI_REDIRECT`);
+        else for (const cidr of o.outboundCidrs) add(`MELTEMI_OUTPUT ${port}-d ${cidr} -j MELTEMI_REDIRECT`);
+      }
     }
   }
   lines.push('COMMIT', '');

@@ -64,6 +64,8 @@ export class AttackBench {
     const yaml = `
 admin: { port: ${adminPort} }
 log_level: warn
+# SIGTERM drains first: a drain bounded well inside SIGTERM_EXIT_MS, so requests that never end cannot hold the exit.
+drain: { timeout: 1s }
 ${opts.top ?? ''}
 plugins: { directory: ${JSON.stringify(pluginDir)}, watch: true${opts.plugins ? `, ${opts.plugins}` : ''} }
 listeners:

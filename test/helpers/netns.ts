@@ -26,6 +26,9 @@ export interface Host {
   readonly ip: string;
 }
 
+/** Labs made by this process so far: each gets names of its own. */
+let labs = 0;
+
 export class NetnsLab {
   private readonly hub: string;
   readonly hosts = new Map<string, Host>();
@@ -34,7 +37,7 @@ export class NetnsLab {
 
   /** `subnet`: the first three octets of the hosts' /24 (10.231.0). */
   constructor(readonly subnet = '10.231.0') {
-    this.id = `${process.pid % 100000}`;
+    this.id = `${process.pid % 10000}${labs++}`;
     this.hub = `mlt${this.id}-hub`;
     ip('netns', 'add', this.hub);
     ipIn(this.hub, 'link', 'add', 'br0', 'type', 'bridge');
