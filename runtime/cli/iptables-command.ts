@@ -12,7 +12,7 @@ export const IPTABLES_HELP = `meltemi iptables [--dry-run] [--remove] [options]
   installs transparent capture in this network namespace (needs NET_ADMIN): outbound TCP to
   --outbound-port, inbound TCP to --inbound-port, the proxy's --proxy-uid/--proxy-gid exempt.
   Running it again replaces the rules (idempotent); --remove takes them out; --dry-run prints them.
-    --proxy-uid N              (1337)   --proxy-gid N            (1337)
+    --proxy-uid N              (1337)   --proxy-gid N            (the UID)
     --outbound-port N          (15001)  --inbound-port N         (15006)
     --inbound-ports LIST|*     (*)      ports captured inbound; "" for none
     --exclude-inbound-ports LIST        (15020,15021,15090)
@@ -31,7 +31,8 @@ export function captureOptions(values: Record<string, string | boolean | undefin
   if (!isIPv4(source)) throw new Error(`--passthrough-source: "${source}" is not an IPv4 address`);
   return {
     proxyUid: str('proxy-uid') !== undefined ? parseId(str('proxy-uid')!, '--proxy-uid') : d.proxyUid,
-    proxyGid: str('proxy-gid') !== undefined ? parseId(str('proxy-gid')!, '--proxy-gid') : d.proxyGid,
+    // A proxy given its own UID runs under its own group too, unless told otherwise.
+    proxyGid: str('proxy-gid') !== undefined ? parseId(str('proxy-gid')!, '--proxy-gid') : str('proxy-uid') !== undefined ? parseId(str('proxy-uid')!, '--proxy-uid') : d.proxyGid,
     outboundPort: str('outbound-port') !== undefined ? parsePort(str('outbound-port')!, '--outbound-port') : d.outboundPort,
     inboundPort: str('inbound-port') !== undefined ? parsePort(str('inbound-port')!, '--inbound-port') : d.inboundPort,
     inboundPorts: inbound === undefined || inbound.trim() === '*' ? '*' : parsePorts(inbound, '--inbound-ports'),
