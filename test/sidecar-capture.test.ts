@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { NetnsLab, waitForOutput, type Host } from './helpers/netns';
 import { MELTEMI_BIN } from './helpers/paths';
-import { ADMIN, clientSidecarYaml, metric, requireNetns, serverSidecarYaml, startEcho, startSidecar, tcpExchange } from './helpers/sidecar';
+import { ADMIN, clientSidecarYaml, metric, requireNetns, serverSidecarYaml, rpcCall, startEcho, startRpcPeers, startSidecar, tcpExchange } from './helpers/sidecar';
 
 const VIP = '10.232.0.10';
 
@@ -27,6 +27,7 @@ describe('sidecar: transparent capture in network namespaces', function () {
       const redis = lab.start(s, 'redis-server', ['--port', '6379', '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
       await waitForOutput(redis, /Ready to accept connections/);
       await startEcho(lab, s, 7000);
+      await startRpcPeers(lab, s, s === s1 ? 's1' : 's2');
       lab.run(s, process.execPath, [MELTEMI_BIN, 'iptables', '--exclude-inbound-ports', `${ADMIN},22`]);
       await startSidecar(lab, s, serverSidecarYaml());
     }
@@ -54,6 +55,15 @@ describe('sidecar: transparent capture in network namespaces', function () {
     // Each side reports as Istio's sidecars do: source on the client, destination on the server.
     assert.ok(metric(lab, client, 'istio_requests_total', { reporter: 'source' }) >= 2);
     assert.equal(metric(lab, s2, 'istio_requests_total', { reporter: 'destination' }), 1);
+  });
+
+  it('captures unmodified Thrift and Dubbo clients dialling the same service address, routed by method', () => {
+    // Apache Thrift's client (framed, binary) and a hessian2 Dubbo consumer, both dialling the VIP.
+    assert.match(rpcCall(lab, client, 'thrift-call', VIP, 9090, 'hi'), /^s1:hi:/);
+    assert.equal(rpcCall(lab, client, 'dubbo-call', VIP, 20880, 'mesh'), '"hello mesh from s2"');
+    assert.equal(metric(lab, s1, 'meltemi_requests_total', { listener: 'inbound_9090' }), 1);
+    assert.equal(metric(lab, s2, 'meltemi_requests_total', { listener: 'inbound_20880' }), 1);
+    assert.equal(metric(lab, client, 'meltemi_requests_total', { listener: 'dubbo_vip', cluster: 's2_dubbo' }), 1);
   });
 
   it('passes a port no listener serves through as plain TCP, outbound and inbound', () => {

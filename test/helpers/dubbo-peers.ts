@@ -123,9 +123,10 @@ export class DubboProvider {
     });
   }
 
-  static async start(name: string, handler: Handler): Promise<DubboProvider> {
+  /** `at`: where to listen (default a free loopback port). */
+  static async start(name: string, handler: Handler, at: { host?: string; port?: number } = {}): Promise<DubboProvider> {
     const p = new DubboProvider(name, handler);
-    await new Promise<void>((r) => p.server.listen(0, '127.0.0.1', () => r()));
+    await new Promise<void>((r) => p.server.listen(at.port ?? 0, at.host ?? '127.0.0.1', () => r()));
     return p;
   }
 
@@ -211,8 +212,8 @@ export class DubboConsumer {
     socket.on('error', () => {});
   }
 
-  static async connect(port: number): Promise<DubboConsumer> {
-    const socket = net.connect(port, '127.0.0.1');
+  static async connect(port: number, host = '127.0.0.1'): Promise<DubboConsumer> {
+    const socket = net.connect(port, host);
     await new Promise((r, j) => { socket.once('connect', r); socket.once('error', j); });
     return new DubboConsumer(socket);
   }

@@ -57,9 +57,27 @@ listeners:
     traffic_direction: inbound
     protocol: redis
     route_config: { name: local, routes: [ { name: app, match: {}, route: { cluster: app } } ] }
+  - name: inbound_9090
+    address: 0.0.0.0
+    port: 9090
+    bind_to_port: false
+    traffic_direction: inbound
+    protocol: thrift
+    route_config: { name: local-thrift, routes: [ { name: app, match: {}, route: { cluster: app_thrift } } ] }
+  - name: inbound_20880
+    address: 0.0.0.0
+    port: 20880
+    bind_to_port: false
+    traffic_direction: inbound
+    protocol: dubbo
+    route_config: { name: local-dubbo, routes: [ { name: app, match: {}, route: { cluster: app_dubbo } } ] }
 clusters:
   - name: app
     endpoints: [ { address: 127.0.0.1, port: 6379 } ]
+  - name: app_thrift
+    endpoints: [ { address: 127.0.0.1, port: 9090 } ]
+  - name: app_dubbo
+    endpoints: [ { address: 127.0.0.1, port: 20880 } ]
 `;
 }
 
@@ -84,12 +102,41 @@ listeners:
         - name: rest
           match: {}
           route: { cluster: s2 }
+  # The same service's Thrift port goes to s1, its Dubbo port to s2 (a method's own route).
+  - name: thrift_vip
+    address: ${vip}
+    port: 9090
+    bind_to_port: false
+    protocol: thrift
+    route_config: { name: thrift, routes: [ { name: echo, match: { metadata: [ { name: method, exact_match: echo } ] }, route: { cluster: s1_thrift } } ] }
+  - name: dubbo_vip
+    address: ${vip}
+    port: 20880
+    bind_to_port: false
+    protocol: dubbo
+    route_config: { name: dubbo, routes: [ { name: hello, match: { metadata: [ { name: method, exact_match: sayHello } ] }, route: { cluster: s2_dubbo } } ] }
 clusters:
   - name: s1
     endpoints: [ { address: ${s1.ip}, port: 6379 } ]
   - name: s2
     endpoints: [ { address: ${s2.ip}, port: 6379 } ]
+  - name: s1_thrift
+    endpoints: [ { address: ${s1.ip}, port: 9090 } ]
+  - name: s2_dubbo
+    endpoints: [ { address: ${s2.ip}, port: 20880 } ]
 `;
+}
+
+/** A Thrift (Echo) server and a Dubbo provider named after `host`, on its loopback at 9090 and 20880 (applications, run by root). */
+export async function startRpcPeers(lab: NetnsLab, host: Host, name: string): Promise<void> {
+  const peer = join(__dirname, 'netns-peer.js');
+  await waitForOutput(lab.start(host, process.execPath, [peer, 'thrift-server', name, '9090']), /^up/);
+  await waitForOutput(lab.start(host, process.execPath, [peer, 'dubbo-provider', name, '20880']), /^up/);
+}
+
+/** One call of `mode` (thrift-call, dubbo-call) from `host` to address:port; its printed answer. */
+export function rpcCall(lab: NetnsLab, host: Host, mode: 'thrift-call' | 'dubbo-call', address: string, port: number, arg: string): string {
+  return lab.run(host, process.execPath, [join(__dirname, 'netns-peer.js'), mode, address, String(port), arg]).trim();
 }
 
 /** A TCP echo server on `port` of every address of `host`, run by root (an application, not the proxy). */

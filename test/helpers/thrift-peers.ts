@@ -44,8 +44,8 @@ export interface ThriftServer {
   stop(): Promise<void>;
 }
 
-async function listen(server: net.Server): Promise<number> {
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+async function listen(server: net.Server, at: { host?: string; port?: number } = {}): Promise<number> {
+  await new Promise<void>((r) => server.listen(at.port ?? 0, at.host ?? '127.0.0.1', () => r()));
   return (server.address() as net.AddressInfo).port;
 }
 
@@ -66,7 +66,7 @@ function echoHandler(name: string, state: { notes: string[]; calls: number }) {
 }
 
 /** An Echo server named `name` (its `who()` answer), or a multiplexed Echo+Calc server. */
-export async function startThriftServer(name: string, wire: Wire, opts: { multiplexed?: boolean } = {}): Promise<ThriftServer> {
+export async function startThriftServer(name: string, wire: Wire, opts: { multiplexed?: boolean; host?: string; port?: number } = {}): Promise<ThriftServer> {
   const { Echo, Calc } = services();
   const state = { notes: [] as string[], calls: 0 };
   let server: net.Server;
@@ -82,7 +82,7 @@ export async function startThriftServer(name: string, wire: Wire, opts: { multip
     server = thrift.createServer(Echo, echoHandler(name, state), options(wire));
   }
   server.on('error', () => {});
-  const port = await listen(server);
+  const port = await listen(server, opts);
   return {
     port,
     notes: state.notes,
@@ -98,9 +98,9 @@ export interface ThriftClients {
   close(): void;
 }
 
-export async function thriftClient(port: number, wire: Wire, opts: { multiplexed?: boolean } = {}): Promise<ThriftClients> {
+export async function thriftClient(port: number, wire: Wire, opts: { multiplexed?: boolean; host?: string } = {}): Promise<ThriftClients> {
   const { Echo, Calc } = services();
-  const connection = thrift.createConnection('127.0.0.1', port, { ...options(wire), connect_timeout: 3000, max_attempts: 1 });
+  const connection = thrift.createConnection(opts.host ?? '127.0.0.1', port, { ...options(wire), connect_timeout: 3000, max_attempts: 1 });
   connection.on('error', () => {});
   await new Promise<void>((resolve, reject) => {
     connection.once('connect', resolve);
