@@ -54,7 +54,7 @@ export function decodeListener(l: Plain): DecodedListener {
   if (chains.length === 0) return { kind: 'passed-over', name, reason: 'no MetaProtocolProxy network filter', routine: true };
   if (chains.length > 1) throw new ConfigError(chains[1].path, 'only one filter chain may carry a MetaProtocolProxy (filter chain matching is not supported)');
   if (l.bind_to_port?.value === false || l.deprecated_v1?.bind_to_port?.value === false) {
-    return { kind: 'passed-over', name, reason: 'bind_to_port is false (a listener behind traffic capture, which meltemi does not do yet)', routine: false };
+    return { kind: 'passed-over', name, reason: 'bind_to_port is false (a listener behind traffic capture: meltemi serves those from its own config, not from LDS yet)', routine: false };
   }
   const sock = l.address?.socket_address;
   if (!sock?.address || !sock.port_value) throw new ConfigError('address.socket_address', 'needs address and port_value');
