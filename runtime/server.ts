@@ -275,6 +275,12 @@ export class Meltemi {
     if (this.drainState) return this.drainState;
     const own = [...this.listeners, ...this.captures];
     this.logger.log('info', `draining: ${this.workers ? `${this.workers.size} workers'` : own.reduce((n, t) => n + t.activeConnections, 0)} connections open; at most ${this.config.drain.timeoutMs} ms`);
+    // With workers, the primary holds the bound sockets: those that stop accepting close here too,
+    // or the kernel would go on completing handshakes no worker accepts.
+    this.workers?.closeListenSockets([
+      ...this.listeners.filter((l) => l.config.bindToPort !== false).map((l) => l.config.name),
+      ...this.captures.filter((c) => c.direction === 'inbound').map((c) => c.name),
+    ]);
     this.drainState = new Drain(this.workers ? [...own, this.workers] : own, this.config.drain);
     return this.drainState;
   }

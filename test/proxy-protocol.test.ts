@@ -144,6 +144,26 @@ clusters:
     });
   }
 
+  it('survives a client that resets mid-header (no unhandled socket error)', async () => {
+    const listener = await hop('resets', { listener: 'proxy_protocol: true', target: redis.port });
+    const port = portOf(listener, 'resets');
+    for (let i = 0; i < 3; i++) {
+      const s = net.connect(port, '127.0.0.1');
+      await new Promise((resolve) => s.once('connect', resolve));
+      s.write('PROXY TCP4 1.2');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const closed = new Promise((resolve) => s.once('close', resolve));
+      s.resetAndDestroy();
+      await closed;
+    }
+    // Still serving: the same listener answers a client with a good header.
+    const ok = net.connect(port, '127.0.0.1');
+    ok.write('PROXY TCP4 127.0.0.9 127.0.0.1 1000 6379\r\nPING\r\n');
+    const [reply] = await new Promise<[string]>((resolve) => ok.once('data', (d: Buffer) => resolve([d.toString()])));
+    ok.destroy();
+    assert.equal(reply, '+PONG\r\n');
+  });
+
   it('closes a connection without a header (counted), and serves one with allow_without', async () => {
     const strict = await hop('strict', { listener: 'proxy_protocol: true', target: redis.port });
     assert.equal(await ping(portOf(strict, 'strict')), 'closed');

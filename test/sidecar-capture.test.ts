@@ -20,7 +20,7 @@ describe('sidecar: transparent capture in network namespaces', function () {
     requireNetns(this);
     lab = new NetnsLab('10.231.0');
     client = lab.addHost('client', 1, ['10.232.0.0/16']);
-    s1 = lab.addHost('s1', 2);
+    s1 = lab.addHost('s1', 2, ['10.232.0.0/16']);
     s2 = lab.addHost('s2', 3);
     for (const s of [s1, s2]) {
       // The application listens on loopback only: it is reachable from outside through the inbound sidecar or not at all.
@@ -29,7 +29,8 @@ describe('sidecar: transparent capture in network namespaces', function () {
       await startEcho(lab, s, 7000);
       await startRpcPeers(lab, s, s === s1 ? 's1' : 's2');
       lab.run(s, process.execPath, [MELTEMI_BIN, 'iptables', '--exclude-inbound-ports', `${ADMIN},22`]);
-      await startSidecar(lab, s, serverSidecarYaml());
+      // s1's application also calls the service, whose endpoint is s1 itself.
+      await startSidecar(lab, s, serverSidecarYaml(s === s1 ? { vip: VIP, to: s1.ip } : undefined));
     }
     lab.run(client, process.execPath, [MELTEMI_BIN, 'iptables', '--inbound-ports', '']);
     await startSidecar(lab, client, clientSidecarYaml(s1, s2, VIP));
@@ -64,6 +65,14 @@ describe('sidecar: transparent capture in network namespaces', function () {
     assert.equal(metric(lab, s1, 'meltemi_requests_total', { listener: 'inbound_9090' }), 1);
     assert.equal(metric(lab, s2, 'meltemi_requests_total', { listener: 'inbound_20880' }), 1);
     assert.equal(metric(lab, client, 'meltemi_requests_total', { listener: 'dubbo_vip', cluster: 's2_dubbo' }), 1);
+  });
+
+  it('serves a pod calling its own service: out through its sidecar and back in through the inbound side', () => {
+    assert.equal(lab.run(s1, 'redis-cli', ['-h', VIP, '-p', '6379', 'SET', 'self:k', 'mine']).trim(), 'OK');
+    assert.equal(lab.run(s1, 'redis-cli', ['-p', '6379', 'GET', 'self:k']).trim(), 'mine');
+    // The proxy's own connection to its pod's address is inbound traffic, not a loop.
+    assert.equal(metric(lab, s1, 'meltemi_capture_connections_total', { capture: 'inbound', outcome: 'loop' }), 0);
+    assert.equal(metric(lab, s1, 'meltemi_requests_total', { listener: 'outbound_vip' }), 1);
   });
 
   it('passes a port no listener serves through as plain TCP, outbound and inbound', () => {

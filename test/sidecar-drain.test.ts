@@ -53,9 +53,9 @@ describe('sidecar: graceful drain under load', function () {
     await lab?.destroy();
   });
 
-  it('drains a server sidecar on SIGTERM with 0 failed requests, failing readiness for drain.min_duration', async () => {
+  it('drains a server sidecar on SIGTERM with 0 failed requests, failing readiness for drain.min_duration, its outbound side still open', async () => {
     const client = lab.addHost('client', 1, ['10.232.1.0/24']);
-    const s1 = lab.addHost('s1', 2);
+    const s1 = lab.addHost('s1', 2, ['10.232.1.0/24']);
     const s2 = lab.addHost('s2', 3);
     const sidecars = new Map<Host, ReturnType<NetnsLab['start']>>();
     for (const s of [s1, s2]) {
@@ -64,7 +64,8 @@ describe('sidecar: graceful drain under load', function () {
       lab.run(s, 'redis-cli', ['-p', '6379', 'SET', 'drain:key', 'value']);
       lab.run(s, process.execPath, [MELTEMI_BIN, 'iptables', '--exclude-inbound-ports', '15000']);
       // A minimum drain longer than the load needs to settle: readiness is seen failing meanwhile.
-      sidecars.set(s, await startSidecar(lab, s, `${serverSidecarYaml()}\ndrain: { timeout: 30s, min_duration: 1500ms }\n`));
+      // s1's application calls the service too (served by s2), and must still reach it while s1 drains.
+      sidecars.set(s, await startSidecar(lab, s, `${serverSidecarYaml(s === s1 ? { vip: VIP, to: s2.ip } : undefined)}\ndrain: { timeout: 30s, min_duration: 3s }\n`));
     }
     lab.run(client, process.execPath, [MELTEMI_BIN, 'iptables', '--inbound-ports', '']);
     await startSidecar(lab, client, clientYaml(s1, s2));
@@ -83,6 +84,8 @@ describe('sidecar: graceful drain under load', function () {
     const exited = once(draining, 'close'); // after its output is all read
     draining.kill('SIGTERM');
     await until(() => lab.run(s1, 'curl', ['-s', 'http://127.0.0.1:15000/ready']).trim() === 'DRAINING');
+    // The draining pod's own way out stays open (Istio drains inbound only).
+    assert.equal(lab.run(s1, 'redis-cli', ['-h', VIP, '-p', '6379', 'GET', 'drain:key']).trim(), 'value');
     const [code] = await exited;
     assert.equal(code, 0);
     assert.match(stderr, /drain finished: no connection left/);

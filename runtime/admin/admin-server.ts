@@ -60,14 +60,15 @@ export class AdminServer {
       res.writeHead(403, { 'content-type': 'text/plain' }).end(`Host "${req.headers.host}" is not allowed: use a loopback name, an IP address, or list it in admin.allowed_hosts\n`);
       return;
     }
-    if (req.method === 'POST' && path === '/plugins/reload') {
+    if (req.method === 'POST' && (path === '/plugins/reload' || path === '/drain')) {
       const denied = this.changeDenied(req, overSocket);
       if (denied) {
         res.writeHead(denied.status, { 'content-type': 'text/plain', ...(denied.status === 401 ? { 'www-authenticate': 'Bearer' } : {}) }).end(`${denied.message}\n`);
         return;
       }
-      const body = await this.source.reloadPlugins();
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body, null, 2) + '\n');
+      // /drain answers at once (202): the drain goes on, and /ready reports it.
+      const body = path === '/drain' ? this.source.drain() : await this.source.reloadPlugins();
+      res.writeHead(path === '/drain' ? 202 : 200, { 'content-type': 'application/json' }).end(JSON.stringify(body, null, 2) + '\n');
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {

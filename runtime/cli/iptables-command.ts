@@ -71,19 +71,45 @@ export function iptablesCommand(argv: string[], out: NodeJS.WritableStream, err:
   }
   const removal = removalCommands();
   if (values['dry-run']) {
-    out.write(`# remove earlier rules (each may fail if absent)\n${removal.map((r) => `iptables ${r.join(' ')}`).join('\n')}\n`);
-    if (rules) out.write(`# then: iptables-restore --noflush <<EOF\n${rules}EOF\n`);
+    out.write(`# remove earlier rules (each may fail if absent; a jump rule is deleted until none is left)\n${removal.map((r) => `iptables --wait ${r.join(' ')}`).join('\n')}\n`);
+    if (rules) out.write(`# then: iptables-restore --wait --noflush <<EOF\n${rules}EOF\n`);
     return 0;
   }
   // Removing first makes a second run replace the rules rather than add a copy.
-  for (const args of removal) spawnSync('iptables', args, { stdio: 'ignore' });
+  const removed = removeRules(removal);
+  if (removed !== undefined) {
+    err.write(`meltemi iptables: cannot remove the earlier rules: ${removed} (root or NET_ADMIN needed; Debian: apt-get install iptables)\n`);
+    return 1;
+  }
   if (!rules) return 0;
   try {
-    execFileSync('iptables-restore', ['--noflush'], { input: rules, stdio: ['pipe', 'inherit', 'pipe'] });
+    execFileSync('iptables-restore', ['--wait', '--noflush'], { input: rules, stdio: ['pipe', 'inherit', 'pipe'] });
   } catch (e) {
     const stderr = (e as { stderr?: Buffer }).stderr?.toString().trim();
     err.write(`meltemi iptables: iptables-restore failed${stderr ? `: ${stderr}` : ''} (root or NET_ADMIN needed; Debian: apt-get install iptables)\n`);
     return 1;
   }
   return 0;
+}
+
+/** What iptables says when the rule or chain to remove is not there: nothing to do. */
+const ABSENT = /does a matching rule exist|No chain\/target\/match by that name|does(n't| not) exist|Bad rule/i;
+
+/**
+ * Runs the removal commands (waiting for the xtables lock). A jump rule is deleted until none is
+ * left (concurrent installs may have added it twice). Returns why it failed, or undefined.
+ */
+function removeRules(commands: readonly string[][]): string | undefined {
+  for (const args of commands) {
+    for (let n = 0; n < 64; n++) {
+      const r = spawnSync('iptables', ['--wait', ...args], { encoding: 'utf8' });
+      if (r.error) return `iptables: ${r.error.message}`;
+      if (r.status !== 0) {
+        if (ABSENT.test(r.stderr)) break;
+        return r.stderr.trim() || `iptables ${args.join(' ')} exited ${r.status}`;
+      }
+      if (args[2] !== '-D') break; // -F and -X act once
+    }
+  }
+  return undefined;
 }

@@ -53,8 +53,10 @@ export class DownstreamConnection implements Flushable, Downstream {
   private inflight = 0;
   private closed = false;
   private closing = false;
-  /** Draining: the connection closes the next time nothing is in flight (now, if nothing is). */
+  /** Draining: the connection closes once it has answered a request and nothing is in flight. */
   private draining = false;
+  /** Draining, and idle now means done (it had a request, or was open before the drain began). */
+  private drainClose = false;
   private paused = false;
   private writeBlocked = false;
   /** Time spent on this connection's input since it last yielded. */
@@ -176,6 +178,7 @@ export class DownstreamConnection implements Flushable, Downstream {
       }
     }
     const l = this.listener;
+    if (this.draining) this.drainClose = true;
     const req = this.track(new ActiveRequest(this, meta, now));
     if (this.telemetry !== null) this.telemetry.onRequest(req, meta);
     if (l.overload.shedding) {
@@ -292,7 +295,7 @@ export class DownstreamConnection implements Flushable, Downstream {
         this.updateFlow();
       }
     }
-    if ((this.closing || this.draining) && this.inflight === 0) {
+    if ((this.closing || this.drainClose) && this.inflight === 0) {
       this.closing = true; // nothing read after this is answered: the write side is gone
       this.socket.end();
     }
@@ -310,7 +313,7 @@ export class DownstreamConnection implements Flushable, Downstream {
       this.paused = false;
       this.socket.resume();
     }
-    if ((this.closing || this.draining) && this.inflight === 0) scheduleFlush(this);
+    if ((this.closing || this.drainClose) && this.inflight === 0) scheduleFlush(this);
   }
 
   /** Malformed input or a failing codec: answer with a protocol error where possible, then close. */
@@ -343,11 +346,15 @@ export class DownstreamConnection implements Flushable, Downstream {
 
   /**
    * The proxy is draining: reading goes on (a request already sent is answered), and the
-   * connection closes as soon as it has nothing in flight.
+   * connection closes as soon as it has nothing in flight. `fresh`: opened during the drain.
    */
-  drain(): void {
+  drain(fresh = false): void {
     if (this.draining || this.closed) return;
     this.draining = true;
+    // A connection accepted during the drain (the application's way out stays open) first gets
+    // the request it was opened for: closed before it, that request would be lost.
+    if (fresh) return;
+    this.drainClose = true;
     if (this.inflight === 0) scheduleFlush(this);
   }
 

@@ -95,8 +95,10 @@ export class Listener {
   private readonly dialled = new WeakMap<net.Socket, Address>();
   /** Connections reading their PROXY protocol header. */
   private readonly handshaking = new Set<net.Socket>();
-  /** Takes no new connections: draining or closed. */
+  /** Takes no new connections: draining (most listeners) or closed. */
   private stopped = false;
+  /** Draining: connections close once idle, new ones included. */
+  private draining = false;
 
   /** Sockets accepted while warming, served once it is warm. */
   private held: net.Socket[] = [];
@@ -160,7 +162,7 @@ export class Listener {
   private serve(socket: net.Socket, endpoints: ConnectionEndpoints | undefined): void {
     const conn = new DownstreamConnection(socket, this.context, endpoints);
     this.connections.add(conn);
-    if (this.stopped) conn.drain();
+    if (this.draining) conn.drain(true);
     socket.once('close', () => {
       this.connections.delete(conn);
       this.context.overload.released(this.config.name);
@@ -278,11 +280,21 @@ export class Listener {
    * (idle ones now). `whenIdle()` tells when the last one has.
    */
   startDrain(): void {
+    this.draining = true;
+    for (const c of this.connections) c.drain();
+    // The application's own way out (an outbound listener behind capture) stays open while the
+    // pod shuts down: its last calls must still reach their services. Its connections still
+    // close once idle.
+    if (this.keepsAcceptingWhileDraining) return;
     this.stopped = true;
     if (this.server.listening) this.server.close();
     this.dropHeld();
     for (const socket of this.handshaking) socket.destroy();
-    for (const c of this.connections) c.drain();
+  }
+
+  /** Reached through outbound capture only: see startDrain. */
+  get keepsAcceptingWhileDraining(): boolean {
+    return this.config.bindToPort === false && (this.config.trafficDirection ?? 'outbound') === 'outbound';
   }
 
   /** Resolves once no connection is open (at once if none is). */

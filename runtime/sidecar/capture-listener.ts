@@ -48,7 +48,9 @@ export class CaptureListener {
       socket.destroy();
       return;
     }
-    if (isOwnConnection(socket)) {
+    // Inbound, the proxy's own connection to this pod's address is sent here on purpose (a pod
+    // calling its own service): only outbound is a loop.
+    if (this.direction === 'outbound' && isOwnConnection(socket, dst)) {
       this.counts.loop++;
       const now = performance.now();
       if (now - this.loopWarnedAt > 60_000) {
@@ -91,8 +93,11 @@ export class CaptureListener {
     return this.passthroughSockets.size;
   }
 
-  /** Drain: stops accepting; pass-through connections go on until they end or close() is called. */
+  /** Drain: inbound stops accepting; pass-through connections go on until they end or close() is called. */
   startDrain(): void {
+    // The outbound side stays open: the application's last calls while its pod shuts down must
+    // still go out (Istio drains inbound only). Inbound stops accepting.
+    if (this.direction === 'outbound') return;
     this.draining = true;
     if (this.server.listening) this.server.close();
   }

@@ -24,13 +24,18 @@ export function passThrough(client: net.Socket, to: Address, opts: PassthroughOp
   counts.passthroughActive++;
   counts.passthroughTotal++;
   const upstream = net.connect({ host: to.address, port: to.port, localAddress: opts.localAddress, allowHalfOpen: true });
-  trackOwnConnection(upstream);
+  trackOwnConnection(upstream, to);
   let connected = false;
-  const connectTimer = setTimeout(() => upstream.destroy(), opts.connectTimeoutMs);
+  const connectTimer = setTimeout(() => {
+    counts.passthroughConnectFailures++;
+    connected = true; // counted: the destroy's close is not counted again
+    upstream.destroy();
+  }, opts.connectTimeoutMs);
   upstream.once('connect', () => {
     connected = true;
     clearTimeout(connectTimer);
   });
+  upstream.once('close', () => clearTimeout(connectTimer));
   const close = () => {
     client.destroy();
     upstream.destroy();

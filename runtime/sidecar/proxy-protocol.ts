@@ -165,7 +165,13 @@ export const HEADER_TIMEOUT_MS = 5_000;
  */
 export function readProxyHeader(socket: net.Socket, allowWithout: boolean, timeoutMs = HEADER_TIMEOUT_MS): Promise<ProxyHeader | undefined> {
   return new Promise((resolve, reject) => {
+    // Chunks kept as they came, joined once a header could be complete: a header sent a byte at a
+    // time must not cost a copy of everything before it per byte.
+    const chunks: Buffer[] = [];
+    let length = 0;
     let buffered: Buffer = Buffer.alloc(0);
+    /** Bytes needed before parsing again (a v2 header's declared length, once known). */
+    let wanted = 0;
     const finish = (err: Error | undefined, header?: ProxyHeader, consumed = 0) => {
       clearTimeout(timer);
       socket.off('data', onData);
@@ -178,15 +184,26 @@ export function readProxyHeader(socket: net.Socket, allowWithout: boolean, timeo
       resolve(header);
     };
     const onData = (chunk: Buffer) => {
-      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      chunks.push(chunk);
+      length += chunk.length;
+      if (length < wanted) return;
+      buffered = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length);
+      chunks.length = 0;
+      chunks.push(buffered);
       const r = parseProxyHeader(buffered);
-      if (r.kind === 'need') return;
+      if (r.kind === 'need') {
+        if (buffered.length >= V2_FIXED && buffered.subarray(0, V2_SIGNATURE.length).equals(V2_SIGNATURE)) wanted = V2_FIXED + buffered.readUInt16BE(14);
+        return;
+      }
       if (r.kind === 'header') return finish(undefined, r.header, r.length);
       if (r.kind === 'absent' && allowWithout) return finish(undefined, undefined, 0);
       finish(new Error(r.kind === 'absent' ? 'no PROXY protocol header' : `invalid PROXY protocol header: ${r.message}`));
     };
     const onEnd = () => finish(new Error('closed before a PROXY protocol header'));
+    // Left in place: until the connection's own handler is attached, a reset must not be an unhandled 'error'.
+    const onError = () => { /* 'close' follows and rejects */ };
     const timer = setTimeout(() => finish(new Error(`no PROXY protocol header within ${timeoutMs} ms`)), timeoutMs);
+    socket.on('error', onError);
     socket.on('data', onData);
     socket.once('end', onEnd);
     socket.once('close', onEnd);

@@ -89,7 +89,7 @@ export class UpstreamConnection implements Flushable {
     cluster.stats.connectionsActive++;
     UpstreamConnection.live.add(this);
     this.socket = net.connect({ host: endpoint.address, port: endpoint.port });
-    trackOwnConnection(this.socket);
+    trackOwnConnection(this.socket, endpoint);
     // Written while connecting: Node sends it first, before the first flush of requests.
     if (preamble) this.socket.write(preamble);
     this.socket.setNoDelay(true);

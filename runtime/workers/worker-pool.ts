@@ -170,7 +170,7 @@ export class WorkerPool {
     slot.restarts++;
     this.logger.log('error', `worker ${slot.index} ended (exit ${code}); its connections closed; starting a new one in ${delay} ms`);
     setTimeout(() => {
-      if (this.stopping) return;
+      if (this.stopping || this.draining) return;
       this.serially(() => this.spawn(slot)).catch((err: Error) => {
         this.logger.log('error', err.message);
         if (!slot.worker && !this.stopping) this.replace(slot, -1);
@@ -193,6 +193,14 @@ export class WorkerPool {
     for (const s of this.slots) {
       if (s.worker) s.worker.postMessage({ type: 'drain' } satisfies ToWorker);
       else s.drained = true;
+    }
+  }
+
+  /** Closes the bound sockets of `names` (a drain: the workers close their duplicates themselves). */
+  closeListenSockets(names: readonly string[]): void {
+    for (const name of names) {
+      this.sockets.get(name)?.close();
+      this.sockets.delete(name);
     }
   }
 

@@ -43,13 +43,25 @@ export function metric(lab: NetnsLab, host: Host, name: string, labels: Record<s
   return sum;
 }
 
-export function serverSidecarYaml(): string {
+/**
+ * A server pod's sidecar: Redis, Thrift and Dubbo inbound in front of the application on
+ * loopback; with `outbound`, also the application's own Redis calls to `outbound.vip`, sent to
+ * `outbound.to` (another pod, or this pod's own address: a pod calling its own service).
+ */
+export function serverSidecarYaml(outbound?: { vip: string; to: string }): string {
   return `
 admin: { address: 127.0.0.1, port: ${ADMIN} }
 plugins: { directory: ${PLUGIN_DIR}, watch: false }
 capture:
   inbound: { port: 15006 }
-listeners:
+${outbound ? '  outbound: { port: 15001 }' : ''}
+listeners:${outbound ? `
+  - name: outbound_vip
+    address: ${outbound.vip}
+    port: 6379
+    bind_to_port: false
+    protocol: redis
+    route_config: { name: out, routes: [ { name: all, match: {}, route: { cluster: outbound_to } } ] }` : ''}
   - name: inbound_6379
     address: 0.0.0.0
     port: 6379
@@ -78,6 +90,8 @@ clusters:
     endpoints: [ { address: 127.0.0.1, port: 9090 } ]
   - name: app_dubbo
     endpoints: [ { address: 127.0.0.1, port: 20880 } ]
+${outbound ? `  - name: outbound_to
+    endpoints: [ { address: ${outbound.to}, port: 6379 } ]` : ''}
 `;
 }
 
