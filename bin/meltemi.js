@@ -4,7 +4,12 @@
 require('../scripts/check-node.cjs');
 var fs = require('fs');
 var path = require('path');
-if (!fs.existsSync(path.join(__dirname, '../build/runtime/cli/main.js'))) {
+// stat, not existsSync: access(2) checks with the real UID without capabilities, so a proxy run
+// as its own UID with CAP_DAC_READ_SEARCH (a tree in a 0700 directory) would look unbuilt.
+function built(file) {
+  try { return fs.statSync(file).isFile(); } catch (err) { return false; }
+}
+if (!built(path.join(__dirname, '../build/runtime/cli/main.js'))) {
   console.error('meltemi is not built yet: run `npm ci && npm run build` in ' + path.resolve(__dirname, '..'));
   process.exit(1);
 }

@@ -3,7 +3,7 @@
 // configuration that carries MetaProtocol routes over RDS, clusters, endpoints, and listeners
 // whose network filter is a MetaProtocolProxy.
 
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import protobuf from 'protobufjs';
 
@@ -38,7 +38,7 @@ export function envoyRoot(): protobuf.Root {
   if (!root) {
     const dirs = includeDirs();
     const r = new protobuf.Root();
-    r.resolvePath = (_origin, target) => dirs.map((d) => join(d, target)).find((p) => existsSync(p)) ?? target;
+    r.resolvePath = (_origin, target) => dirs.map((d) => join(d, target)).find(isFile) ?? target;
     r.loadSync(FILES, { keepCase: true });
     r.resolveAll();
     root = r;
@@ -103,4 +103,13 @@ export function durationToMs(d: { seconds?: unknown; nanos?: unknown }): number 
 /** Whole milliseconds as a google.protobuf.Duration (plain). */
 export function msToDuration(ms: number): { seconds: string; nanos: number } {
   return { seconds: String(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1e6 };
+}
+
+/** stat, not existsSync: access(2) ignores capabilities (a proxy with CAP_DAC_READ_SEARCH under its own UID). */
+function isFile(p: string): boolean {
+  try {
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
 }
