@@ -267,8 +267,8 @@ export class Meltemi {
   }
 
   /**
-   * Starts the graceful drain (once): readiness fails, listeners and capture stop accepting,
-   * connections close as they become idle. Settles when none is left (not before
+   * Starts the graceful drain (once): readiness fails, listeners and inbound capture stop
+   * accepting (the outbound side stays open), connections close as they become idle. Settles when none is left (not before
    * drain.min_duration) or at drain.timeout; the caller then stops the proxy or not.
    */
   drain(): Drain {
@@ -278,8 +278,8 @@ export class Meltemi {
     // With workers, the primary holds the bound sockets: those that stop accepting close here too,
     // or the kernel would go on completing handshakes no worker accepts.
     this.workers?.closeListenSockets([
-      ...this.listeners.filter((l) => l.config.bindToPort !== false).map((l) => l.config.name),
-      ...this.captures.filter((c) => c.direction === 'inbound').map((c) => c.name),
+      ...this.listeners.filter((l) => !l.keepsAcceptingWhileDraining).map((l) => l.config.name),
+      ...this.captures.filter((c) => !c.keepsAcceptingWhileDraining).map((c) => c.name),
     ]);
     this.drainState = new Drain(this.workers ? [...own, this.workers] : own, this.config.drain);
     return this.drainState;

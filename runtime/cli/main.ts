@@ -102,8 +102,8 @@ Usage:
                                 sidecar in this network namespace (meltemi iptables --help)
   meltemi --help                this text
 
-Signals: SIGTERM drains (readiness fails, listeners stop accepting, connections close once
-idle; exit when none is left, after drain.min_duration, or at drain.timeout); SIGINT or a
+Signals: SIGTERM drains (readiness fails, listeners stop accepting except the outbound side
+behind capture, connections close once idle; exit when none is left, after drain.min_duration, or at drain.timeout); SIGINT or a
 second SIGTERM stops at once; SIGHUP reloads the plugin directory.`;
 
 export async function main(argv: string[]): Promise<number> {

@@ -22,6 +22,7 @@ import type { PluginRegistry } from '../plugin/plugin-registry';
 import { ConfigError } from '../core/errors';
 import type { Telemetry } from '../telemetry/telemetry';
 import type { ConnectionEndpoints } from './downstream-connection';
+import { Waiters } from '../core/waiters';
 import { readProxyHeader, type Address } from '../sidecar/proxy-protocol';
 
 export class Listener {
@@ -31,8 +32,8 @@ export class Listener {
 
   private readonly codecConfig: Buffer;
   private readonly childLogger: Logger;
-  /** Waiting for the last connection to close (drains). */
-  private idleWaiters: Array<() => void> = [];
+  /** Drains waiting for the last connection to close. */
+  private readonly idle = new Waiters();
 
   /**
    * `fieldPath` names the listener in errors about its filters (`listeners[0]`, or an LDS
@@ -166,7 +167,7 @@ export class Listener {
     socket.once('close', () => {
       this.connections.delete(conn);
       this.context.overload.released(this.config.name);
-      if (this.connections.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+      if (this.connections.size === 0) this.idle.release();
     });
   }
 
@@ -299,8 +300,7 @@ export class Listener {
 
   /** Resolves once no connection is open (at once if none is). */
   whenIdle(): Promise<void> {
-    if (this.connections.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    return this.idle.wait(this.connections.size === 0);
   }
 
   /**

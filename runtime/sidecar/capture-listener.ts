@@ -11,6 +11,7 @@ import { originalDestination, requireOriginalDestination, type OriginalDestinati
 import { passThrough } from './passthrough';
 import type { CaptureStats, StatsStore } from '../core/stats';
 import { isOwnConnection } from './own-connections';
+import { Waiters } from '../core/waiters';
 
 export class CaptureListener {
   private readonly server: net.Server;
@@ -19,6 +20,8 @@ export class CaptureListener {
   private draining = false;
   private loopWarnedAt = Number.NEGATIVE_INFINITY;
   private heldPort: number | undefined;
+  /** Drains waiting for the last pass-through connection to close. */
+  private readonly idle = new Waiters();
 
   /**
    * `route` finds the listener for an original destination among this direction's listeners.
@@ -68,7 +71,7 @@ export class CaptureListener {
     this.passthroughSockets.add(socket);
     socket.once('close', () => {
       this.passthroughSockets.delete(socket);
-      if (this.passthroughSockets.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+      if (this.passthroughSockets.size === 0) this.idle.release();
     });
     passThrough(socket, dst, {
       // Inbound: to the application at the address it was dialled on, from 127.0.0.6, which the
@@ -93,21 +96,24 @@ export class CaptureListener {
     return this.passthroughSockets.size;
   }
 
+  /**
+   * The outbound side stays open while draining: the application's last calls while its pod
+   * shuts down must still go out (Istio drains inbound only).
+   */
+  get keepsAcceptingWhileDraining(): boolean {
+    return this.direction === 'outbound';
+  }
+
   /** Drain: inbound stops accepting; pass-through connections go on until they end or close() is called. */
   startDrain(): void {
-    // The outbound side stays open: the application's last calls while its pod shuts down must
-    // still go out (Istio drains inbound only). Inbound stops accepting.
-    if (this.direction === 'outbound') return;
+    if (this.keepsAcceptingWhileDraining) return;
     this.draining = true;
     if (this.server.listening) this.server.close();
   }
 
-  private idleWaiters: Array<() => void> = [];
-
   /** Resolves once no pass-through connection is open. */
   whenIdle(): Promise<void> {
-    if (this.passthroughSockets.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    return this.idle.wait(this.passthroughSockets.size === 0);
   }
 
   async close(): Promise<void> {

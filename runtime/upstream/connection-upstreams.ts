@@ -25,16 +25,20 @@ export class ConnectionUpstreams {
     pool.users++;
   }
 
-  private viaProxyProtocol(cluster: Cluster, version: 1 | 2, now: number, avoid?: Endpoint, hash?: number): UpstreamConnection | undefined {
-    this.proxied ??= new Map();
-    const existing = this.proxied.get(cluster.name);
-    if (existing && !existing.closed) return existing;
+  /** The PROXY protocol header a new connection to `cluster` starts with, if the cluster sends one. */
+  private preamble(cluster: Cluster): Buffer | undefined {
+    const version = cluster.config.proxyProtocol;
+    if (version === undefined) return undefined;
+    const [source, destination] = this.client?.() ?? [undefined, undefined];
+    return encodeProxyHeader(version, source, destination);
+  }
+
+  /** One of this client's own connections to `cluster` from `owned`, opened if there is none (or it closed). */
+  private own(owned: Map<string, UpstreamConnection>, cluster: Cluster, now: number, avoid?: Endpoint, hash?: number): UpstreamConnection | undefined {
     const ep = cluster.pick(now, avoid, hash);
     if (!ep) return undefined;
-    const [source, destination] = this.client?.() ?? [undefined, undefined];
-    const conn = this.pool.dedicated(cluster, ep, encodeProxyHeader(version, source, destination));
-    if (conn) this.proxied.set(cluster.name, conn);
-    else this.proxied.delete(cluster.name);
+    const conn = this.pool.dedicated(cluster, ep, this.preamble(cluster));
+    if (conn) owned.set(cluster.name, conn);
     return conn;
   }
 
@@ -44,8 +48,12 @@ export class ConnectionUpstreams {
    */
   for(cluster: Cluster, meta: Metadata, now: number, avoid?: Endpoint, hash?: number): UpstreamConnection | undefined {
     if (this.pinned === null && (meta.flags & FrameFlag.CONNECTION_SCOPED) !== 0) this.pinned = new Map();
-    const proxyProtocol = cluster.config.proxyProtocol;
-    if (proxyProtocol !== undefined && this.pinned === null) return this.viaProxyProtocol(cluster, proxyProtocol, now, avoid, hash);
+    if (this.pinned === null && cluster.config.proxyProtocol !== undefined) {
+      // Replaced freely when closed: no client state lives on it, only the header's addresses.
+      this.proxied ??= new Map();
+      const existing = this.proxied.get(cluster.name);
+      return existing && !existing.closed ? existing : this.own(this.proxied, cluster, now, avoid, hash);
+    }
     if (this.pinned === null) {
       const ep = cluster.pick(now, avoid, hash);
       return ep && this.pool.acquire(cluster, ep);
@@ -57,12 +65,7 @@ export class ConnectionUpstreams {
       this.lostState = true;
       return undefined;
     }
-    const ep = cluster.pick(now, avoid, hash);
-    if (!ep) return undefined;
-    const [source, destination] = proxyProtocol !== undefined ? this.client?.() ?? [undefined, undefined] : [undefined, undefined];
-    const conn = this.pool.dedicated(cluster, ep, proxyProtocol !== undefined ? encodeProxyHeader(proxyProtocol, source, destination) : undefined);
-    if (conn) this.pinned.set(cluster.name, conn);
-    return conn;
+    return this.own(this.pinned, cluster, now, avoid, hash);
   }
 
   /** The client connection closed: its own upstream connections close, the pool loses a user. */

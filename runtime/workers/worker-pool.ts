@@ -15,6 +15,7 @@ import { MeltemiError } from '../core/errors';
 import { BoundSocket } from './shared-listen-socket';
 import { SharedConnectionCounts } from './shared-connection-counts';
 import type { FromWorker, Generation, ToWorker, WorkerData, WorkerStatus } from './worker-protocol';
+import { Waiters } from '../core/waiters';
 
 const WORKER_FILE = join(__dirname, 'worker-main.js');
 /** Time a worker may take to start, or to prepare a generation or answer a query. */
@@ -185,7 +186,7 @@ export class WorkerPool {
   }
 
   private draining = false;
-  private drainWaiters: Array<() => void> = [];
+  private readonly drained = new Waiters();
 
   /** Graceful drain: every worker drains its listeners (Drainable, with whenIdle). */
   startDrain(): void {
@@ -206,14 +207,15 @@ export class WorkerPool {
 
   /** Resolves once every worker reported its drain finished (or ended). */
   whenIdle(): Promise<void> {
-    return new Promise((resolve) => {
-      this.drainWaiters.push(resolve);
-      this.checkDrained();
-    });
+    return this.drained.wait(this.allDrained);
   }
 
   private checkDrained(): void {
-    if (this.draining && this.slots.every((s) => s.drained)) for (const resolve of this.drainWaiters.splice(0)) resolve();
+    if (this.allDrained) this.drained.release();
+  }
+
+  private get allDrained(): boolean {
+    return this.draining && this.slots.every((s) => s.drained);
   }
 
   private ask(slot: Slot, message: ToWorker, key: string): Promise<FromWorker | undefined> {
