@@ -152,14 +152,19 @@ clusters:
     assert.ok(logger.lines.some((l) => l.level === 'error' && /worker 0 ended/.test(l.message)));
     // New connections reach the new worker too, with the reloaded build.
     await workersUntil(pool, (st) => st.every((w) => w.status !== undefined));
-    const fresh = await clients(portOf(proxy, 'redis'), 30);
-    open.push(...fresh);
-    await Promise.all(fresh.map((c, i) => c.set(`fresh:${i}`, 'x')));
-    const after = await pool.statuses();
-    assert.ok(after[0].status!.connections > 0, 'the new worker accepts');
+    // Both workers poll one queue and libuv accepts until it is empty, so a burst can land
+    // whole on the worker that woke first: connect in batches until the new one has taken some.
+    let taken = 0;
+    for (let batch = 0; batch < 10 && taken === 0; batch++) {
+      const fresh = await clients(portOf(proxy, 'redis'), 10);
+      open.push(...fresh);
+      await Promise.all(fresh.map((c, i) => c.set(`fresh:${batch}:${i}`, 'x')));
+      taken = (await pool.statuses())[0].status!.connections;
+    }
+    assert.ok(taken > 0, 'the new worker accepts');
     // The dead worker's counters are kept: the sum never goes down (Prometheus would see a reset).
     const now = metricSum((await adminGet(proxy.admin!.port, '/metrics')).body, 'meltemi_requests_total', { listener: 'redis' });
-    assert.ok(now >= counted + 60, `requests_total went from ${counted} to ${now}`);
+    assert.ok(now >= counted + survivors.length + 20, `requests_total went from ${counted} to ${now}`);
   });
 
   it('a generation lost to a worker that dies while preparing it is offered again', async () => {
