@@ -31,6 +31,8 @@ import { pluginsWithWorkers, withWorkers } from './workers/worker-dumps';
 import { CaptureListener } from './sidecar/capture-listener';
 import type { OriginalDestination } from './sidecar/original-destination';
 import { Drain } from './sidecar/drain';
+import { ProxySecurity } from './security/proxy-security';
+import { xdsCredentials } from './security/xds-credentials';
 
 /** Largest xDS message sent or received (gRPC's default is 4 MiB). */
 const MAX_XDS_MESSAGE = 64 * 1024 * 1024;
@@ -64,6 +66,8 @@ export class Meltemi {
   readonly overload: OverloadManager;
   /** Istio metrics, access logs, tracing (the primary of workers keeps metrics only: its listeners serve nothing). */
   readonly telemetry: Telemetry;
+  /** Workload certificates, peer authentication, authorization. */
+  readonly security: ProxySecurity;
   admin: AdminServer | undefined;
   private watcher: PluginWatcher | undefined;
   private reloading: Promise<void> = Promise.resolve();
@@ -113,11 +117,13 @@ export class Meltemi {
     this.plugins.onSwap = (protocol, plugin) => {
       for (const l of this.listeners) if (l.config.protocol === protocol) l.swap(plugin);
     };
-    this.clusters = new ClusterManager(config.clusters, this.stats);
+    this.security = new ProxySecurity(config.security, this.stats.security, this.logger);
+    this.clusters = new ClusterManager(config.clusters, this.stats, this.security);
     this.overload = new OverloadManager(config.overload, this.logger, opts.rss);
     this.telemetry = new Telemetry(this.workers ? { ...config.telemetry, accessLog: [], tracing: undefined } : config.telemetry, config.xds?.node, this.logger);
     this.listenerManager = new ListenerManager({
       telemetry: this.telemetry,
+      security: this.security,
       plugins: this.plugins, clusters: this.clusters, stats: this.stats, logger: this.logger, overload: this.overload,
       followRoutes: (l) => this.followRoutes(l),
       warmTimeoutMs: config.xds?.initialFetchTimeoutMs ?? 15_000,
@@ -140,6 +146,8 @@ export class Meltemi {
     else await this.plugins.loadDirectory(this.config.plugins.directory);
     this.overload.start();
     try {
+      // Certificates first: a listener must not accept a connection it cannot terminate.
+      await this.security.start();
       // Watching starts before the listeners open, so a file dropped once they accept is seen.
       if (this.config.plugins.watch) {
         this.watcher = new PluginWatcher(this.config.plugins.directory, () => { void this.reloadPlugins(); });
@@ -222,7 +230,8 @@ export class Meltemi {
     const { LdsUpdater, AdsClient } = lib;
     // Istio's pushes to a big mesh exceed gRPC's 4 MiB default; a response over the limit would
     // fail the stream on every retry.
-    this.xdsChannel = new lib.grpc.Client(`${xds.address}:${xds.port}`, lib.grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': MAX_XDS_MESSAGE, 'grpc.max_send_message_length': MAX_XDS_MESSAGE });
+    this.xdsChannel = new lib.grpc.Client(`${xds.address}:${xds.port}`, xdsCredentials(lib.grpc, xds, this.security), {
+      ...(xds.tls?.serverName ? { 'grpc.ssl_target_name_override': xds.tls.serverName } : {}), 'grpc.max_receive_message_length': MAX_XDS_MESSAGE, 'grpc.max_send_message_length': MAX_XDS_MESSAGE });
     const waits: Array<Promise<unknown>> = [];
     for (const l of this.listeners) if (l.config.rds) waits.push(this.followRoutes(l).ready);
     this.rds?.start();
@@ -452,6 +461,7 @@ export class Meltemi {
     this.rds?.stop();
     this.ads?.stop();
     this.xdsChannel?.close();
+    this.security.close();
     await listenersClosed;
     await Promise.all(this.captures.map((c) => c.close()));
     await this.workers?.stop();

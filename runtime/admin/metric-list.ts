@@ -72,6 +72,26 @@ export function registerMeltemiMetrics<T extends MetricTarget>(registry: T, stat
   const add = (name: string, help: string, type: 'counter' | 'gauge' | 'histogram', sample: () => Sample[], aggregator: 'sum' | 'max' = 'sum') =>
     addScraped(registry, name, help, type, sample, aggregator);
 
+  const sec = stats.security;
+  const split = (m: Map<string, number>, a: string, b: string) => [...m].map(([key, value]) => {
+    const [x, y] = key.split('\u0000');
+    return { labels: { [a]: x, [b]: y }, value };
+  });
+  add('meltemi_tls_handshakes_total', 'Connections by how their transport was settled, by side: mutual_tls, plaintext (accepted: PERMISSIVE or DISABLE), plaintext_refused (STRICT), failed, untrusted_peer, timeout.', 'counter', () =>
+    split(sec.handshakes, 'side', 'outcome'));
+  add('meltemi_authorization_decisions_total', 'Requests authorization let through or denied, by listener.', 'counter', () =>
+    split(sec.authorization, 'listener', 'decision'));
+  if (!opts.worker) {
+    add('meltemi_tls_certificate_expiry_timestamp_seconds', 'When the workload certificate (certificate="workload") and the first trust-bundle root to expire (certificate="trust_bundle") expire, in Unix seconds.', 'gauge', () =>
+      (sec.certificateExpiry > 0 ? [
+        { labels: { certificate: 'workload', source: sec.source }, value: sec.certificateExpiry },
+        { labels: { certificate: 'trust_bundle', source: sec.source }, value: sec.trustBundleExpiry },
+      ] : []), 'max');
+    add('meltemi_tls_certificate_seconds_until_expiry', 'Seconds left before the workload certificate expires (negative: expired).', 'gauge', () =>
+      (sec.certificateExpiry > 0 ? [{ labels: { certificate: 'workload' }, value: Math.round(sec.certificateExpiry - Date.now() / 1000) }] : []), 'max');
+    add('meltemi_tls_certificate_rotations_total', 'Certificate rotations taken (outcome="rotated") and refused, the last good certificates kept (outcome="refused").', 'counter', () =>
+      (sec.source ? [{ labels: { outcome: 'rotated' }, value: sec.rotations }, { labels: { outcome: 'refused' }, value: sec.rotationRejections }] : []));
+  }
   add('meltemi_capture_connections_total', 'Connections the capture listeners took, by side (outbound, inbound) and outcome: listener, passthrough, passthrough_connect_failure, no_original_destination, loop, refused.', 'counter', () =>
     [...stats.captures.values()].flatMap((c) => ([
       ['listener', c.listener], ['passthrough', c.passthroughTotal], ['passthrough_connect_failure', c.passthroughConnectFailures],

@@ -2,7 +2,12 @@
 // Envoy's HeaderMatcher/WeightedCluster) in snake_case, so static config and RDS share one model.
 
 import type { OverloadConfig } from '../proxy/overload-manager';
+import type tls from 'node:tls';
 import type { LbPolicy } from '../upstream/load-balancer';
+import type { PeerAuthenticationMode } from '../security/downstream-tls';
+import type { CertificateFiles } from '../security/file-certificate-source';
+import type { SdsConfig } from '../security/sds-certificate-source';
+import type { UpstreamTlsConfig } from '../security/upstream-tls';
 
 export interface Config {
   readonly admin: AdminConfig | undefined;
@@ -18,6 +23,39 @@ export interface Config {
   readonly capture: CaptureConfig;
   /** Graceful shutdown on SIGTERM and POST /drain. */
   readonly drain: DrainConfig;
+  /** Workload identity, mTLS and authorization (docs/security.md). */
+  readonly security: SecurityConfig;
+}
+
+/** An AuthorizationPolicy as written: plain data, so the config can cross to worker threads. */
+export interface AuthorizationPolicySpec {
+  readonly name: string;
+  readonly spec: unknown;
+}
+
+export interface SecurityConfig {
+  /** The workload certificate, key and trust bundle (none: no mTLS either way). */
+  readonly certificates: (({ readonly kind: 'files' } & CertificateFiles) | ({ readonly kind: 'sds' } & SdsConfig)) | undefined;
+  /** Trust domains whose workloads are accepted as peers (empty: the workload certificate's own). */
+  readonly trustDomains: readonly string[];
+  readonly minTlsVersion: tls.SecureVersion;
+  readonly maxTlsVersion: tls.SecureVersion;
+  /** An inbound TLS handshake (or the first bytes, to peek at) must be done within this. */
+  readonly handshakeTimeoutMs: number;
+  /** PeerAuthentication of inbound listeners that set none (PERMISSIVE with certificates, as Istio's default). */
+  readonly peerAuthentication: PeerAuthenticationMode;
+  /** Static AuthorizationPolicies (validated specs: compiled by each proxy thread), applied to every inbound listener. */
+  readonly authorization: readonly AuthorizationPolicySpec[];
+  /** Inbound listeners run the authorization filter: static policies, or policies from the control plane (xds.authorization). */
+  readonly authorizationEnabled: boolean;
+}
+
+/** mTLS to the xDS server with the workload certificate. */
+export interface XdsTlsConfig {
+  /** SNI and the DNS name checked in the server's certificate (default: xds.address), unless `subjectAltNames` is set. */
+  readonly serverName: string | undefined;
+  /** SPIFFE IDs the server may have; when set, they replace the DNS name check. */
+  readonly subjectAltNames: readonly string[];
 }
 
 /** One virtual listener of transparent capture (Istio's 15001 outbound, 15006 inbound). */
@@ -111,6 +149,10 @@ export interface XdsConfig {
   readonly drainTimeoutMs: number;
   /** How long a listener with `rds` waits for its first routes before it opens anyway (Envoy: 15 s). */
   readonly initialFetchTimeoutMs: number;
+  /** mTLS to the server with the workload certificate (security.certificates). */
+  readonly tls?: XdsTlsConfig;
+  /** Subscribe to AuthorizationPolicies over ADS (meltemi's control plane serves them). */
+  readonly authorization?: boolean;
 }
 
 export interface AdminConfig {
@@ -186,6 +228,8 @@ export interface ListenerConfig {
   readonly bindToPort?: boolean;
   /** Read a PROXY protocol header before the first message: the client's address comes from it. */
   readonly proxyProtocol?: ProxyProtocolAcceptConfig;
+  /** PeerAuthentication of this listener (default: security.peer_authentication for inbound listeners, DISABLE for outbound). */
+  readonly peerAuthentication?: PeerAuthenticationMode;
 }
 
 /** One entry of a listener's `filters:` list: a filter plugin by name, and its config. */
@@ -311,6 +355,8 @@ export interface ClusterConfig {
   readonly healthyPanicThreshold?: number;
   /** Send a PROXY protocol header of this version on each new connection (then each client's connections are its own). */
   readonly proxyProtocol?: 1 | 2;
+  /** mTLS to the cluster's endpoints with the workload certificate (Istio's ISTIO_MUTUAL). */
+  readonly tls?: UpstreamTlsConfig;
 }
 
 /** Envoy's outlier_detection, for any protocol: an error response from the codec counts as a 5xx. */

@@ -11,6 +11,7 @@ import type {
   RetryOn, RetryPolicyConfig, RouteActionConfig, RouteConfig, RouteConfiguration, StringMatch,
 } from './types';
 import { ConfigError } from '../core/errors';
+import { readPeerAuthentication, readSecurity, readUpstreamTls, readXdsTls, SECURITY_DEFAULTS } from './validate-security';
 import { CAPTURE_DEFAULTS, DRAIN_DEFAULTS, readCapture, readDrain, readProxyProtocolAccept, readProxyProtocolSend } from './validate-sidecar';
 import { readAccessLogs, readTelemetry, TELEMETRY_DEFAULTS } from './validate-telemetry';
 import { LOG_LEVELS, LogLevel } from '../core/logger';
@@ -45,7 +46,7 @@ export function checkConfig(raw: unknown, baseDir: string): { config: Config | u
 }
 
 function readConfig(root: Field, baseDir: string): Config {
-  root.collect(() => root.only(['admin', 'plugins', 'listeners', 'clusters', 'log_level', 'xds', 'overload', 'telemetry', 'capture', 'drain']), undefined);
+  root.collect(() => root.only(['admin', 'plugins', 'listeners', 'clusters', 'log_level', 'xds', 'overload', 'telemetry', 'capture', 'drain', 'security']), undefined);
   const clustersField = root.child('clusters');
   const clusters = clustersField.collect(() => clustersField.or((f) => f.items().map((c) => c.collect(() => readCluster(c), undefined)), []), [])
     .filter((c): c is ClusterConfig => c !== undefined);
@@ -80,6 +81,7 @@ function readConfig(root: Field, baseDir: string): Config {
   const telemetryField = root.child('telemetry');
   const captureField = root.child('capture');
   const drainField = root.child('drain');
+  const securityField = root.child('security');
   return {
     admin: adminField.collect(() => adminField.or((f) => readAdmin(f, baseDir), undefined), undefined),
     plugins,
@@ -100,6 +102,16 @@ function readConfig(root: Field, baseDir: string): Config {
       return capture;
     }, CAPTURE_DEFAULTS),
     drain: drainField.collect(() => readDrain(drainField), DRAIN_DEFAULTS),
+    security: securityField.collect(() => {
+      const security = readSecurity(securityField, baseDir, xds?.authorization === true);
+      if (security.certificates) return security;
+      // Without a workload certificate nothing can originate or terminate mTLS: say where it was asked for.
+      const needs = (path: string) => new Field(path, undefined, root.errors).collect(() => new Field(path, undefined).fail('needs security.certificates (the workload identity for mTLS)'), undefined);
+      slots.forEach((l, i) => { if (l?.peerAuthentication && l.peerAuthentication !== 'DISABLE') needs(`listeners[${i}].peer_authentication`); });
+      clusters.forEach((c, i) => { if (c.tls) needs(`clusters[${i}].tls`); });
+      if (xds?.tls) needs('xds.tls');
+      return security;
+    }, SECURITY_DEFAULTS),
   };
 }
 
@@ -143,7 +155,7 @@ function unique(values: Array<string | undefined>, field: Field, what: string): 
 
 function readListener(f: Field, clusters: ReadonlySet<string>, baseDir: string): ListenerConfig {
   f.only(['name', 'address', 'port', 'protocol', 'codec_config', 'max_frame_size', 'upstream_connection', 'max_inflight_per_connection', 'max_connections', 'idle_timeout', 'filters', 'route_config', 'rds',
-    'traffic_direction', 'metadata_exchange', 'destination_service', 'access_log', 'istio_metrics', 'bind_to_port', 'proxy_protocol']);
+    'traffic_direction', 'metadata_exchange', 'destination_service', 'access_log', 'istio_metrics', 'bind_to_port', 'proxy_protocol', 'peer_authentication']);
   const name = f.get('name', (c) => c.string({ nonEmpty: true, pattern: NAME }), '');
   const address = f.child('address').or((a) => a.string({ nonEmpty: true }), '127.0.0.1');
   const port = f.get('port', (c) => c.integer(0, MAX_PORT), 0);
@@ -177,6 +189,7 @@ function readListener(f: Field, clusters: ReadonlySet<string>, baseDir: string):
     istioMetrics: f.child('istio_metrics').or((c) => c.boolean(), undefined),
     bindToPort: f.child('bind_to_port').or((c) => c.boolean(), true),
     proxyProtocol: f.child('proxy_protocol').or(readProxyProtocolAccept, undefined),
+    peerAuthentication: f.child('peer_authentication').or(readPeerAuthentication, undefined),
   };
 }
 
@@ -224,7 +237,7 @@ function readOverload(f: Field): OverloadConfig {
 }
 
 function readXds(f: Field) {
-  f.only(['address', 'port', 'node', 'ads', 'lds', 'initial_backoff', 'max_backoff', 'initial_fetch_timeout', 'drain_timeout']);
+  f.only(['address', 'port', 'node', 'ads', 'lds', 'initial_backoff', 'max_backoff', 'initial_fetch_timeout', 'drain_timeout', 'tls', 'authorization']);
   const node = f.child('node');
   if (node.present) node.only(['id', 'cluster', 'metadata']);
   const metadata = node.present ? node.child('metadata').or((m) => m.object(), {}) : {};
@@ -243,6 +256,8 @@ function readXds(f: Field) {
     lds: f.child('lds').or((a) => a.boolean(), false),
     drainTimeoutMs: f.child('drain_timeout').or((d) => d.durationMs(), 5_000),
     initialFetchTimeoutMs: f.child('initial_fetch_timeout').or((b) => b.durationMs(), 15_000),
+    tls: f.child('tls').or(readXdsTls, undefined),
+    authorization: f.child('authorization').or((a) => a.boolean(), false),
   };
 }
 
@@ -379,7 +394,7 @@ function readKeyValue(f: Field): KeyValue {
 }
 
 function readCluster(f: Field): ClusterConfig {
-  f.only(['name', 'endpoints', 'lb_policy', 'connect_timeout', 'connections_per_endpoint', 'max_pending_requests_per_connection', 'max_queued_bytes_per_connection', 'retry_budget', 'circuit_breakers', 'outlier_detection', 'healthy_panic_threshold', 'least_request', 'peak_ewma', 'proxy_protocol']);
+  f.only(['name', 'endpoints', 'lb_policy', 'connect_timeout', 'connections_per_endpoint', 'max_pending_requests_per_connection', 'max_queued_bytes_per_connection', 'retry_budget', 'circuit_breakers', 'outlier_detection', 'healthy_panic_threshold', 'least_request', 'peak_ewma', 'proxy_protocol', 'tls']);
   const leastRequest = f.child('least_request');
   if (leastRequest.present) leastRequest.only(['choice_count']);
   const peakEwma = f.child('peak_ewma');
@@ -423,6 +438,7 @@ function readCluster(f: Field): ClusterConfig {
     }, 10_000) } : {}),
     ...(f.child('healthy_panic_threshold').present ? { healthyPanicThreshold: percentOf(f.child('healthy_panic_threshold')) } : {}),
     ...(f.child('proxy_protocol').present ? { proxyProtocol: f.child('proxy_protocol').or(readProxyProtocolSend, 2) } : {}),
+    ...(f.child('tls').present ? { tls: f.child('tls').or(readUpstreamTls, undefined) } : {}),
     circuitBreakers: {
       maxConnections: threshold('max_connections', UPSTREAM_LIMIT_DEFAULTS.circuitBreakers.maxConnections),
       maxPendingRequests: threshold('max_pending_requests', UPSTREAM_LIMIT_DEFAULTS.circuitBreakers.maxPendingRequests),

@@ -2,6 +2,7 @@
 // (runtime/admin/metrics.ts). A labelled prom-client child hashes its labels on every inc(), which
 // costs more than the whole per-request budget at high pipelining depth.
 
+import { SecurityStats } from '../security/security-stats';
 import type { IstioSeries } from '../telemetry/istio-metrics';
 
 /** Request duration buckets in seconds. */
@@ -123,6 +124,8 @@ export class CaptureStats {
 
 export class StatsStore {
   readonly requests = new Map<string, RequestStats>();
+  /** TLS handshakes, certificates and authorization decisions. */
+  readonly security = new SecurityStats();
   readonly captures = new Map<string, CaptureStats>();
 
   capture(name: string): CaptureStats {

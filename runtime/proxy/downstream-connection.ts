@@ -22,11 +22,32 @@ import type { ListenerTelemetry } from '../telemetry/telemetry';
 import type { IstioTcpSeries } from '../telemetry/istio-metrics';
 import { Ending } from '../telemetry/response-flags';
 import type { Address } from '../sidecar/proxy-protocol';
+import type { AuthorizationInput } from '../security/authorization-policy';
+import { PLAINTEXT, type ConnectionSecurity } from '../security/downstream-tls';
 
-/** Addresses a connection takes from elsewhere than its socket. */
+/** Addresses a connection takes from elsewhere than its socket, and what its transport proved. */
 export interface ConnectionEndpoints {
   readonly remote?: Address;
   readonly local?: Address;
+  readonly security?: ConnectionSecurity;
+}
+
+/** A connection's side of authorization inputs; the request's metadata is set per decision. */
+class ConnectionAuthorizationInput implements AuthorizationInput {
+  meta: Metadata | null = null;
+  readonly principal: string;
+  readonly namespace: string;
+  readonly sni: string;
+
+  constructor(security: ConnectionSecurity, readonly sourceIp: string, readonly remoteIp: string, readonly destinationIp: string, readonly destinationPort: number) {
+    this.principal = security.principal;
+    this.namespace = security.peer?.namespace ?? '';
+    this.sni = security.sni;
+  }
+
+  metadata(key: string): string | undefined {
+    return this.meta?.get(key);
+  }
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -69,6 +90,8 @@ export class DownstreamConnection implements Flushable, Downstream {
   /** The listener's telemetry when this connection opened (an LDS update applies to new connections). */
   private readonly telemetry: ListenerTelemetry | null;
   private readonly tcp: IstioTcpSeries | null;
+  readonly security: ConnectionSecurity;
+  private authzInput: ConnectionAuthorizationInput | undefined;
 
   /**
    * `endpoints`: the client's address and the one it dialled when the socket's are not them (a
@@ -77,6 +100,7 @@ export class DownstreamConnection implements Flushable, Downstream {
   constructor(private readonly socket: net.Socket, private readonly listener: ListenerContext, private readonly endpoints?: ConnectionEndpoints) {
     const { plugin, codecConfig, config, stats } = listener;
     this.plugin = plugin;
+    this.security = endpoints?.security ?? PLAINTEXT;
     this.upstreams = new ConnectionUpstreams(listener.pool, config.upstreamConnection === 'per_client', this.clientAddresses);
     this.chain = listener.chain;
     this.chain.users++;
@@ -214,6 +238,16 @@ export class DownstreamConnection implements Flushable, Downstream {
     const local = this.endpoints?.local ?? (s.localAddress === undefined ? undefined : { address: s.localAddress, port: s.localPort ?? 0 });
     return [remote, local];
   };
+
+  authorizationInput(meta: Metadata): AuthorizationInput {
+    if (this.authzInput === undefined) {
+      const [remote, local] = this.clientAddresses();
+      const direct = this.socket.remoteAddress ?? '';
+      this.authzInput = new ConnectionAuthorizationInput(this.security, direct, remote?.address ?? direct, local?.address ?? '', local?.port ?? 0);
+    }
+    this.authzInput.meta = meta;
+    return this.authzInput;
+  }
 
   /** The client's address and this listener's, as `host:port` (for access logs; asked of the socket once). */
   private addressPair: [string, string] | undefined;

@@ -5,6 +5,8 @@ import type { ConnectionUpstreams } from '../upstream/connection-upstreams';
 import type { ActiveRequest } from './active-request';
 import type { MutationEntry } from '../codec/mutation';
 import type { Metadata } from '../codec/metadata';
+import type { AuthorizationInput } from '../security/authorization-policy';
+import type { ConnectionSecurity } from '../security/downstream-tls';
 
 export interface Downstream {
   /** This connection's upstream choice (the shared pool, or its own connections once pinned). */
@@ -22,4 +24,8 @@ export interface Downstream {
   closeAfterResponses(): void;
   /** Closes the connection now. */
   abort(reason: string): void;
+  /** What the transport proved about the client (mTLS peer, or none). */
+  readonly security: ConnectionSecurity;
+  /** The connection's attributes and `meta`'s values, for one authorization decision (valid during the call). */
+  authorizationInput(meta: Metadata): AuthorizationInput;
 }

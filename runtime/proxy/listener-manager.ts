@@ -9,6 +9,7 @@
 // filter refusing its config, a port taken) keeps its previous version, and the update is NACKed
 // with the reason.
 
+import type { ProxySecurity } from '../security/proxy-security';
 import type { ListenerConfig } from '../config/types';
 import { ConfigError } from '../core/errors';
 import type { Logger } from '../core/logger';
@@ -39,6 +40,8 @@ export interface ListenerManagerDeps {
   readonly warmTimeoutMs: number;
   /** How long a removed listener's connections may take to finish. */
   readonly drainTimeoutMs: number;
+  /** Certificates, peer authentication and authorization of every listener. */
+  readonly security?: ProxySecurity;
   /** Where listeners get their sockets (workers); unset, each binds its own. */
   readonly binder?: ListenBinder;
   /** Istio metrics, access logs and tracing for every listener. */
@@ -221,7 +224,7 @@ export class ListenerManager {
 
   private create(config: ListenerConfig, plugin: CodecPlugin, fieldPath: string): Listener {
     const { clusters, stats, logger, overload, plugins } = this.deps;
-    const listener = new Listener(config, plugin, clusters, stats, logger, overload, (p) => plugins.forgetIfIdle(p), fieldPath, this.deps.telemetry ?? null);
+    const listener = new Listener(config, plugin, clusters, stats, logger, overload, (p) => plugins.forgetIfIdle(p), fieldPath, this.deps.telemetry ?? null, this.deps.security ?? null);
     listener.binder = this.deps.binder;
     return listener;
   }

@@ -24,6 +24,8 @@ import type { Telemetry } from '../telemetry/telemetry';
 import type { ConnectionEndpoints } from './downstream-connection';
 import { Waiters } from '../core/waiters';
 import { readProxyHeader, type Address } from '../sidecar/proxy-protocol';
+import { secureInbound } from '../security/downstream-tls';
+import type { ProxySecurity } from '../security/proxy-security';
 
 export class Listener {
   readonly context: ListenerContext;
@@ -41,7 +43,7 @@ export class Listener {
    */
   constructor(config: ListenerConfig, plugin: CodecPlugin, clusters: ClusterManager, store: StatsStore, logger: Logger,
     overload: OverloadManager, private readonly onIdleGeneration: (plugin: CodecPlugin) => void = () => {}, public fieldPath = config.name,
-    private readonly telemetry: Telemetry | null = null) {
+    private readonly telemetry: Telemetry | null = null, private readonly security: ProxySecurity | null = null) {
     this.codecConfig = Buffer.from(Object.keys(config.codecConfig).length ? JSON.stringify(config.codecConfig) : '', 'utf8');
     this.childLogger = logger.child({ listener: config.name });
     const context: Omit<ListenerContext, 'chain'> & { chain?: FilterChain } = {
@@ -59,7 +61,7 @@ export class Listener {
       telemetry: telemetry?.forListener(config, plugin.descriptor.protocol) ?? null,
     };
     // The router reads the context at each request: RDS replaces its routes there.
-    context.chain = new FilterChain([], new Router(context as ListenerContext), this.childLogger, context.stats);
+    context.chain = new FilterChain(this.withAuthorization([], config), new Router(context as ListenerContext), this.childLogger, context.stats);
     this.context = context as ListenerContext;
     // allowHalfOpen: a client may send its requests and half-close; it still gets its replies.
     this.server = net.createServer({ allowHalfOpen: true }, (socket) => this.onConnection(socket, undefined));
@@ -138,7 +140,7 @@ export class Listener {
     const dialled = this.dialled.get(socket);
     const pp = this.config.proxyProtocol;
     if (!pp) {
-      this.serve(socket, dialled && { local: dialled });
+      this.secure(socket, dialled && { local: dialled });
       return;
     }
     this.handshaking.add(socket);
@@ -149,12 +151,37 @@ export class Listener {
         return;
       }
       // A LOCAL/UNKNOWN header (a health check) leaves the socket's own addresses.
-      this.serve(socket, { remote: header?.source, local: header?.destination ?? dialled });
-      socket.resume();
+      this.secure(socket, { remote: header?.source, local: header?.destination ?? dialled });
     }, (err: Error) => {
       this.handshaking.delete(socket);
       this.context.stats.proxyProtocolErrors++;
       this.childLogger.log('debug', `closing downstream connection: ${err.message}`);
+      socket.destroy();
+      this.context.overload.released(this.config.name);
+    });
+  }
+
+  /** PeerAuthentication (docs/security.md): mTLS terminated, plaintext served or refused; then served. */
+  private secure(socket: net.Socket, endpoints: ConnectionEndpoints | undefined): void {
+    const security = this.security;
+    const mode = security?.modeFor(this.config) ?? 'DISABLE';
+    if (mode === 'DISABLE' || !security?.workload) {
+      this.serve(socket, endpoints);
+      socket.resume();
+      return;
+    }
+    this.handshaking.add(socket);
+    secureInbound(socket, mode, security.workload, security.stats, security.config.handshakeTimeoutMs).then(({ socket: served, security: proved }) => {
+      this.handshaking.delete(socket);
+      if (socket.destroyed) {
+        this.context.overload.released(this.config.name);
+        return;
+      }
+      this.serve(served, { ...endpoints, security: proved });
+      served.resume();
+    }, (err: Error) => {
+      this.handshaking.delete(socket);
+      this.childLogger.log('debug', `refusing downstream connection: ${err.message}`);
       socket.destroy();
       this.context.overload.released(this.config.name);
     });
@@ -177,9 +204,15 @@ export class Listener {
    */
   useFilters(filters: readonly Filter[]): void {
     const old = this.context.chain;
-    this.context.chain = new FilterChain(filters, new Router(this.context), this.childLogger, this.context.stats);
+    this.context.chain = new FilterChain(this.withAuthorization(filters, this.config), new Router(this.context), this.childLogger, this.context.stats);
     old.retired = true;
     if (old.users === 0) old.close();
+  }
+
+  /** `filters` behind the authorization filter where policies apply (inbound listeners). */
+  private withAuthorization(filters: readonly Filter[], config: ListenerConfig): readonly Filter[] {
+    const authz = this.security?.filterFor(config);
+    return authz ? [authz, ...filters] : filters;
   }
 
   /** The config new connections take (LDS may replace it). */

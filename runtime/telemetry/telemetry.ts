@@ -33,10 +33,10 @@ export class Telemetry {
   }
 
   /** The reporter for a listener's settings: one object per distinct label set (rows compare by it). */
-  reporter(config: ListenerConfig, protocol: string): IstioReporter {
+  reporter(config: ListenerConfig, protocol: string, mutualTls = false): IstioReporter {
     const reporter = config.trafficDirection === 'inbound' ? 'destination' : 'source';
-    // Plaintext: the destination knows it is none; the source cannot tell what the peer enforces.
-    const securityPolicy = reporter === 'destination' ? 'none' : UNKNOWN;
+    // The destination knows what its connection proved; the source cannot tell what the peer enforces.
+    const securityPolicy = mutualTls ? 'mutual_tls' : reporter === 'destination' ? 'none' : UNKNOWN;
     return this.istio.reporter({ reporter, self: this.self, protocol, destinationService: config.destinationService, securityPolicy });
   }
 
@@ -114,6 +114,9 @@ export class ListenerTelemetry {
     if (sent !== undefined) req.peer = this.telemetry.peers.lookup(sent, meta.get(PEER_METADATA_ID_KEY) ?? '');
   }
 
+  /** Inbound requests over mTLS count in rows of connection_security_policy="mutual_tls". */
+  private mtlsReporter: IstioReporter | undefined;
+
   private seriesFor(stats: RequestStats): IstioSeries {
     if (stats.istioOwner !== this) {
       stats.istio = this.telemetry.istio.series(this.reporter!, stats.cluster);
@@ -131,7 +134,9 @@ export class ListenerTelemetry {
     const flags = responseFlags(req.ending, req.endedByFilter, req.retries > 0);
     if (this.reporter !== null) {
       // A request a filter held when its client left has no route yet: its destination is unknown.
-      const series = req.stats !== null ? this.seriesFor(req.stats) : this.telemetry.istio.series(this.reporter, '');
+      const mtls = this.inbound && req.downstream.security.policy === 'mutual_tls';
+      const series = mtls ? this.telemetry.istio.series(this.mtlsReporter ??= this.telemetry.reporter(this.config, this.protocol, true), req.stats?.cluster ?? '')
+        : req.stats !== null ? this.seriesFor(req.stats) : this.telemetry.istio.series(this.reporter, '');
       series.row(code, flags, req.peer ?? UNKNOWN_PEER).observe(ms, req.requestBytes, responseBytes);
     }
     if (this.accessLogs.length === 0 && req.span === null) return;

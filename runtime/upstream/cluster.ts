@@ -5,6 +5,7 @@
 // at once, and ejection is ignored altogether while fewer than healthy_panic_threshold percent
 // are left (Envoy's panic mode: better an ejected endpoint than none).
 
+import type { ProxySecurity } from '../security/proxy-security';
 import type { ClusterConfig, OutlierDetectionConfig } from '../config/types';
 import type { ClusterStats, StatsStore } from '../core/stats';
 import { createLoadBalancer, LoadBalancer } from './load-balancer';
@@ -61,7 +62,8 @@ export class Cluster {
   /** Endpoints ejected by outlier detection (some may have come back: pruned when looked at). */
   private readonly ejected = new Set<Endpoint>();
 
-  constructor(public config: ClusterConfig, store: StatsStore) {
+  /** `security`: the proxy's workload identity, for clusters with `tls`. */
+  constructor(public config: ClusterConfig, store: StatsStore, readonly security?: ProxySecurity) {
     this.endpoints = config.endpoints.map((e) => new Endpoint(e.address, e.port));
     this.stats = store.cluster(config.name);
     this.lb = createLoadBalancer(config, this.endpoints);
@@ -155,8 +157,8 @@ export class ClusterManager {
   /** Called after a dynamic update (a multi-worker primary passes the clusters on). */
   onChange: (() => void) | undefined;
 
-  constructor(configs: readonly ClusterConfig[], private readonly store: StatsStore) {
-    for (const c of configs) this.clusters.set(c.name, new Cluster(c, store));
+  constructor(configs: readonly ClusterConfig[], private readonly store: StatsStore, private readonly security?: ProxySecurity) {
+    for (const c of configs) this.clusters.set(c.name, new Cluster(c, store, security));
     this.staticNames = new Set(configs.map((c) => c.name));
   }
 
@@ -164,7 +166,7 @@ export class ClusterManager {
   upsert(config: ClusterConfig): void {
     const existing = this.clusters.get(config.name);
     if (existing) existing.update(config);
-    else this.clusters.set(config.name, new Cluster(config, this.store));
+    else this.clusters.set(config.name, new Cluster(config, this.store, this.security));
     this.onChange?.();
   }
 

@@ -22,6 +22,7 @@ import type { Cluster, Endpoint } from './cluster';
 import { Fifo } from '../core/fifo';
 import { Flushable, scheduleFlush } from '../core/flush-scheduler';
 import { FrameReader } from '../proxy/frame-reader';
+import { originateTls } from '../security/upstream-tls';
 import { trackOwnConnection } from '../sidecar/own-connections';
 
 const EMPTY_MUTATION = new Mutation().encode();
@@ -88,13 +89,26 @@ export class UpstreamConnection implements Flushable {
     cluster.stats.connectionsTotal++;
     cluster.stats.connectionsActive++;
     UpstreamConnection.live.add(this);
-    this.socket = net.connect({ host: endpoint.address, port: endpoint.port });
-    trackOwnConnection(this.socket, endpoint);
-    // Written while connecting: Node sends it first, before the first flush of requests.
-    if (preamble) this.socket.write(preamble);
-    this.socket.setNoDelay(true);
+    const raw = net.connect({ host: endpoint.address, port: endpoint.port });
+    trackOwnConnection(raw, endpoint);
+    // Written while connecting: Node sends it first, before the first flush of requests (and
+    // before TLS: a PROXY header is read by the peer before its handshake).
+    if (preamble) raw.write(preamble);
+    raw.setNoDelay(true);
+    const tls = cluster.config.tls;
+    const workload = cluster.security?.workload;
+    if (tls && !workload) {
+      // Validation refuses this; a cluster from CDS with tls on a proxy without certificates is refused there too.
+      this.failure = 'the cluster requires mTLS and this proxy has no workload certificate';
+      raw.destroy();
+    }
+    this.socket = tls && workload ? originateTls(raw, tls, cluster.name, workload, cluster.security!.stats) : raw;
+    if (this.socket !== raw) {
+      // A refused connect fails the TCP socket under TLS: recorded here, and the TLS socket closes with it.
+      raw.on('error', (err: NodeJS.ErrnoException) => { this.failure ??= err.code ?? err.message; this.socket.destroy(); });
+    }
     this.connectTimer = setTimeout(() => this.destroy(`connect timeout after ${cluster.config.connectTimeoutMs} ms`), cluster.config.connectTimeoutMs);
-    this.socket.on('connect', () => this.onConnect());
+    this.socket.on(this.socket === raw ? 'connect' : 'secureConnect', () => this.onConnect());
     this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     // Responses still being reassembled are decoded before the close fails what is left.
     this.socket.on('end', () => this.onData(EMPTY, true));

@@ -21,6 +21,10 @@ const FILES = [
   'aeraki/meta_protocol_proxy/filters/istio_stats/v1alpha/istio_stats.proto',
   'envoy/extensions/access_loggers/file/v3/file.proto',
   'envoy/extensions/access_loggers/stream/v3/stream.proto',
+  'envoy/service/secret/v3/sds.proto',
+  'envoy/extensions/transport_sockets/tls/v3/tls.proto',
+  'envoy/extensions/transport_sockets/tls/v3/secret.proto',
+  'meltemi/security/v1/authorization.proto',
 ];
 
 /** meltemi's own protos: build/runtime/xds -> the package root. */
@@ -55,6 +59,11 @@ export const TYPE_LOCAL_RATE_LIMIT = 'type.googleapis.com/aeraki.meta_protocol_p
 /** What Aeraki wraps its configs in, because Istio cannot resolve Aeraki's types (aeraki #100). */
 export const TYPED_STRUCT_URLS: readonly string[] = ['type.googleapis.com/udpa.type.v1.TypedStruct', 'type.googleapis.com/xds.type.v3.TypedStruct'];
 export const RDS_METHOD = '/envoy.service.route.v3.RouteDiscoveryService/StreamRoutes';
+export const SDS_METHOD = '/envoy.service.secret.v3.SecretDiscoveryService/StreamSecrets';
+export const TYPE_SECRET = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret';
+export const TYPE_UPSTREAM_TLS_CONTEXT = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
+/** meltemi's own resource: an Istio AuthorizationPolicy served by its control plane over ADS. */
+export const TYPE_AUTHORIZATION_POLICY = 'type.googleapis.com/meltemi.security.v1.AuthorizationPolicy';
 export const ADS_METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
 
 const TYPES = {
@@ -68,6 +77,9 @@ const TYPES = {
   LocalRateLimit: 'aeraki.meta_protocol_proxy.filters.local_ratelimit.v1alpha.LocalRateLimit',
   TypedStruct: 'udpa.type.v1.TypedStruct',
   Struct: 'google.protobuf.Struct',
+  Secret: 'envoy.extensions.transport_sockets.tls.v3.Secret',
+  UpstreamTlsContext: 'envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+  AuthorizationPolicy: 'meltemi.security.v1.AuthorizationPolicy',
 } as const;
 
 export function envoyType(name: keyof typeof TYPES): protobuf.Type {

@@ -40,7 +40,7 @@ export function recordRejected(status: UpdateStatus, version: string, details: s
 /** Envoy's code for a rejected update in error_detail. */
 export const INVALID_ARGUMENT = 3;
 
-export abstract class XdsStream {
+export abstract class XdsStream<C extends Pick<XdsConfig, 'initialBackoffMs' | 'maxBackoffMs'> = XdsConfig> {
   connected = false;
   private stream: grpc.ClientDuplexStream<Plain, Plain> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -50,7 +50,7 @@ export abstract class XdsStream {
   constructor(
     private readonly client: grpc.Client,
     private readonly method: string,
-    protected readonly xds: XdsConfig,
+    protected readonly xds: C,
     protected readonly logger: Logger,
     private readonly label: string,
   ) {
