@@ -5,77 +5,20 @@
 // expired certificates stop the start with the field and the reason.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Redis from 'ioredis';
 import { isMeltemiError } from '../runtime/core/errors';
 import type { Meltemi } from '../runtime/server';
-import { PLUGIN_DIR } from './helpers/paths';
 import { adminGet, metricSum, portOf, startProxy } from './helpers/proxy';
 import { RedisServer } from './helpers/redis-server';
-import { TestCa, writeWorkloadFiles, type Issued } from './helpers/test-ca';
+import { TestCa } from './helpers/test-ca';
+import { clientSidecarYaml, identity, serverSidecarYaml } from './helpers/mtls-sidecars';
 
 const FRONTEND = 'spiffe://cluster.local/ns/shop/sa/frontend';
 const CACHE = 'spiffe://cluster.local/ns/data/sa/cache';
 
 const redisClient = (port: number) => new Redis({ port, host: '127.0.0.1', protocol: 2, disableClientInfo: true, enableReadyCheck: false, maxRetriesPerRequest: 0, lazyConnect: true, retryStrategy: () => null });
-
-/** Files of one sidecar's identity. */
-function identity(ca: TestCa, issued: Issued, bundle = ca.root): { certChain: string; privateKey: string; trustBundle: string } {
-  return writeWorkloadFiles(mkdtempSync(join(tmpdir(), 'meltemi-id-')), issued, bundle);
-}
-
-const certificatesYaml = (files: { certChain: string; privateKey: string; trustBundle: string }) => `
-  certificates:
-    files: { cert_chain: ${JSON.stringify(files.certChain)}, private_key: ${JSON.stringify(files.privateKey)}, trust_bundle: ${JSON.stringify(files.trustBundle)}, refresh_interval: 50ms }`;
-
-/** A server sidecar: inbound listeners `strict` and `permissive` to redis at `port`. */
-export function serverSidecarYaml(files: ReturnType<typeof identity>, redisPort: number, extra = ''): string {
-  return `
-admin: { port: 0 }
-plugins: { directory: ${JSON.stringify(PLUGIN_DIR)}, watch: false }
-security:${certificatesYaml(files)}
-${extra}
-listeners:
-  - name: strict
-    port: 0
-    protocol: redis
-    traffic_direction: inbound
-    peer_authentication: STRICT
-    route_config: { routes: [ { name: all, route: { cluster: "inbound|6379||" } } ] }
-  - name: permissive
-    port: 0
-    protocol: redis
-    traffic_direction: inbound
-    route_config: { routes: [ { name: all, route: { cluster: "inbound|6379||" } } ] }
-clusters:
-  - name: "inbound|6379||"
-    endpoints: [ { address: 127.0.0.1, port: ${redisPort} } ]
-`;
-}
-
-/** A client sidecar: outbound listener `out` to `port` over mTLS (`sans`: the server identities it accepts). */
-export function clientSidecarYaml(files: ReturnType<typeof identity>, port: number, sans: string[] = [], listenerExtra = '', securityExtra = ''): string {
-  return `
-admin: { port: 0 }
-plugins: { directory: ${JSON.stringify(PLUGIN_DIR)}, watch: false }
-security:${certificatesYaml(files)}
-${securityExtra}
-listeners:
-  - name: out
-    port: 0
-    protocol: redis
-${listenerExtra}
-    route_config: { routes: [ { name: all, route: { cluster: "outbound|6379||cache.data.svc.cluster.local" } } ] }
-clusters:
-  - name: "outbound|6379||cache.data.svc.cluster.local"
-    endpoints: [ { address: 127.0.0.1, port: ${port} } ]
-    tls: { mode: ISTIO_MUTUAL${sans.length ? `, subject_alt_names: ${JSON.stringify(sans)}` : ''} }
-`;
-}
 
 describe('mTLS between two sidecars', function () {
   this.timeout(60_000);
