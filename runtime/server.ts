@@ -142,6 +142,9 @@ export class Meltemi {
     if (this.workers && this.config.xds?.lds) {
       throw new ConfigError('xds.lds', 'listeners from LDS are not served by worker threads yet: run with --workers 1');
     }
+    if (this.workers && this.config.xds?.authorization) {
+      throw new ConfigError('xds.authorization', 'AuthorizationPolicies from the control plane do not reach worker threads yet: run with --workers 1 (static security.authorization works with workers)');
+    }
     if (this.opts.initialPlugins) await this.opts.initialPlugins(this.plugins);
     else await this.plugins.loadDirectory(this.config.plugins.directory);
     this.overload.start();
@@ -235,10 +238,12 @@ export class Meltemi {
     const waits: Array<Promise<unknown>> = [];
     for (const l of this.listeners) if (l.config.rds) waits.push(this.followRoutes(l).ready);
     this.rds?.start();
-    if (xds.ads || xds.lds) {
+    if (xds.ads || xds.lds || xds.authorization) {
       const updater = xds.lds ? new LdsUpdater(this.listenerManager, this.logger, gate) : undefined;
-      this.ads = new AdsClient(this.xdsChannel, xds, xds.ads ? this.clusters : undefined, this.logger, updater && ((listeners) => updater.apply(listeners)));
+      this.ads = new AdsClient(this.xdsChannel, xds, xds.ads ? this.clusters : undefined, this.logger, updater && ((listeners) => updater.apply(listeners)),
+        xds.authorization ? (policies, version) => this.security.applyDynamic(policies, version) : undefined);
       this.ads.start();
+      if (xds.authorization) waits.push(this.ads.authorizationReady);
       if (xds.ads) {
         void this.ads.ready.then(() => { this.adsSynced = true; });
         waits.push(this.ads.ready);

@@ -23,7 +23,12 @@ function workerCount(text: string): number | null {
   return n <= MAX_WORKERS ? n : null;
 }
 
-async function controlPlane(values: { resources?: string; address?: string; port?: string; debounce?: string; 'listener-address'?: string }): Promise<number> {
+async function controlPlane(values: { resources?: string; address?: string; port?: string; debounce?: string; 'listener-address'?: string; 'tls-cert-chain'?: string; 'tls-private-key'?: string; 'tls-trust-bundle'?: string }): Promise<number> {
+  const tlsFiles = [values['tls-cert-chain'], values['tls-private-key'], values['tls-trust-bundle']];
+  if (tlsFiles.some((f) => f !== undefined) && !tlsFiles.every((f) => f !== undefined)) {
+    process.stderr.write('meltemi control-plane: mTLS needs all of --tls-cert-chain, --tls-private-key and --tls-trust-bundle\n');
+    return 2;
+  }
   if (!values.resources) {
     process.stderr.write('meltemi control-plane: --resources DIR is required\n');
     return 2;
@@ -39,7 +44,8 @@ async function controlPlane(values: { resources?: string; address?: string; port
   const cp = new ControlPlane(new DirectorySource(values.resources, Number(values.debounce ?? 100)), new ConsoleLogger('info'),
     { address: values['listener-address'] ?? '127.0.0.1' });
   try {
-    await cp.start(values.address ?? '127.0.0.1', port);
+    const [certChain, privateKey, trustBundle] = tlsFiles;
+    await cp.start(values.address ?? '127.0.0.1', port, certChain && privateKey && trustBundle ? { certChain, privateKey, trustBundle } : undefined);
   } catch (err) {
     process.stderr.write(`meltemi control-plane: ${(err as Error).message}\n`);
     return 1;
@@ -89,11 +95,14 @@ Usage:
                                 every listener, admin token), report every problem, and print
                                 the effective config as YAML that run accepts
   meltemi control-plane --resources DIR [--address A] [--port N] [--debounce MS] [--listener-address A]
+                        [--tls-cert-chain F --tls-private-key F --tls-trust-bundle F]
                                 serve routes, clusters, endpoints and listeners built from the
                                 Aeraki and Istio resources (MetaRouter, ServiceEntry,
-                                DestinationRule, ApplicationProtocol) in DIR over RDS and ADS;
+                                DestinationRule, ApplicationProtocol) in DIR over RDS and ADS,
+                                and AuthorizationPolicies to the proxies they select;
                                 DIR is watched. Listeners bind at a service's loopback address,
-                                else at --listener-address (default 127.0.0.1)
+                                else at --listener-address (default 127.0.0.1). With the --tls
+                                files: mTLS, and every proxy must present a certificate
   meltemi new codec|filter NAME [--dir DIR]
                                 create a codec or filter project (AssemblyScript source, harness
                                 test, build script) in DIR (default ./NAME), depending on this meltemi
@@ -114,6 +123,7 @@ export async function main(argv: string[]): Promise<number> {
     parsed = parseArgs({ args: argv, allowPositionals: true, options: {
       config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' },
       resources: { type: 'string' }, address: { type: 'string' }, port: { type: 'string' }, debounce: { type: 'string' }, 'listener-address': { type: 'string' },
+      'tls-cert-chain': { type: 'string' }, 'tls-private-key': { type: 'string' }, 'tls-trust-bundle': { type: 'string' },
       dir: { type: 'string' }, workers: { type: 'string', short: 'w' },
     } });
   } catch (err) {

@@ -6,6 +6,8 @@ import { buildConfig } from './route-builder';
 import { mergeLastGood } from './last-good';
 import type { Located, ResourceSnapshot, ResourceSource } from './resource-source';
 import { XdsServer } from './xds-server';
+import { controlPlaneCredentials, type ControlPlaneTlsFiles } from './control-plane-tls';
+import type { AuthorizationPolicyResource } from './resources';
 import { buildListeners, ListenerOptions } from './listener-builder';
 
 export class ControlPlane {
@@ -21,10 +23,15 @@ export class ControlPlane {
     this.server = new XdsServer(logger);
   }
 
-  async start(address: string, port: number): Promise<number> {
+  private closeTls: (() => void) | undefined;
+
+  /** `tls`: serve over mTLS with these certificate files (every proxy must present a certificate). */
+  async start(address: string, port: number, tls?: ControlPlaneTlsFiles): Promise<number> {
+    const secured = tls ? await controlPlaneCredentials(tls, this.logger) : undefined;
+    this.closeTls = secured?.close;
     await this.source.start((snapshot) => this.apply(snapshot));
-    this.port = await this.server.listen(address, port);
-    this.logger.log('info', `control plane serving RDS and ADS (CDS, EDS, LDS) on ${address}:${this.port}`);
+    this.port = await this.server.listen(address, port, secured?.credentials);
+    this.logger.log('info', `control plane serving RDS and ADS (CDS, EDS, LDS, AuthorizationPolicies) on ${address}:${this.port}${tls ? ' over mTLS' : ''}`);
     return this.port;
   }
 
@@ -53,12 +60,14 @@ export class ControlPlane {
     this.loggedNotes = notes;
     const { changedRoutes, clustersChanged } = this.server.setConfig(built);
     const listenersChanged = this.server.setListeners(lds.listeners);
+    this.server.setAuthorizationPolicies(merged.resources.map((l) => l.resource).filter((r): r is AuthorizationPolicyResource => r.kind === 'AuthorizationPolicy'));
     if (changedRoutes.length || clustersChanged || listenersChanged) {
       this.logger.log('info', `config updated: ${changedRoutes.length} route configs changed${clustersChanged ? ', clusters changed' : ''}${listenersChanged ? `, listeners changed (${lds.listeners.length})` : ''}`, { routes: changedRoutes });
     }
   }
 
   stop(): void {
+    this.closeTls?.();
     this.source.stop();
     this.server.stop();
   }

@@ -10,10 +10,11 @@ export const GROUPS: Record<string, { versions: readonly string[]; kinds: readon
     versions: ['v1alpha3', 'v1beta1', 'v1'],
     kinds: ['ServiceEntry', 'DestinationRule', 'VirtualService', 'Gateway', 'Sidecar', 'WorkloadEntry', 'WorkloadGroup', 'EnvoyFilter', 'ProxyConfig'],
   },
+  'security.istio.io': { versions: ['v1beta1', 'v1'], kinds: ['AuthorizationPolicy', 'PeerAuthentication', 'RequestAuthentication'] },
 };
 
 /** The kinds the control plane builds from; the other kinds of GROUPS are passed over. */
-export const READ_KINDS = ['MetaRouter', 'ApplicationProtocol', 'ServiceEntry', 'DestinationRule'] as const;
+export const READ_KINDS = ['MetaRouter', 'ApplicationProtocol', 'ServiceEntry', 'DestinationRule', 'AuthorizationPolicy'] as const;
 export type ReadKind = typeof READ_KINDS[number];
 
 /** Fields at the top of any Kubernetes object. */
@@ -46,4 +47,6 @@ export const SPEC_FIELDS: Record<string, FieldSet> = {
   'DestinationRule.loadBalancer': { read: ['consistentHash', 'simple'], ignored: ['localityLbSetting', 'warmupDurationSecs', 'warmup'] },
   'DestinationRule.consistentHash': { read: ['httpHeaderName'], ignored: ['httpCookie', 'useSourceIp', 'httpQueryParameterName', 'ringHash', 'maglev', 'minimumRingSize'] },
   ApplicationProtocol: { read: ['protocol', 'codec'], ignored: [] },
+  // Read field by field by the AuthorizationPolicy reader (runtime/security/authorization-policy.ts).
+  AuthorizationPolicy: { read: ['selector', 'action', 'rules', 'provider', 'targetRef', 'targetRefs'], ignored: [] },
 };

@@ -3,6 +3,7 @@
 // last good version (control-plane.ts).
 
 import { regexProblem } from '../core/safe-regex';
+import { readAuthorizationPolicy } from '../security/authorization-policy';
 import { suggest } from '../core/suggest';
 import { Field } from '../config/field';
 import { GROUPS, OBJECT_FIELDS, READ_KINDS, ReadKind, SPEC_FIELDS, type FieldSet } from './resource-kinds';
@@ -86,7 +87,16 @@ export interface ApplicationProtocol {
   codec: string;
 }
 
-export type Resource = MetaRouter | ServiceEntry | DestinationRule | ApplicationProtocol;
+/** An Istio AuthorizationPolicy, validated; served as written to the proxies its selector picks. */
+export interface AuthorizationPolicyResource {
+  kind: 'AuthorizationPolicy';
+  name: string;
+  namespace: string;
+  selector: Readonly<Record<string, string>> | undefined;
+  spec: Record<string, unknown>;
+}
+
+export type Resource = MetaRouter | ServiceEntry | DestinationRule | ApplicationProtocol | AuthorizationPolicyResource;
 
 /** Where notes about valid fields without effect are collected (`document 0.spec.exportTo: …`). */
 export type Notes = string[];
@@ -258,6 +268,10 @@ export function readResource(doc: unknown, where: string, notes: Notes = []): Re
       };
     case 'ApplicationProtocol':
       return { kind: 'ApplicationProtocol', ...id, protocol: spec.child('protocol').string({ nonEmpty: true }), codec: spec.child('codec').string({ nonEmpty: true }) };
+    case 'AuthorizationPolicy': {
+      const policy = readAuthorizationPolicy(spec, `${namespace}/${name}`);
+      return { kind: 'AuthorizationPolicy', ...id, selector: policy.selector, spec: spec.object() };
+    }
   }
 }
 

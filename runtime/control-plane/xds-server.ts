@@ -9,7 +9,9 @@ import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { ClusterConfig, RouteConfiguration } from '../config/types';
 import type { Logger } from '../core/logger';
-import { ADS_METHOD, envoyType, fromPlain, msToDuration, RDS_METHOD, toPlain, TYPE_CLUSTER, TYPE_CLUSTER_LOAD_ASSIGNMENT, TYPE_LISTENER, TYPE_ROUTE_CONFIGURATION } from '../xds/envoy-protos';
+import { ADS_METHOD, envoyType, fromPlain, msToDuration, RDS_METHOD, toPlain, TYPE_CLUSTER, TYPE_CLUSTER_LOAD_ASSIGNMENT, TYPE_AUTHORIZATION_POLICY, TYPE_LISTENER, TYPE_ROUTE_CONFIGURATION } from '../xds/envoy-protos';
+import { jsonToStruct, structToJson, type Json } from '../xds/proto-json';
+import type { AuthorizationPolicyResource } from './resources';
 import { encodeTunnel } from '../xds/route-tunnel';
 import type { BuiltConfig } from './route-builder';
 
@@ -20,6 +22,8 @@ interface Versioned<T> { version: string; json: string; value: T }
 interface Stream {
   call: grpc.ServerDuplexStream<Plain, Plain>;
   node: string;
+  /** The node's namespace and pod labels (node metadata NAMESPACE, LABELS), for AuthorizationPolicy selection. */
+  workload: { namespace: string; labels: Record<string, string> };
   /** type_url -> names subscribed ([] = all, for CDS). */
   names: Map<string, string[]>;
   /** type_url -> version last sent (joined versions of the resources in it). */
@@ -38,6 +42,7 @@ export class XdsServer {
   private readonly routes = new Map<string, Versioned<RouteConfiguration>>();
   private clusters: Versioned<ClusterConfig[]> = { version: '0', json: '[]', value: [] };
   private listeners: Versioned<Plain[]> = { version: '0', json: '[]', value: [] };
+  private policies: AuthorizationPolicyResource[] = [];
   private readonly streams = new Set<Stream>();
   private readonly nodes = new Map<string, NodeStatus>();
   private server: grpc.Server | undefined;
@@ -81,7 +86,33 @@ export class XdsServer {
     return true;
   }
 
-  async listen(address: string, port: number): Promise<number> {
+  /** Takes the AuthorizationPolicies; each subscribed proxy gets those that select it, when they changed. */
+  setAuthorizationPolicies(policies: readonly AuthorizationPolicyResource[]): void {
+    this.policies = [...policies].sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
+    for (const s of this.streams) if (s.names.has(TYPE_AUTHORIZATION_POLICY) && s.sent.get(TYPE_AUTHORIZATION_POLICY) !== this.policiesFor(s).version) this.sendPolicies(s);
+  }
+
+  /**
+   * Istio's selection: policies in the root namespace apply to every workload; others to the
+   * workloads of their namespace, all of them or those their selector's labels match.
+   */
+  private policiesFor(s: Stream): { version: string; value: AuthorizationPolicyResource[] } {
+    const { namespace, labels } = s.workload;
+    const value = this.policies.filter((p) => p.namespace === ROOT_NAMESPACE
+      || (p.namespace === namespace && Object.entries(p.selector ?? {}).every(([k, v]) => labels[k] === v)));
+    return { version: contentVersion(JSON.stringify(value)), value };
+  }
+
+  private sendPolicies(s: Stream): void {
+    const { version, value } = this.policiesFor(s);
+    this.write(s, TYPE_AUTHORIZATION_POLICY, version, value.map((p) => ({
+      type: 'AuthorizationPolicy' as const,
+      value: { name: `${p.namespace}/${p.name}`, namespace: p.namespace, spec: jsonToStruct(p.spec as { [key: string]: Json }) },
+    })));
+  }
+
+  /** `credentials`: mTLS (control-plane-tls.ts); plaintext unless given. */
+  async listen(address: string, port: number, credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
     const req = envoyType('DiscoveryRequest');
     const resp = envoyType('DiscoveryResponse');
     const method = (path: string, originalName: string) => ({
@@ -93,7 +124,7 @@ export class XdsServer {
     server.addService({ StreamRoutes: method(RDS_METHOD, 'StreamRoutes') } as grpc.ServiceDefinition, { StreamRoutes: (call: grpc.ServerDuplexStream<Plain, Plain>) => this.serve(call) });
     server.addService({ StreamAggregatedResources: method(ADS_METHOD, 'StreamAggregatedResources') } as grpc.ServiceDefinition, { StreamAggregatedResources: (call: grpc.ServerDuplexStream<Plain, Plain>) => this.serve(call) });
     const bound = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`${address}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+      server.bindAsync(`${address}:${port}`, credentials, (err, p) => (err ? reject(err) : resolve(p))));
     this.server = server;
     return bound;
   }
@@ -122,7 +153,7 @@ export class XdsServer {
   }
 
   private serve(call: grpc.ServerDuplexStream<Plain, Plain>): void {
-    const s: Stream = { call, node: '', names: new Map(), sent: new Map(), nonce: 0 };
+    const s: Stream = { call, node: '', workload: { namespace: '', labels: {} }, names: new Map(), sent: new Map(), nonce: 0 };
     this.streams.add(s);
     const drop = () => this.streams.delete(s);
     call.on('data', (r: Plain) => this.onRequest(s, r));
@@ -139,6 +170,7 @@ export class XdsServer {
 
   private onRequest(s: Stream, r: Plain): void {
     if (r.node?.id) s.node = r.node.id;
+    if (r.node?.metadata) s.workload = workloadOf(structToJson(r.node.metadata));
     const typeUrl = String(r.type_url ?? '');
     const names = (r.resource_names ?? []) as string[];
     const st = this.status(s.node || '(unknown)');
@@ -170,10 +202,12 @@ export class XdsServer {
       if (has !== this.clusters.version) this.sendEndpoints(s);
     } else if (typeUrl === TYPE_LISTENER) {
       if (has !== this.listeners.version) this.sendListeners(s);
+    } else if (typeUrl === TYPE_AUTHORIZATION_POLICY) {
+      if (has !== this.policiesFor(s).version) this.sendPolicies(s);
     }
   }
 
-  private write(s: Stream, typeUrl: string, version: string, resources: Array<{ type: 'RouteConfiguration' | 'Cluster' | 'ClusterLoadAssignment' | 'Listener'; value: Plain }>): void {
+  private write(s: Stream, typeUrl: string, version: string, resources: Array<{ type: 'RouteConfiguration' | 'Cluster' | 'ClusterLoadAssignment' | 'Listener' | 'AuthorizationPolicy'; value: Plain }>): void {
     s.sent.set(typeUrl, version);
     s.call.write({
       version_info: version, type_url: typeUrl, nonce: String(++s.nonce),
@@ -223,6 +257,23 @@ export class XdsServer {
       value: { cluster_name: c.name, endpoints: [{ lb_endpoints: c.endpoints.map((e) => ({ endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } } })) }] },
     })));
   }
+}
+
+/** Istio's root namespace: its policies apply mesh-wide. */
+const ROOT_NAMESPACE = 'istio-system';
+
+/** A proxy's namespace and labels from its node metadata (LABELS as a struct or JSON, and flat string keys). */
+function workloadOf(meta: { [key: string]: Json }): Stream['workload'] {
+  const labels: Record<string, string> = {};
+  let nested: unknown = meta.LABELS;
+  if (typeof nested === 'string') {
+    try { nested = JSON.parse(nested); } catch { nested = undefined; }
+  }
+  if (typeof nested === 'object' && nested !== null && !Array.isArray(nested)) {
+    for (const [k, v] of Object.entries(nested)) if (typeof v === 'string') labels[k] = v;
+  }
+  for (const [k, v] of Object.entries(meta)) if (typeof v === 'string' && k !== 'LABELS') labels[k] = v;
+  return { namespace: typeof meta.NAMESPACE === 'string' ? meta.NAMESPACE : '', labels };
 }
 
 /**

@@ -6,6 +6,7 @@ import type { Logger } from '../core/logger';
 import { Field } from '../config/field';
 import { AuthorizationFilter, AuthorizationPolicies } from './authorization-filter';
 import { readAuthorizationPolicy } from './authorization-policy';
+import { structToJson } from '../xds/proto-json';
 import type { CertificateSource } from './certificate-source';
 import type { PeerAuthenticationMode } from './downstream-tls';
 import { FileCertificateSource } from './file-certificate-source';
@@ -40,6 +41,24 @@ export class ProxySecurity {
   filterFor(listener: ListenerConfig): AuthorizationFilter | undefined {
     if ((listener.trafficDirection ?? 'outbound') !== 'inbound' || !this.config.authorizationEnabled) return undefined;
     return new AuthorizationFilter(this.policies, listener.name, this.stats);
+  }
+
+  /**
+   * A push of AuthorizationPolicies from the control plane (decoded meltemi.security.v1
+   * resources): all are read before any applies, so one bad policy refuses the push (returned
+   * as the NACK reason) and the last accepted ones stay in force.
+   */
+  applyDynamic(resources: ReadonlyArray<Record<string, unknown>>, version: string): string | undefined {
+    try {
+      const policies = resources.map((r, i) => {
+        const name = typeof r.name === 'string' && r.name !== '' ? r.name : `resources[${i}]`;
+        return readAuthorizationPolicy(new Field(`resources[${i}].spec`, structToJson(r.spec as Record<string, unknown> | undefined)), name);
+      });
+      this.policies.setDynamic(policies, version);
+      return undefined;
+    } catch (err) {
+      return (err as Error).message;
+    }
   }
 
   close(): void {

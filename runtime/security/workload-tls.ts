@@ -81,22 +81,26 @@ export class WorkloadTls {
     return { id };
   }
 
-  /** The trust bundle and the workload certificate as gRPC certificate providers (rotated with the rest). */
-  grpcProviders(): { ca: experimental.CertificateProvider; identity: experimental.CertificateProvider } {
+  /**
+   * The trust bundle and the workload certificate as one gRPC certificate provider (rotated with
+   * the rest). One object serves both roles because grpc-js 1.14's
+   * createCertificateProviderServerCredentials passes its two providers to the constructor in
+   * swapped order; and a new listener gets the current certificates on the next tick, once
+   * grpc-js has registered what it notifies.
+   */
+  grpcProvider(): experimental.CertificateProvider {
     const self = this;
     return {
-      ca: {
-        addCaCertificateListener(l) { self.caListeners.add(l); l({ caCertificate: self.material.trustBundle }); },
-        removeCaCertificateListener(l) { self.caListeners.delete(l); },
-        addIdentityCertificateListener() {},
-        removeIdentityCertificateListener() {},
+      addCaCertificateListener(l) {
+        self.caListeners.add(l);
+        setImmediate(() => { if (self.caListeners.has(l)) l({ caCertificate: self.material.trustBundle }); });
       },
-      identity: {
-        addCaCertificateListener() {},
-        removeCaCertificateListener() {},
-        addIdentityCertificateListener(l) { self.identityListeners.add(l); l({ certificate: self.material.certChain, privateKey: self.material.privateKey }); },
-        removeIdentityCertificateListener(l) { self.identityListeners.delete(l); },
+      removeCaCertificateListener(l) { self.caListeners.delete(l); },
+      addIdentityCertificateListener(l) {
+        self.identityListeners.add(l);
+        setImmediate(() => { if (self.identityListeners.has(l)) l({ certificate: self.material.certChain, privateKey: self.material.privateKey }); });
       },
+      removeIdentityCertificateListener(l) { self.identityListeners.delete(l); },
     };
   }
 

@@ -19,9 +19,9 @@ export function serverIdentityCheck(security: ProxySecurity, serverName: string,
 
 export function xdsCredentials(lib: typeof grpc, xds: XdsConfig, security: ProxySecurity): grpc.ChannelCredentials {
   if (!xds.tls || !security.workload) return lib.credentials.createInsecure();
-  const { ca, identity } = security.workload.grpcProviders();
+  const provider = security.workload.grpcProvider();
   const serverName = xds.tls.serverName ?? xds.address;
-  return lib.experimental.createCertificateProviderChannelCredentials(ca, identity, {
+  return lib.experimental.createCertificateProviderChannelCredentials(provider, provider, {
     checkServerIdentity: serverIdentityCheck(security, serverName, xds.tls.subjectAltNames),
   });
 }

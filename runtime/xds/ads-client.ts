@@ -11,7 +11,7 @@ import type { ClusterConfig, EndpointConfig, XdsConfig } from '../config/types';
 import type { Logger } from '../core/logger';
 import type { ClusterManager } from '../upstream/cluster';
 import type { LbPolicy } from '../upstream/load-balancer';
-import { ADS_METHOD, durationToMs, toPlain, TYPE_CLUSTER, TYPE_CLUSTER_LOAD_ASSIGNMENT, TYPE_LISTENER, typeOfUrl } from './envoy-protos';
+import { ADS_METHOD, durationToMs, toPlain, TYPE_CLUSTER, TYPE_CLUSTER_LOAD_ASSIGNMENT, TYPE_AUTHORIZATION_POLICY, TYPE_LISTENER, typeOfUrl } from './envoy-protos';
 import { INVALID_ARGUMENT, newUpdateStatus, Plain, recordAccepted, recordRejected, UpdateStatus, XdsStream } from './xds-stream';
 import { nodeOf } from './node';
 
@@ -25,6 +25,9 @@ export interface TypeStatus extends UpdateStatus {
  */
 export type ListenersHandler = (listeners: Plain[], version: string) => Promise<string | undefined>;
 
+/** Applies a state-of-the-world update of AuthorizationPolicies (decoded resources); returns the reason to NACK it, or undefined. */
+export type AuthorizationHandler = (policies: Plain[], version: string) => string | undefined;
+
 export class AdsClient extends XdsStream {
   readonly statuses = new Map<string, TypeStatus>();
   private readonly nonces = new Map<string, string>();
@@ -36,14 +39,17 @@ export class AdsClient extends XdsStream {
   private firstLds: (() => void) | undefined;
   /** Resolves once listeners were first applied. */
   readonly listenersReady: Promise<void> = new Promise((resolve) => { this.firstLds = resolve; });
+  private firstAuthorization: (() => void) | undefined;
+  /** Resolves once AuthorizationPolicies were first accepted (listeners wait for them, as for routes). */
+  readonly authorizationReady: Promise<void> = new Promise((resolve) => { this.firstAuthorization = resolve; });
   /** The LDS update being applied: the next one waits for it. */
   private ldsQueue: Promise<void> = Promise.resolve();
 
   /** `clusters` for CDS and EDS (xds.ads), `onListeners` for LDS (xds.lds). */
   constructor(client: grpc.Client, xds: XdsConfig, private readonly clusters: ClusterManager | undefined, logger: Logger,
-    private readonly onListeners?: ListenersHandler) {
+    private readonly onListeners?: ListenersHandler, private readonly onAuthorization?: AuthorizationHandler) {
     super(client, ADS_METHOD, xds, logger, 'ADS');
-    const types = [...(clusters ? [TYPE_CLUSTER, TYPE_CLUSTER_LOAD_ASSIGNMENT] : []), ...(onListeners ? [TYPE_LISTENER] : [])];
+    const types = [...(clusters ? [TYPE_CLUSTER, TYPE_CLUSTER_LOAD_ASSIGNMENT] : []), ...(onListeners ? [TYPE_LISTENER] : []), ...(onAuthorization ? [TYPE_AUTHORIZATION_POLICY] : [])];
     for (const t of types) this.statuses.set(t, { typeUrl: t, ...newUpdateStatus() });
   }
 
@@ -55,7 +61,11 @@ export class AdsClient extends XdsStream {
       this.write({ node, type_url: TYPE_CLUSTER, resource_names: [], version_info: this.status(TYPE_CLUSTER).versionInfo });
       node = undefined;
     }
-    if (this.onListeners) this.write({ ...(node ? { node } : {}), type_url: TYPE_LISTENER, resource_names: [], version_info: this.status(TYPE_LISTENER).versionInfo });
+    if (this.onListeners) {
+      this.write({ ...(node ? { node } : {}), type_url: TYPE_LISTENER, resource_names: [], version_info: this.status(TYPE_LISTENER).versionInfo });
+      node = undefined;
+    }
+    if (this.onAuthorization) this.write({ ...(node ? { node } : {}), type_url: TYPE_AUTHORIZATION_POLICY, resource_names: [], version_info: this.status(TYPE_AUTHORIZATION_POLICY).versionInfo });
     if (this.edsClusters.size > 0) this.requestEds();
   }
 
@@ -84,6 +94,10 @@ export class AdsClient extends XdsStream {
     const version = String(resp.version_info ?? '');
     if (typeUrl === TYPE_LISTENER) {
       this.ldsQueue = this.ldsQueue.then(() => this.applyListeners(resp, status, version));
+      return;
+    }
+    if (typeUrl === TYPE_AUTHORIZATION_POLICY) {
+      this.applyAuthorization(resp, status, version);
       return;
     }
     let error: string | undefined;
@@ -134,6 +148,30 @@ export class AdsClient extends XdsStream {
     }
     this.write({
       type_url: TYPE_LISTENER, resource_names: [], version_info: status.versionInfo, response_nonce: String(resp.nonce ?? ''),
+      ...(error ? { error_detail: { code: INVALID_ARGUMENT, message: error } } : {}),
+    });
+  }
+
+  private applyAuthorization(resp: Plain, status: TypeStatus, version: string): void {
+    let error: string | undefined;
+    try {
+      const policies = ((resp.resources ?? []) as Plain[]).map((any, i) => {
+        if (any.type_url !== TYPE_AUTHORIZATION_POLICY) throw new Error(`resources[${i}].type_url ${any.type_url} is not ${TYPE_AUTHORIZATION_POLICY}`);
+        return toPlain(typeOfUrl(TYPE_AUTHORIZATION_POLICY), any.value ?? new Uint8Array());
+      });
+      error = this.onAuthorization!(policies, version);
+    } catch (err) {
+      error = (err as Error).message;
+    }
+    if (error) {
+      recordRejected(status, version, error);
+      this.logger.log('warn', `ADS: rejected AuthorizationPolicies version ${version}: ${error}; the last accepted policies stay in force`);
+    } else {
+      recordAccepted(status, version);
+      this.firstAuthorization?.();
+    }
+    this.write({
+      type_url: TYPE_AUTHORIZATION_POLICY, resource_names: [], version_info: status.versionInfo, response_nonce: String(resp.nonce ?? ''),
       ...(error ? { error_detail: { code: INVALID_ARGUMENT, message: error } } : {}),
     });
   }
