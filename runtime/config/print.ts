@@ -1,7 +1,7 @@
 // The effective config (defaults filled in) in the input's own field names, so `meltemi validate`
 // prints something that `meltemi run --config` accepts as it is and that means the same.
 
-import type { VirtualListenerConfig, AccessLogConfig, ClusterConfig, Config, ListenerConfig, MetadataMatcherConfig, RouteConfig, TelemetryConfig } from './types';
+import type { VirtualListenerConfig, AccessLogConfig, ClusterConfig, Config, ListenerConfig, MetadataMatcherConfig, RouteConfig, TelemetryConfig, SecurityConfig } from './types';
 
 type Plain = Record<string, unknown>;
 
@@ -29,8 +29,11 @@ export function toInputConfig(config: Config): Plain {
       address: x.address, port: x.port, ads: x.ads, lds: x.lds,
       node: { id: x.node.id, cluster: x.node.cluster, metadata: { ...x.node.metadata } },
       initial_backoff: ms(x.initialBackoffMs), max_backoff: ms(x.maxBackoffMs), initial_fetch_timeout: ms(x.initialFetchTimeoutMs), drain_timeout: ms(x.drainTimeoutMs),
+      ...(x.tls ? { tls: { ...(x.tls.serverName ? { server_name: x.tls.serverName } : {}), ...(x.tls.subjectAltNames.length ? { subject_alt_names: [...x.tls.subjectAltNames] } : {}) } } : {}),
+      ...(x.authorization ? { authorization: true } : {}),
     };
   }
+  o.security = security(config.security);
   const ov = config.overload;
   o.overload = {
     max_downstream_connections: ov.maxDownstreamConnections, memory_limit: ov.memoryLimitBytes,
@@ -47,6 +50,20 @@ export function toInputConfig(config: Config): Plain {
   o.listeners = config.listeners.map(listener);
   o.clusters = config.clusters.map(cluster);
   return o;
+}
+
+function security(s: SecurityConfig): Plain {
+  const c = s.certificates;
+  return {
+    ...(c?.kind === 'files' ? { certificates: { files: { cert_chain: c.certChain, private_key: c.privateKey, trust_bundle: c.trustBundle, refresh_interval: ms(c.refreshIntervalMs) } } } : {}),
+    ...(c?.kind === 'sds' ? { certificates: { sds: { socket: c.socket, certificate: c.certificateName, trust_bundle: c.trustBundleName, initial_fetch_timeout: ms(c.initialFetchTimeoutMs), initial_backoff: ms(c.initialBackoffMs), max_backoff: ms(c.maxBackoffMs) } } } : {}),
+    trust_domains: [...s.trustDomains],
+    min_tls_version: s.minTlsVersion,
+    max_tls_version: s.maxTlsVersion,
+    handshake_timeout: ms(s.handshakeTimeoutMs),
+    peer_authentication: { mode: s.peerAuthentication },
+    ...(s.authorization.length ? { authorization: s.authorization.map((p) => ({ name: p.name, spec: p.spec })) } : {}),
+  };
 }
 
 function telemetry(t: TelemetryConfig): Plain {
@@ -98,6 +115,7 @@ function listener(l: ListenerConfig): Plain {
     ...(l.istioMetrics !== undefined ? { istio_metrics: l.istioMetrics } : {}),
     ...(l.bindToPort === false ? { bind_to_port: false } : {}),
     ...(l.proxyProtocol ? { proxy_protocol: { allow_without: l.proxyProtocol.allowWithout } } : {}),
+    ...(l.peerAuthentication ? { peer_authentication: l.peerAuthentication } : {}),
   };
 }
 
@@ -147,6 +165,7 @@ function cluster(c: ClusterConfig): Plain {
     } } : {}),
     ...(c.healthyPanicThreshold !== undefined ? { healthy_panic_threshold: c.healthyPanicThreshold } : {}),
     ...(c.proxyProtocol ? { proxy_protocol: `v${c.proxyProtocol}` } : {}),
+    ...(c.tls ? { tls: { mode: 'ISTIO_MUTUAL', ...(c.tls.sni ? { sni: c.tls.sni } : {}), ...(c.tls.subjectAltNames.length ? { subject_alt_names: [...c.tls.subjectAltNames] } : {}) } } : {}),
     ...(c.leastRequestChoiceCount !== undefined ? { least_request: { choice_count: c.leastRequestChoiceCount } } : {}),
     ...(c.peakEwmaDecayMs !== undefined ? { peak_ewma: { decay_time: ms(c.peakEwmaDecayMs) } } : {}),
     circuit_breakers: {

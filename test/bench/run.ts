@@ -13,6 +13,7 @@ import { meteringBench } from './metering-bench';
 import { profileBench } from './profile-bench';
 import { workersBench } from './workers-bench';
 import { telemetryBench } from './telemetry-bench';
+import { securityBench } from './security-bench';
 
 /** The redis-benchmark load of the redis and workers benchmarks. */
 const redisLoad = () => ({
@@ -23,6 +24,7 @@ const redisLoad = () => ({
 });
 
 const benches: Record<string, () => Promise<Record<string, unknown>>> = {
+  security: () => securityBench({ ...redisLoad(), requestsP1: Number(process.env.BENCH_REQUESTS_P1 ?? 100_000), requestsP16: Number(process.env.BENCH_REQUESTS_P16 ?? 500_000), handshakes: Number(process.env.BENCH_HANDSHAKES ?? 3000) }),
   redis: () => redisBench(redisLoad()),
   thrift: () => thriftBench({
     rounds: Number(process.env.BENCH_ROUNDS ?? 3),
