@@ -20,7 +20,8 @@ export const SECURITY_DEFAULTS: SecurityConfig = {
   minTlsVersion: 'TLSv1.2',
   maxTlsVersion: 'TLSv1.3',
   handshakeTimeoutMs: 10_000,
-  peerAuthentication: 'PERMISSIVE',
+  // Without certificates nothing can be terminated; with them, readSecurity makes it PERMISSIVE (Istio's default).
+  peerAuthentication: 'DISABLE',
   authorization: [],
   authorizationEnabled: false,
 };

@@ -24,7 +24,6 @@ const redisLoad = () => ({
 });
 
 const benches: Record<string, () => Promise<Record<string, unknown>>> = {
-  security: () => securityBench({ ...redisLoad(), requestsP1: Number(process.env.BENCH_REQUESTS_P1 ?? 100_000), requestsP16: Number(process.env.BENCH_REQUESTS_P16 ?? 500_000), handshakes: Number(process.env.BENCH_HANDSHAKES ?? 3000) }),
   redis: () => redisBench(redisLoad()),
   thrift: () => thriftBench({
     rounds: Number(process.env.BENCH_ROUNDS ?? 3),
@@ -71,11 +70,12 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
     changes: Number(process.env.BENCH_CHANGES ?? 20),
     debounceMs: Number(process.env.BENCH_DEBOUNCE_MS ?? 100),
   }),
+  security: () => securityBench({ ...redisLoad(), requestsP1: Number(process.env.BENCH_REQUESTS_P1 ?? 100_000), requestsP16: Number(process.env.BENCH_REQUESTS_P16 ?? 500_000), handshakes: Number(process.env.BENCH_HANDSHAKES ?? 3000) }),
 };
 
 const USAGE = `usage: npm run bench -- [${Object.keys(benches).join('|')}…]   (default: all)
 Environment: BENCH_ROUNDS (3), BENCH_REQUESTS_P1 and BENCH_REQUESTS_P16 (redis), BENCH_DURATION_MS
-(thrift, latency), BENCH_AGENTS, BENCH_CHANGES, BENCH_DEBOUNCE_MS (xds), BENCH_CONNECTIONS (memory, 1000); workers uses the redis variables; filters, resilience, metering and telemetry use BENCH_ROUNDS and BENCH_REQUESTS_P16. Each benchmark prints a table; the
+(thrift, latency), BENCH_AGENTS, BENCH_CHANGES, BENCH_DEBOUNCE_MS (xds), BENCH_CONNECTIONS (memory, 1000), BENCH_HANDSHAKES (security, 3000); workers uses the redis variables; filters, resilience, metering and telemetry use BENCH_ROUNDS and BENCH_REQUESTS_P16. Each benchmark prints a table; the
 last line on stdout is one JSON object with every figure.
 `;
 
