@@ -241,7 +241,7 @@ export class Meltemi {
     if (xds.ads || xds.lds || xds.authorization) {
       const updater = xds.lds ? new LdsUpdater(this.listenerManager, this.logger, gate) : undefined;
       this.ads = new AdsClient(this.xdsChannel, xds, xds.ads ? this.clusters : undefined, this.logger, updater && ((listeners) => updater.apply(listeners)),
-        xds.authorization ? (policies, version) => this.security.applyDynamic(policies, version) : undefined);
+        xds.authorization ? (policies) => this.security.applyDynamic(policies) : undefined);
       this.ads.start();
       if (xds.authorization) waits.push(this.ads.authorizationReady);
       if (xds.ads) {

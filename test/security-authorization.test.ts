@@ -11,7 +11,7 @@ import type { Meltemi } from '../runtime/server';
 import { adminGet, metricSum, portOf, startProxy } from './helpers/proxy';
 import { RedisServer } from './helpers/redis-server';
 import { TestCa, writeWorkloadFiles } from './helpers/test-ca';
-import { clientSidecarYaml, serverSidecarYaml } from './helpers/mtls-sidecars';
+import { clientSidecarYaml, meshRedis, serverSidecarYaml } from './helpers/mtls-sidecars';
 
 const FRONTEND = 'spiffe://cluster.local/ns/shop/sa/frontend';
 const REPORTS = 'spiffe://cluster.local/ns/analytics/sa/reports';
@@ -45,7 +45,7 @@ describe('authorization by principal and metadata (AuthorizationPolicy)', functi
   let plaintext: Redis;
 
   const client = async (port: number) => {
-    const c = new Redis({ port, host: '127.0.0.1', protocol: 2, disableClientInfo: true, enableReadyCheck: false, maxRetriesPerRequest: 0, lazyConnect: true });
+    const c = meshRedis(port);
     clients.push(c);
     await c.connect();
     return c;

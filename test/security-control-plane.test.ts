@@ -12,7 +12,7 @@ import { ControlPlane } from '../runtime/control-plane/control-plane';
 import { DirectorySource } from '../runtime/control-plane/resource-source';
 import type { Meltemi } from '../runtime/server';
 import { CaptureLogger } from './helpers/capture-logger';
-import { clientSidecarYaml, serverSidecarYaml } from './helpers/mtls-sidecars';
+import { clientSidecarYaml, meshRedis, serverSidecarYaml } from './helpers/mtls-sidecars';
 import { portOf, startProxy } from './helpers/proxy';
 import { RedisServer } from './helpers/redis-server';
 import { TestCa, writeWorkloadFiles } from './helpers/test-ca';
@@ -68,7 +68,7 @@ describe('AuthorizationPolicies from the control plane, over mTLS', function () 
   const sidecar = async (spiffe: string) => {
     const p = await startProxy(clientSidecarYaml(files(spiffe), portOf(server, 'strict')));
     proxies.push(p);
-    const c = new Redis({ port: portOf(p, 'out'), host: '127.0.0.1', protocol: 2, disableClientInfo: true, enableReadyCheck: false, maxRetriesPerRequest: 0, lazyConnect: true });
+    const c = meshRedis(portOf(p, 'out'));
     clients.push(c);
     await c.connect();
     return c;

@@ -13,12 +13,11 @@ import type { Meltemi } from '../runtime/server';
 import { adminGet, metricSum, portOf, startProxy } from './helpers/proxy';
 import { RedisServer } from './helpers/redis-server';
 import { TestCa } from './helpers/test-ca';
-import { clientSidecarYaml, identity, serverSidecarYaml } from './helpers/mtls-sidecars';
+import { clientSidecarYaml, identity, meshRedis, serverSidecarYaml } from './helpers/mtls-sidecars';
 
 const FRONTEND = 'spiffe://cluster.local/ns/shop/sa/frontend';
 const CACHE = 'spiffe://cluster.local/ns/data/sa/cache';
 
-const redisClient = (port: number) => new Redis({ port, host: '127.0.0.1', protocol: 2, disableClientInfo: true, enableReadyCheck: false, maxRetriesPerRequest: 0, lazyConnect: true, retryStrategy: () => null });
 
 describe('mTLS between two sidecars', function () {
   this.timeout(60_000);
@@ -35,7 +34,7 @@ describe('mTLS between two sidecars', function () {
     return p;
   };
   const connect = async (port: number) => {
-    const c = redisClient(port);
+    const c = meshRedis(port);
     clients.push(c);
     await c.connect();
     return c;
@@ -87,6 +86,19 @@ describe('mTLS between two sidecars', function () {
     socket.on('data', (d: Buffer) => received.push(d));
     await new Promise((resolve) => socket.on('close', resolve));
     assert.equal(Buffer.concat(received).length, 0);
+  });
+
+  it('a client that starts a handshake and stalls is closed at handshake_timeout, and counted', async () => {
+    const slow = await start(serverSidecarYaml(identity(ca, ca.issue('cache', { uri: [CACHE] })), redis.port, '  handshake_timeout: 300ms'));
+    const stalls = [Buffer.from([0x16]), Buffer.from([0x16, 3, 1, 0x00, 0x40])];
+    await Promise.all(stalls.map((bytes) => new Promise((resolve) => {
+      const socket = net.connect(portOf(slow, 'strict'), '127.0.0.1');
+      socket.on('error', () => {});
+      socket.resume();
+      socket.write(bytes);
+      socket.on('close', resolve);
+    })));
+    assert.equal(metricSum(await metrics(slow), 'meltemi_tls_handshakes_total', { side: 'inbound', outcome: 'timeout' }), 2);
   });
 
   it('PERMISSIVE serves plaintext and mTLS on one port', async () => {

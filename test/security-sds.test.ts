@@ -6,10 +6,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Redis from 'ioredis';
 import { isMeltemiError } from '../runtime/core/errors';
 import type { Meltemi } from '../runtime/server';
-import { clientSidecarYaml, serverSidecarYaml } from './helpers/mtls-sidecars';
+import { clientSidecarYaml, meshRedis, serverSidecarYaml } from './helpers/mtls-sidecars';
 import { adminGet, metricSum, portOf, startProxy } from './helpers/proxy';
 import { RedisServer } from './helpers/redis-server';
 import { SdsServer } from './helpers/sds-server';
@@ -52,7 +51,7 @@ describe('certificates from SDS (a gRPC server on a Unix socket)', function () {
   });
 
   const ping = async () => {
-    const c = new Redis({ port: portOf(client, 'out'), host: '127.0.0.1', protocol: 2, disableClientInfo: true, maxRetriesPerRequest: 0, lazyConnect: true });
+    const c = meshRedis(portOf(client, 'out'));
     try {
       await c.connect();
       return await c.ping();

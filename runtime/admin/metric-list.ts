@@ -65,6 +65,14 @@ export function histogramSamples(out: Sample[], name: string, labels: Labels, bo
   out.push({ metricName: `${name}_count`, labels, value: cumulative });
 }
 
+/** Samples of a count map keyed "<a>\u0000<b>" (countIn), labelled `a` and `b` besides `labels`. */
+function pairSamples(counts: ReadonlyMap<string, number>, a: string, b: string, labels: Labels = {}): Sample[] {
+  return [...counts].map(([key, value]) => {
+    const [x, y] = key.split('\u0000');
+    return { labels: { ...labels, [a]: x, [b]: y }, value };
+  });
+}
+
 /** Registers meltemi's metrics (requests, clusters, plugins, overload) in `registry`. */
 /** `worker`: a worker thread's set, without what the primary alone counts (plugin reloads). */
 export function registerMeltemiMetrics<T extends MetricTarget>(registry: T, stats: StatsStore, plugins: PluginRegistry, overload: OverloadManager, opts: { worker?: boolean } = {}): T {
@@ -73,14 +81,10 @@ export function registerMeltemiMetrics<T extends MetricTarget>(registry: T, stat
     addScraped(registry, name, help, type, sample, aggregator);
 
   const sec = stats.security;
-  const split = (m: Map<string, number>, a: string, b: string) => [...m].map(([key, value]) => {
-    const [x, y] = key.split('\u0000');
-    return { labels: { [a]: x, [b]: y }, value };
-  });
   add('meltemi_tls_handshakes_total', 'Connections by how their transport was settled, by side: mutual_tls, plaintext (accepted: PERMISSIVE or DISABLE), plaintext_refused (STRICT), failed, untrusted_peer, timeout.', 'counter', () =>
-    split(sec.handshakes, 'side', 'outcome'));
+    pairSamples(sec.handshakes, 'side', 'outcome'));
   add('meltemi_authorization_decisions_total', 'Requests authorization let through or denied, by listener.', 'counter', () =>
-    split(sec.authorization, 'listener', 'decision'));
+    pairSamples(sec.authorization, 'listener', 'decision'));
   if (!opts.worker) {
     add('meltemi_tls_certificate_expiry_timestamp_seconds', 'When the workload certificate (certificate="workload") and the first trust-bundle root to expire (certificate="trust_bundle") expire, in Unix seconds.', 'gauge', () =>
       (sec.certificateExpiry > 0 ? [
@@ -117,10 +121,7 @@ export function registerMeltemiMetrics<T extends MetricTarget>(registry: T, stat
   add('meltemi_local_replies_total', 'Error replies produced by the proxy itself, by kind.', 'counter', () =>
     [...stats.listeners.values()].flatMap((s) => [...s.localReplies].map(([kind, value]) => ({ labels: { listener: s.listener, kind }, value }))));
   add('meltemi_filter_outcomes_total', 'Requests a filter answered itself (local_reply), closed the connection on (abort), or failed on (failure: trap, fuel, error).', 'counter', () =>
-    [...stats.listeners.values()].flatMap((s) => [...s.filterOutcomes].map(([key, value]) => {
-      const [filter, outcome] = key.split('\u0000');
-      return { labels: { listener: s.listener, filter, outcome }, value };
-    })));
+    [...stats.listeners.values()].flatMap((s) => pairSamples(s.filterOutcomes, 'filter', 'outcome', { listener: s.listener })));
   add('meltemi_downstream_connections_total', 'Downstream connections accepted.', 'counter', () =>
     [...stats.listeners.values()].map((s) => ({ labels: { listener: s.listener }, value: s.connectionsTotal })));
   add('meltemi_downstream_connections_active', 'Downstream connections open.', 'gauge', () =>
@@ -152,10 +153,7 @@ export function registerMeltemiMetrics<T extends MetricTarget>(registry: T, stat
   add('meltemi_downstream_cx_idle_timeout_total', 'Downstream connections closed after idle_timeout with nothing in flight.', 'counter', () =>
     [...stats.listeners.values()].map((s) => ({ labels: { listener: s.listener }, value: s.idleTimeouts })));
   add('meltemi_downstream_cx_overflow_total', 'Downstream connections closed on arrival: the listener\'s max_connections, overload.max_downstream_connections, or memory overload.', 'counter', () =>
-    [...overload.refused].map(([key, value]) => {
-      const [listener, reason] = key.split('\u0000');
-      return { labels: { listener, reason }, value };
-    }));
+    pairSamples(overload.refused, 'listener', 'reason'));
   add('meltemi_overload_active', 'Overload actions in force (1) or not (0): stop_accepting, shed_requests.', 'gauge', () => [
     { labels: { action: 'stop_accepting' }, value: overload.stopAccepting ? 1 : 0 },
     { labels: { action: 'shed_requests' }, value: overload.shedding ? 1 : 0 },

@@ -3,6 +3,7 @@
 // costs more than the whole per-request budget at high pipelining depth.
 
 import { SecurityStats } from '../security/security-stats';
+import { countIn } from './count-in';
 import type { IstioSeries } from '../telemetry/istio-metrics';
 
 /** Request duration buckets in seconds. */
@@ -46,11 +47,11 @@ export class ListenerStats {
 
   onFilterOutcome(filter: string, outcome: string): void {
     const key = `${filter}\u0000${outcome}`;
-    this.filterOutcomes.set(key, (this.filterOutcomes.get(key) ?? 0) + 1);
+    countIn(this.filterOutcomes, key);
   }
 
   localReply(kind: string): void {
-    this.localReplies.set(kind, (this.localReplies.get(kind) ?? 0) + 1);
+    countIn(this.localReplies, kind);
   }
 }
 

@@ -5,6 +5,7 @@
 
 import { readFileSync } from 'node:fs';
 import type { Logger } from '../core/logger';
+import { countIn } from '../core/count-in';
 import type { SharedConnectionCounts } from '../workers/shared-connection-counts';
 
 export type AdmitRefusal = 'listener_limit' | 'global_limit' | 'overload';
@@ -98,7 +99,7 @@ export class OverloadManager {
       return undefined;
     }
     const key = `${listener}\u0000${refusal}`;
-    this.refused.set(key, (this.refused.get(key) ?? 0) + 1);
+    countIn(this.refused, key);
     const now = Date.now();
     if (now - (this.lastLog.get(refusal) ?? 0) >= REFUSAL_LOG_MS) {
       this.lastLog.set(refusal, now);

@@ -15,8 +15,6 @@ export const AUTHORIZATION_FILTER = 'meltemi.authorization';
 export class AuthorizationPolicies {
   private dynamicPolicies: readonly AuthorizationPolicy[] = [];
   private all: readonly AuthorizationPolicy[];
-  /** Names and version of the last accepted push, for /config_dump. */
-  dynamicVersion = '';
 
   constructor(readonly staticPolicies: readonly AuthorizationPolicy[]) {
     this.all = staticPolicies;
@@ -30,9 +28,8 @@ export class AuthorizationPolicies {
     return this.dynamicPolicies;
   }
 
-  setDynamic(policies: readonly AuthorizationPolicy[], version: string): void {
+  setDynamic(policies: readonly AuthorizationPolicy[]): void {
     this.dynamicPolicies = policies;
-    this.dynamicVersion = version;
     this.all = [...this.staticPolicies, ...policies];
   }
 }

@@ -117,11 +117,17 @@ function pair(f: Field, name: string, out: Predicate[], read: (c: Field) => Pred
 
 const methodOf = (i: AuthorizationInput) => i.metadata('method') ?? i.metadata('command');
 
+/** The `source` of a `from` entry or the `operation` of a `to` entry, its fields checked. */
+function entry(f: Field, key: string, fields: readonly string[]): Field {
+  f.only([key]);
+  const e = f.child(key);
+  e.only(fields);
+  for (const k of Object.keys(e.object())) if (NOT_MEANINGFUL[k]) e.child(k).fail(NOT_MEANINGFUL[k]);
+  return e;
+}
+
 function readSource(f: Field): Predicate {
-  f.only(['source']);
-  const s = f.child('source');
-  s.only(SOURCE_FIELDS);
-  for (const key of Object.keys(s.object())) if (NOT_MEANINGFUL[key]) s.child(key).fail(NOT_MEANINGFUL[key]);
+  const s = entry(f, 'source', SOURCE_FIELDS);
   const all: Predicate[] = [];
   pair(s, 'principals', all, (c) => anyOf(strings(c), (i) => i.principal));
   pair(s, 'namespaces', all, (c) => anyOf(strings(c), (i) => i.namespace));
@@ -140,10 +146,7 @@ function ports(f: Field): Predicate {
 }
 
 function readOperation(f: Field): Predicate {
-  f.only(['operation']);
-  const o = f.child('operation');
-  o.only(OPERATION_FIELDS);
-  for (const key of Object.keys(o.object())) if (NOT_MEANINGFUL[key]) o.child(key).fail(NOT_MEANINGFUL[key]);
+  const o = entry(f, 'operation', OPERATION_FIELDS);
   const all: Predicate[] = [];
   pair(o, 'methods', all, (c) => anyOf(strings(c), methodOf));
   pair(o, 'paths', all, (c) => anyOf(strings(c), (i) => i.metadata('interface')));

@@ -4,7 +4,7 @@
 
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { MeltemiError } from '../core/errors';
-import { parseSpiffeId, spiffeIdsOf, type SpiffeId } from './spiffe';
+import { spiffeIdsOf, type SpiffeId } from './spiffe';
 
 export interface CertificateMaterial {
   /** PEM: the workload certificate first, then any intermediates. */
@@ -82,5 +82,3 @@ export function peerSpiffeId(subjectAltName: string | undefined): SpiffeId | und
   const ids = spiffeIdsOf(subjectAltName);
   return ids.length === 1 ? ids[0] : undefined;
 }
-
-export { parseSpiffeId };

@@ -26,8 +26,6 @@ export interface ConnectionSecurity {
 
 export const PLAINTEXT: ConnectionSecurity = { policy: 'none', peer: undefined, principal: '', sni: '' };
 
-export class TransportRefused extends Error {}
-
 const TLS_HANDSHAKE_RECORD = 0x16;
 
 /**
@@ -49,6 +47,8 @@ function chainError(socket: tls.TLSSocket): string | null {
 export function secureInbound(socket: net.Socket, mode: Exclude<PeerAuthenticationMode, 'DISABLE'>, workload: WorkloadTls, stats: SecurityStats, timeoutMs: number): Promise<{ socket: net.Socket; security: ConnectionSecurity }> {
   return new Promise((resolve, reject) => {
     let settled = false;
+    /** Once the handshake began: TLS owns the socket, and only closing it closes the connection. */
+    let secure: tls.TLSSocket | undefined;
     const timer = setTimeout(() => fail('timeout', `no TLS handshake within ${timeoutMs} ms`), timeoutMs);
     const fail = (outcome: Parameters<SecurityStats['handshake']>[1], why: string) => {
       if (settled) return;
@@ -57,7 +57,8 @@ export function secureInbound(socket: net.Socket, mode: Exclude<PeerAuthenticati
       socket.removeListener('readable', onReadable);
       socket.removeListener('close', onClose);
       stats.handshake('inbound', outcome);
-      reject(new TransportRefused(why));
+      secure?.destroy();
+      reject(new Error(why));
     };
     const onClose = () => fail('failed', 'closed before its transport was settled');
     const onReadable = () => {
@@ -81,24 +82,20 @@ export function secureInbound(socket: net.Socket, mode: Exclude<PeerAuthenticati
     };
     const terminate = () => {
       // The peeked bytes are in the socket's buffer: TLSSocket feeds them to OpenSSL first.
-      const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: workload.secureContext, requestCert: true, rejectUnauthorized: true });
-      secure.on('error', (err: Error) => {
-        fail('failed', `TLS handshake failed: ${err.message}`);
-        secure.destroy();
-      });
-      secure.once('secure', () => {
+      const tlsSocket = new tls.TLSSocket(socket, { isServer: true, secureContext: workload.secureContext, requestCert: true, rejectUnauthorized: true });
+      secure = tlsSocket;
+      tlsSocket.on('error', (err: Error) => fail('failed', `TLS handshake failed: ${err.message}`));
+      tlsSocket.once('secure', () => {
         // A TLSSocket made outside a tls.Server lets OpenSSL finish the handshake whatever the
         // chain's verification said (tls.Server checks it in JS, and so must we): refused here.
-        const verifyError = chainError(secure);
+        const verifyError = chainError(tlsSocket);
         if (verifyError !== null) {
           fail('failed', `the client certificate is not trusted: ${verifyError}`);
-          secure.destroy();
           return;
         }
-        const check = workload.checkPeer(secure.getPeerX509Certificate()?.subjectAltName);
+        const check = workload.checkPeer(tlsSocket.getPeerX509Certificate()?.subjectAltName);
         if (check.error !== undefined) {
           fail('untrusted_peer', check.error);
-          secure.destroy();
           return;
         }
         if (settled) return;
@@ -106,8 +103,8 @@ export function secureInbound(socket: net.Socket, mode: Exclude<PeerAuthenticati
         clearTimeout(timer);
         socket.removeListener('close', onClose);
         stats.handshake('inbound', 'mutual_tls');
-        const sni = (secure as tls.TLSSocket & { servername?: string | false }).servername;
-        resolve({ socket: secure, security: { policy: 'mutual_tls', peer: check.id, principal: principalOf(check.id), sni: typeof sni === 'string' ? sni : '' } });
+        const sni = (tlsSocket as tls.TLSSocket & { servername?: string | false }).servername;
+        resolve({ socket: tlsSocket, security: { policy: 'mutual_tls', peer: check.id, principal: principalOf(check.id), sni: typeof sni === 'string' ? sni : '' } });
       });
     };
     socket.on('close', onClose);

@@ -31,7 +31,8 @@ export class FileCertificateSource implements CertificateSource {
   constructor(private readonly files: CertificateFiles) {}
 
   async start(): Promise<CheckedCertificates> {
-    const { signature, material } = await this.read();
+    const signature = await this.stamp();
+    const material = await this.read();
     this.signature = signature;
     this.timer = setInterval(() => void this.poll(), this.files.refreshIntervalMs);
     this.timer.unref();
@@ -46,8 +47,7 @@ export class FileCertificateSource implements CertificateSource {
       const signature = await this.stamp();
       if (signature === this.signature) return;
       this.signature = signature;
-      const { material } = await this.read();
-      this.onUpdate?.(material);
+      this.onUpdate?.(await this.read());
     } catch (err) {
       this.onReject?.(err as Error);
     } finally {
@@ -71,8 +71,7 @@ export class FileCertificateSource implements CertificateSource {
     return parts.join('|');
   }
 
-  private async read(): Promise<{ signature: string; material: CheckedCertificates }> {
-    const signature = await this.stamp();
+  private async read(): Promise<CheckedCertificates> {
     const [certChain, privateKey, trustBundle] = await Promise.all(this.paths().map(async ([field, path]) => {
       try {
         return await readRegularFile(path, MAX_PEM_BYTES);
@@ -80,7 +79,7 @@ export class FileCertificateSource implements CertificateSource {
         throw new MeltemiError('MELTEMI_CERTIFICATE_MISSING', `security.certificates.files.${field}: ${(err as Error).message}`);
       }
     }));
-    return { signature, material: checkCertificates({ certChain, privateKey, trustBundle }, `certificate files ${this.files.certChain}`) };
+    return checkCertificates({ certChain, privateKey, trustBundle }, `certificate files ${this.files.certChain}`);
   }
 
   close(): void {

@@ -48,13 +48,13 @@ export class ProxySecurity {
    * resources): all are read before any applies, so one bad policy refuses the push (returned
    * as the NACK reason) and the last accepted ones stay in force.
    */
-  applyDynamic(resources: ReadonlyArray<Record<string, unknown>>, version: string): string | undefined {
+  applyDynamic(resources: ReadonlyArray<Record<string, unknown>>): string | undefined {
     try {
       const policies = resources.map((r, i) => {
         const name = typeof r.name === 'string' && r.name !== '' ? r.name : `resources[${i}]`;
         return readAuthorizationPolicy(new Field(`resources[${i}].spec`, structToJson(r.spec as Record<string, unknown> | undefined)), name);
       });
-      this.policies.setDynamic(policies, version);
+      this.policies.setDynamic(policies);
       return undefined;
     } catch (err) {
       return (err as Error).message;

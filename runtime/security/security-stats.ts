@@ -1,5 +1,7 @@
 // Counters of the TLS side, read by /metrics at scrape time (runtime/admin/metric-list.ts).
 
+import { countIn } from '../core/count-in';
+
 export type HandshakeSide = 'inbound' | 'outbound';
 /**
  * How a connection's transport was settled: mutual_tls (verified peer), plaintext (accepted
@@ -21,12 +23,10 @@ export class SecurityStats {
   readonly authorization = new Map<string, number>();
 
   handshake(side: HandshakeSide, outcome: HandshakeOutcome): void {
-    const key = `${side}\u0000${outcome}`;
-    this.handshakes.set(key, (this.handshakes.get(key) ?? 0) + 1);
+    countIn(this.handshakes, `${side}\u0000${outcome}`);
   }
 
   decided(listener: string, decision: 'allow' | 'deny'): void {
-    const key = `${listener}\u0000${decision}`;
-    this.authorization.set(key, (this.authorization.get(key) ?? 0) + 1);
+    countIn(this.authorization, `${listener}\u0000${decision}`);
   }
 }

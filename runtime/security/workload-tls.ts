@@ -63,10 +63,6 @@ export class WorkloadTls {
     for (const l of this.identityListeners) l({ certificate: c.certChain, privateKey: c.privateKey });
   }
 
-  get certificates(): CheckedCertificates {
-    return this.material;
-  }
-
   /** The context new connections take, either side (client certificate, server certificate, roots). */
   get secureContext(): tls.SecureContext {
     return this.context;

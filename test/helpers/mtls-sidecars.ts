@@ -2,6 +2,7 @@
 // client sidecar whose cluster originates ISTIO_MUTUAL, each with its identity in files.
 
 import { mkdtempSync } from 'node:fs';
+import Redis from 'ioredis';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PLUGIN_DIR } from './paths';
@@ -61,3 +62,8 @@ clusters:
 `;
 }
 
+
+/** A Redis client of the mTLS tests (RESP2, no retries, connected by the caller): what fails, failed through the sidecars. */
+export function meshRedis(port: number): Redis {
+  return new Redis({ port, host: '127.0.0.1', protocol: 2, disableClientInfo: true, enableReadyCheck: false, maxRetriesPerRequest: 0, lazyConnect: true, retryStrategy: () => null });
+}
