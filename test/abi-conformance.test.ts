@@ -65,6 +65,7 @@ describe('ABI v1 conformance', () => {
     it('meltemi_info: the descriptor', () => {
       assert.deepEqual(kv.descriptor, {
         abiMinor: 1, kind: 'codec', name: 'kv', protocol: 'kv', version: '0.1.0', correlation: 'request_id', passthroughEncode: true, calls: new Set(),
+        serverFirst: false, bindUpstream: false,
       });
     });
 
@@ -204,7 +205,11 @@ describe('ABI v1 conformance', () => {
     });
 
     const descriptors: Array<[json: string, message: RegExp]> = [
-      ['{"abi_minor":2,"kind":"codec","name":"x"}', /"abi_minor" is 2; this host supports ABI 1\.1/],
+      ['{"abi_minor":3,"kind":"codec","name":"x"}', /"abi_minor" is 3; this host supports ABI 1\.2/],
+      ['{"abi_minor":1,"kind":"codec","name":"x","server_first":true}', /"server_first" needs abi_minor 2/],
+      ['{"abi_minor":2,"kind":"codec","name":"x","server_first":true,"bind_upstream":false}', /"bind_upstream" must be true when server_first is/],
+      ['{"abi_minor":2,"kind":"filter","name":"x","bind_upstream":true}', /"bind_upstream" is for codecs/],
+      ['{"abi_minor":2,"kind":"codec","name":"x","bind_upstream":"yes"}', /"bind_upstream" must be a boolean/],
       ['{"abi_minor":0,"kind":"proxy","name":"x"}', /"kind" must be "codec" or "filter"/],
       ['{"abi_minor":0,"kind":"codec","name":"Bad Name"}', /"name" must match/],
       ['{"abi_minor":0,"kind":"codec","name":"x","correlation":"random"}', /"correlation" must be "order" or "request_id"/],

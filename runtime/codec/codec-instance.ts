@@ -5,7 +5,7 @@
 // outlive the next call.
 
 import type { Logger } from '../core/logger';
-import { CallFlag, Ctrl, EntryFlag, ErrorKindValue, Layout, MessageTypeValue, Status, align8 } from '../wasm/abi';
+import { CallFlag, Ctrl, EntryFlag, ErrorKindValue, FrameFlag, Layout, MessageTypeValue, RebindFlag, SESSION_WORDS, Status, align8 } from '../wasm/abi';
 import { Metadata } from './metadata';
 import { PluginDescriptor, parseDescriptor } from '../plugin/plugin-descriptor';
 import { BaseExports, WasmInstance } from '../wasm/wasm-instance';
@@ -17,6 +17,18 @@ interface CodecExports extends BaseExports {
   meltemi_encode: (ctx: number, frameLen: number, mutLen: number, flags: number) => number;
   meltemi_local_reply: (ctx: number, frameLen: number, kind: number, msgLen: number, flags: number) => number;
   meltemi_heartbeat_reply: (ctx: number, frameLen: number, flags: number) => number;
+  meltemi_rebind?: (ctx: number, greetingLen: number, loginLen: number, answerLen: number, flags: number) => number;
+}
+
+/**
+ * ABI 1.2: the state of one bound session (a client connection and its upstream connection),
+ * kept by the host so that a context recreated after a trap or in another instance goes on
+ * where the last one stopped. Every codec call on the session's contexts sees and updates it.
+ */
+export class SessionState {
+  readonly words = new Int32Array(SESSION_WORDS);
+  /** The `expect` word of the request the next upstream response answers (0: none). */
+  expect = 0;
 }
 
 export interface DecodeResult {
@@ -66,9 +78,11 @@ export class CodecInstance {
     this.wasm.call(() => this.ex.meltemi_context_free(ctx));
   }
 
-  decode(ctx: number, input: Buffer, flags: number): DecodeResult {
+  decode(ctx: number, input: Buffer, flags: number, session?: SessionState): DecodeResult {
     this.wasm.writeIn(input, 0);
+    if (session) this.enter(session);
     const status = this.wasm.invoke(this.ex.meltemi_decode, ctx, input.length, flags);
+    if (session) this.leave(session);
     const i32 = this.wasm.i32;
     const c = this.wasm.ctrl >> 2;
     const consumed = i32[c + (Ctrl.CONSUMED >> 2)] >>> 0;
@@ -81,23 +95,27 @@ export class CodecInstance {
   }
 
   /** Encodes `frame` with `mutation`; returns null when the codec forwards the frame unchanged. */
-  encode(ctx: number, frame: Buffer, mutation: Buffer, messageType: MessageTypeValue, upstream: boolean): Buffer | null {
+  encode(ctx: number, frame: Buffer, mutation: Buffer, messageType: MessageTypeValue, upstream: boolean, session?: SessionState): Buffer | null {
     this.wasm.writeIn(frame, 0);
     const mutAt = align8(frame.length);
     this.wasm.writeIn(mutation, mutAt);
     const flags = messageType | (upstream ? CallFlag.ENCODE_SIDE_UPSTREAM : 0);
+    if (session) this.enter(session);
     const status = this.wasm.call(() => this.ex.meltemi_encode(ctx, frame.length, mutation.length, flags));
+    if (session) this.leave(session);
     if (status === Status.UNCHANGED) return null;
     if (status !== Status.OK) throw this.wasm.statusError('meltemi_encode', status);
     return Buffer.from(this.wasm.outBytes());
   }
 
-  localReply(ctx: number, request: Buffer | null, kind: ErrorKindValue, message: string): Buffer {
+  localReply(ctx: number, request: Buffer | null, kind: ErrorKindValue, message: string, session?: SessionState): Buffer {
     const frame = request ?? Buffer.alloc(0);
     const msg = Buffer.from(message, 'utf8');
     this.wasm.writeIn(frame, 0);
     this.wasm.writeIn(msg, align8(frame.length));
+    if (session) this.enter(session);
     const status = this.wasm.call(() => this.ex.meltemi_local_reply(ctx, frame.length, kind, msg.length, 0));
+    if (session) this.leave(session);
     if (status !== Status.OK) throw this.wasm.statusError('meltemi_local_reply', status);
     return Buffer.from(this.wasm.outBytes());
   }
@@ -111,6 +129,41 @@ export class CodecInstance {
     return Buffer.from(this.wasm.outBytes());
   }
 
+  /**
+   * ABI 1.2: moves a session's login to another upstream. Without `answer`: the bytes that ask
+   * the client to prove itself again for the new upstream's `greeting`; with the client's
+   * `answer`: the bytes that log in to the new upstream. Null when the codec cannot (no export,
+   * or UNSUPPORTED).
+   */
+  rebind(ctx: number, greeting: Buffer, login: Buffer, answer: Buffer | null, session: SessionState): Buffer | null {
+    const fn = this.ex.meltemi_rebind;
+    if (fn === undefined) return null;
+    this.wasm.writeIn(greeting, 0);
+    const loginAt = align8(greeting.length);
+    this.wasm.writeIn(login, loginAt);
+    if (answer) this.wasm.writeIn(answer, align8(loginAt + login.length));
+    this.enter(session);
+    const status = this.wasm.call(() => fn(ctx, greeting.length, login.length, answer?.length ?? 0, answer ? RebindFlag.CLIENT_ANSWER : 0));
+    if (status === Status.UNSUPPORTED) return null;
+    if (status !== Status.OK) throw this.wasm.statusError('meltemi_rebind', status);
+    this.leave(session);
+    return Buffer.from(this.wasm.outBytes());
+  }
+
+  /** Hands a session's words (and the expected response) to the guest before a call. */
+  private enter(session: SessionState): void {
+    const i32 = this.wasm.i32;
+    const c = this.wasm.ctrl >> 2;
+    i32[c + (Ctrl.EXPECT >> 2)] = session.expect;
+    i32.set(session.words, c + (Ctrl.SESSION >> 2));
+  }
+
+  /** Takes the session's words back after a call that succeeded (a trap leaves them as they were). */
+  private leave(session: SessionState): void {
+    const c = (this.wasm.ctrl >> 2) + (Ctrl.SESSION >> 2);
+    session.words.set(this.wasm.i32.subarray(c, c + session.words.length));
+  }
+
   /** Parameter count of an exported function (undefined when absent). */
   exportArity(name: string): number | undefined {
     return this.wasm.exportArity(name);
@@ -118,6 +171,13 @@ export class CodecInstance {
 
   get memoryBytes(): number {
     return this.wasm.memoryBytes;
+  }
+
+  /** A copy of IN's bytes [off, off+len) as the guest left them. */
+  private rewritten(off: number, len: number): Buffer {
+    const inPtr = this.wasm.ctrlField(Ctrl.IN_PTR);
+    this.wasm.checkRange(inPtr + off, len, 'a rewritten frame');
+    return Buffer.from(this.wasm.u8.subarray(inPtr + off, inPtr + off + len));
   }
 
   private readRecords(input: Buffer, count: number, consumed: number): Metadata[] {
@@ -156,10 +216,13 @@ export class CodecInstance {
           throw this.wasm.violation(`metadata record ${n} entry ${(e - entBase) / 5} points outside its buffer`);
         }
       }
+      const frameFlags = (word3 >>> 16) & 0xffff;
+      // ABI 1.2: the codec changed the frame where it lay in IN (a sequence number): its bytes come from there.
+      const frame = (frameFlags & FrameFlag.REWRITTEN) !== 0 ? this.rewritten(frameOff, frameLen) : input.subarray(frameOff, frameOff + frameLen);
       frames[n] = new Metadata(
-        (word3 & 0xff) as MessageTypeValue, (word3 >>> 8) & 0xff, (word3 >>> 16) & 0xffff,
+        (word3 & 0xff) as MessageTypeValue, (word3 >>> 8) & 0xff, frameFlags,
         ints[r + 4] >>> 0, ints[r + 5] >>> 0, ints[r + 6] >>> 0, ints[r + 7] >>> 0,
-        input.subarray(frameOff, frameOff + frameLen), input, bytes, ints, entBase, entryCount, at,
+        frame, input, bytes, ints, entBase, entryCount, at,
       );
       at += recordLen;
     }

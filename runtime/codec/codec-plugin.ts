@@ -3,7 +3,7 @@
 
 import type { Logger } from '../core/logger';
 import { isMeltemiError, PluginError } from '../core/errors';
-import { CodecInstance, DecodeResult } from './codec-instance';
+import { CodecInstance, DecodeResult, SessionState } from './codec-instance';
 import type { CompiledPlugin } from '../plugin/plugin-loader';
 import type { ErrorKindValue, MessageTypeValue } from '../wasm/abi';
 
@@ -54,6 +54,8 @@ export class CodecPlugin {
 export class CodecContext {
   private bound: CodecInstance | undefined;
   private closed = false;
+  /** ABI 1.2: the bound session this context is a side of (shared with the other side's context). */
+  session: SessionState | undefined;
 
   constructor(
     readonly plugin: CodecPlugin,
@@ -87,7 +89,7 @@ export class CodecContext {
   }
 
   decode(input: Buffer, flags: number): DecodeResult {
-    return this.guard((inst) => inst.decode(this.id, input, flags));
+    return this.guard((inst) => inst.decode(this.id, input, flags, this.session));
   }
 
   /**
@@ -97,7 +99,7 @@ export class CodecContext {
    * client — a silent timeout. That is an ABI violation, reported with what the codec must do.
    */
   encode(frame: Buffer, mutation: Buffer, messageType: MessageTypeValue, upstream: boolean, rewritesId = false): Buffer | null {
-    const out = this.guard((inst) => inst.encode(this.id, frame, mutation, messageType, upstream));
+    const out = this.guard((inst) => inst.encode(this.id, frame, mutation, messageType, upstream, this.session));
     if (out === null && rewritesId) {
       throw new PluginError('MELTEMI_ABI_VIOLATION', this.plugin.compiled.file, `${ID_NOT_REWRITTEN} (${upstream ? 'a response' : 'a request'} of ${frame.length} bytes)`);
     }
@@ -105,7 +107,13 @@ export class CodecContext {
   }
 
   localReply(request: Buffer | null, kind: ErrorKindValue, message: string): Buffer {
-    return this.guard((inst) => inst.localReply(this.id, request, kind, message));
+    return this.guard((inst) => inst.localReply(this.id, request, kind, message, this.session));
+  }
+
+  /** ABI 1.2 (bound sessions): see CodecInstance.rebind. */
+  rebind(greeting: Buffer, login: Buffer, answer: Buffer | null): Buffer | null {
+    const session = this.session ??= new SessionState();
+    return this.guard((inst) => inst.rebind(this.id, greeting, login, answer, session));
   }
 
   heartbeatReply(frame: Buffer): Buffer | null {

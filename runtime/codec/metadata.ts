@@ -36,6 +36,11 @@ export class Metadata {
     return this.requestIdHi * 0x1_0000_0000 + this.requestIdLo;
   }
 
+  /** ABI 1.2: the codec's word about the response this request expects (handed back to the upstream decode). */
+  get expect(): number {
+    return this.ents[this.entBase - 1] >>> 0;
+  }
+
   hasFlag(flag: number): boolean {
     return (this.flags & flag) !== 0;
   }

@@ -16,6 +16,10 @@ export interface PluginDescriptor {
   readonly passthroughEncode: boolean;
   /** Filters: the calls beyond on_request the filter wants (ABI 1.1 `calls`; absent: all). */
   readonly calls: ReadonlySet<FilterCall>;
+  /** ABI 1.2: the server speaks first (a greeting): the host connects when the client does. */
+  readonly serverFirst: boolean;
+  /** ABI 1.2: each client connection has one upstream connection of its own, for its life (a session). */
+  readonly bindUpstream: boolean;
 }
 
 export type FilterCall = 'response' | 'timer' | 'done';
@@ -45,7 +49,20 @@ export function parseDescriptor(file: string, json: string): PluginDescriptor {
   if (typeof passthrough !== 'boolean') throw bad('passthrough_encode', 'must be a boolean');
   const calls = d.calls ?? FILTER_CALLS;
   if (!Array.isArray(calls) || calls.some((c) => !(FILTER_CALLS as readonly unknown[]).includes(c))) throw bad('calls', `must be a list of ${FILTER_CALLS.join(', ')}`);
+  const session = (field: string, fallback: boolean): boolean => {
+    const v = d[field] ?? fallback;
+    if (typeof v !== 'boolean') throw bad(field, 'must be a boolean');
+    if (v && d.kind !== 'codec') throw bad(field, 'is for codecs');
+    if (v && (d.abi_minor as number) < 2) throw bad(field, 'needs abi_minor 2 (ABI 1.2)');
+    return v;
+  };
+  const serverFirst = session('server_first', false);
+  const bindUpstream = session('bind_upstream', serverFirst);
+  // A greeting belongs to one upstream connection: relaying it to a client binds the two.
+  if (serverFirst && !bindUpstream) throw bad('bind_upstream', 'must be true when server_first is (the greeting belongs to one upstream connection)');
   return {
+    serverFirst,
+    bindUpstream,
     calls: new Set(d.kind === 'filter' ? calls as FilterCall[] : []),
     abiMinor: d.abi_minor as number,
     kind: d.kind,

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { PluginError } from '../core/errors';
 import type { Logger } from '../core/logger';
-import { ABI_MARKER, CODEC_EXPORTS, FILTER_EXPORTS } from '../wasm/abi';
+import { ABI_MARKER, CODEC_EXPORTS, FILTER_EXPORTS, REBIND_EXPORT } from '../wasm/abi';
 import { HOST_IMPORTS } from '../wasm/host-imports';
 import { WasmInstance } from '../wasm/wasm-instance';
 import { parseDescriptor } from './plugin-descriptor';
@@ -60,6 +60,9 @@ export function checkCanary(file: string, module: WebAssembly.Module, canary: Wa
     throw new PluginError('MELTEMI_PLUGIN_UNSUPPORTED', file, 'filter plugins start at ABI 1.1 (abi_minor 1); ABI 1.0 only declared them');
   }
   checkExports(file, module, canary, descriptor.kind === 'filter' ? FILTER_EXPORTS : CODEC_EXPORTS, descriptor.kind);
+  // Optional (ABI 1.2): checked when present, so a wrong one fails at load, not at a client's login.
+  const [rebind] = REBIND_EXPORT;
+  if (WebAssembly.Module.exports(module).some((e) => e.name === rebind)) checkExports(file, module, canary, [REBIND_EXPORT], descriptor.kind);
   return descriptor;
 }
 
@@ -79,7 +82,7 @@ function checkDeclarations(file: string, module: WebAssembly.Module): void {
   for (const imp of WebAssembly.Module.imports(module)) {
     const name = `${imp.module}.${imp.name}`;
     if (!ALLOWED_IMPORTS.has(name) || imp.kind !== 'function') {
-      throw new PluginError('MELTEMI_PLUGIN_INVALID', file, `unknown import "${name}" (${imp.kind}); ABI 1.1 provides only ${[...ALLOWED_IMPORTS].join(', ')}`);
+      throw new PluginError('MELTEMI_PLUGIN_INVALID', file, `unknown import "${name}" (${imp.kind}); ABI 1.2 provides only ${[...ALLOWED_IMPORTS].join(', ')}`);
     }
   }
 }

@@ -29,6 +29,8 @@ export interface ResponseSink {
 export class ActiveRequest implements Timed {
   /** Response bytes once known (ordered delivery waits for earlier requests). */
   response: Buffer | null = null;
+  /** ABI 1.2: pieces of a streamed response that wait for the requests before this one. */
+  partials: Buffer[] | null = null;
   done = false;
   /** Its client has gone: an upstream drops it unsent, or its response when it comes. */
   abandoned = false;

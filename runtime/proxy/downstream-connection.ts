@@ -6,13 +6,15 @@
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { isMeltemiError } from '../core/errors';
-import { ErrorKind, ErrorKindValue, MessageType } from '../wasm/abi';
+import { ErrorKind, ErrorKindValue, FrameFlag, MessageType } from '../wasm/abi';
 import type { CodecContext, CodecPlugin } from '../codec/codec-plugin';
 import type { Metadata } from '../codec/metadata';
 import { Mutation, MutationEntry } from '../codec/mutation';
 import { ActiveRequest } from './active-request';
 import type { Downstream } from './downstream';
 import { ConnectionUpstreams } from '../upstream/connection-upstreams';
+import { BoundSession, type SessionClient } from '../upstream/bound-session';
+import type { Cluster } from '../upstream/cluster';
 import { Fifo } from '../core/fifo';
 import { Flushable, scheduleFlush } from '../core/flush-scheduler';
 import { FrameReader } from './frame-reader';
@@ -61,9 +63,9 @@ const CLOSE_GRACE_MS = 5_000;
  */
 const TURN_BUDGET_MS = 2;
 
-export class DownstreamConnection implements Flushable, Downstream {
+export class DownstreamConnection implements Flushable, Downstream, SessionClient {
   flushQueued = false;
-  private readonly ctx: CodecContext;
+  readonly ctx: CodecContext;
   private readonly reader: FrameReader;
   private readonly ordered: boolean;
   private readonly slots = new Fifo<ActiveRequest>();
@@ -92,6 +94,8 @@ export class DownstreamConnection implements Flushable, Downstream {
   private readonly tcp: IstioTcpSeries | null;
   readonly security: ConnectionSecurity;
   private authzInput: ConnectionAuthorizationInput | undefined;
+  /** ABI 1.2: the upstream session of a codec that binds one (null for every other codec). */
+  private readonly session: BoundSession | null = null;
 
   /**
    * `endpoints`: the client's address and the one it dialled when the socket's are not them (a
@@ -116,7 +120,11 @@ export class DownstreamConnection implements Flushable, Downstream {
     if (this.tcp !== null) this.tcp.opened++;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => { this.writeBlocked = false; this.updateFlow(); });
+    socket.on('drain', () => {
+      this.writeBlocked = false;
+      this.session?.setReading(true);
+      this.updateFlow();
+    });
     socket.on('error', () => { /* 'close' follows and cleans up */ });
     // The client half-closed: answer what it sent, then close our side (allowHalfOpen).
     socket.on('end', () => {
@@ -124,6 +132,11 @@ export class DownstreamConnection implements Flushable, Downstream {
       this.startClosing();
     });
     socket.on('close', () => this.onClose());
+    if (plugin.descriptor.bindUpstream) {
+      this.session = new BoundSession(this, listener.pool, plugin.descriptor.serverFirst);
+      this.upstreams.session = this.session;
+      if (plugin.descriptor.serverFirst) this.session.greet(listener.routes, listener.clusters);
+    }
     if (config.idleTimeoutMs > 0) {
       // Node refreshes this timer on every read and write; it fires after that long of silence.
       socket.setTimeout(config.idleTimeoutMs);
@@ -258,6 +271,40 @@ export class DownstreamConnection implements Flushable, Downstream {
     return (this.addressPair = [join(remote), join(local)]);
   };
 
+  // ---- bound sessions (ABI 1.2) --------------------------------------------------------------
+
+  relay(bytes: Buffer): void {
+    if (!this.closed) this.enqueue(bytes);
+  }
+
+  refuse(kind: number, message: string): void {
+    if (this.closing) return;
+    this.listener.logger.log('debug', `refusing a session: ${message}`, { listener: this.listener.config.name });
+    const req = this.track(new ActiveRequest(this, null, performance.now()));
+    const reply = this.encodeLocalReply(req, kind, message);
+    if (reply !== null) this.respond(req, reply, true, performance.now());
+    this.startClosing();
+  }
+
+  upstreamClosed(): void {
+    this.startClosing();
+  }
+
+  preamble(cluster: Cluster): Buffer | undefined {
+    return this.upstreams.preamble(cluster);
+  }
+
+  partial(req: ActiveRequest, bytes: Buffer, _now: number): void {
+    if (req.done || this.closed) return;
+    // Streaming has begun: the route's timeout bounded the wait for the first byte, not the transfer.
+    req.deadline = req.tryDeadline = req.timerDue = Infinity;
+    if (!this.ordered || this.slots.peek() === req) {
+      this.enqueue(bytes);
+    } else {
+      (req.partials ??= []).push(bytes);
+    }
+  }
+
   // ---- responses ---------------------------------------------------------------------------
 
   respond(req: ActiveRequest, response: Buffer, isError: boolean, now: number, silent = false, responseMeta?: Metadata): void {
@@ -291,6 +338,8 @@ export class DownstreamConnection implements Flushable, Downstream {
       return null;
     }
     this.listener.stats.localReply(ERROR_KIND_NAMES[kind] ?? String(kind));
+    // A session whose login is answered here has no upstream session to go on with.
+    if (this.session !== null && req.meta !== null && (req.meta.flags & FrameFlag.ROUTE) !== 0) this.startClosing();
     try {
       return this.ctx.localReply(req.meta?.frame ?? null, kind as ErrorKindValue, message);
     } catch (err) {
@@ -304,10 +353,19 @@ export class DownstreamConnection implements Flushable, Downstream {
     let head = this.slots.peek();
     while (head && head.done) {
       this.slots.shift();
+      this.releasePartials(head);
       if (head.response) this.enqueue(head.response);
       head.response = null;
       head = this.slots.peek();
     }
+    // First in line now: what it streamed while waiting goes out.
+    if (head) this.releasePartials(head);
+  }
+
+  private releasePartials(req: ActiveRequest): void {
+    if (req.partials === null) return;
+    for (const p of req.partials) this.enqueue(p);
+    req.partials = null;
   }
 
   private enqueue(bytes: Buffer): void {
@@ -326,6 +384,8 @@ export class DownstreamConnection implements Flushable, Downstream {
       if (this.tcp !== null) this.tcp.sent += data.length;
       if (!this.socket.write(data)) {
         this.writeBlocked = true;
+        // A session's upstream streams (a result set): it waits while the client is not reading.
+        this.session?.setReading(false);
         this.updateFlow();
       }
     }

@@ -20,6 +20,8 @@ export interface Downstream {
   encodeLocalReply(req: ActiveRequest, kind: number, message: string): Buffer | null;
   /** `response` with `mutations` applied by the codec (its response side); the bytes as they are if it cannot. */
   encodeResponse(req: ActiveRequest, response: Buffer, mutations: readonly MutationEntry[]): Buffer;
+  /** ABI 1.2: part of `req`'s response (more follows), written to the client as soon as `req` is first in line. */
+  partial(req: ActiveRequest, bytes: Buffer, now: number): void;
   /** Answers what is in flight, then closes (the codec asked for it, or could not encode). */
   closeAfterResponses(): void;
   /** Closes the connection now. */

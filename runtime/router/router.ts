@@ -111,6 +111,15 @@ export class Router implements ResponseSink {
     // A retry goes to another endpoint — except by consistent hash, where the key's owner is the
     // only right one (Envoy avoids previous hosts only when told to).
     const hashing = cluster.config.lbPolicy === 'ring_hash';
+    const session = req.downstream.upstreams.session;
+    if (session !== null && session.movesTo(cluster, meta)) {
+      // The login routes elsewhere than the greeting came from: the session moves, and the
+      // login is answered by the codec's request to authenticate again for the new server.
+      req.tryId++;
+      session.rebind(req, cluster, this, now);
+      if (!req.done) this.arm(req); // the route's timeout bounds the wait for the new server's greeting
+      return;
+    }
     const conn = req.downstream.upstreams.for(cluster, meta, now, hashing ? undefined : req.lastEndpoint ?? undefined, hashing && route.hashKeys ? route.hashOf(meta) : undefined);
     if (!conn) {
       if (req.downstream.upstreams.lostState) {
@@ -141,14 +150,16 @@ export class Router implements ResponseSink {
     req.tryAt = now;
     const mutation = mutationOf(route.requestMutation, route.requestMutationOps, req.mutations);
     try {
-      conn.send(oneway ? null : req, meta, mutation);
+      // A rebind's answer: the codec turns it into the login for the session's new server.
+      const replaced = session !== null && (meta.flags & FrameFlag.REBIND) !== 0 ? session.answer(meta.frame) ?? undefined : undefined;
+      conn.send(oneway ? null : req, meta, mutation, replaced);
     } catch (err) {
       this.answer(req, ErrorKind.UNSPECIFIED, `meltemi: the codec could not encode the request: ${(err as Error).message}`);
       req.downstream.closeAfterResponses();
       return;
     }
     // Shadows go after the real request, once (not again with a retry).
-    if (route.mirrors !== null && req.tryId === 1) mirror(req, route, this.ctx.clusters, now, mutation);
+    if (route.mirrors !== null && req.tryId === 1 && session === null) mirror(req, route, this.ctx.clusters, now, mutation);
     if (oneway) {
       this.finish(req);
       this.chain.sent(req, now);
@@ -279,6 +290,8 @@ export class Router implements ResponseSink {
 
   /** Schedules another try of `req` after a back-off, if its route, codec and budget allow one. */
   private retry(req: ActiveRequest, condition: number, now: number): boolean {
+    // A session's requests change state on its one connection: never sent twice, nor elsewhere.
+    if (req.downstream.upstreams.session !== null) return false;
     const refusal = retryRefusal(req, condition, now, this.idempotent(req));
     if (refusal !== undefined) {
       if (refusal === 'limit') req.cluster!.stats.rqRetryLimitExceeded++;

@@ -7,6 +7,7 @@ import type { Metadata } from '../codec/metadata';
 import type { Cluster, Endpoint } from './cluster';
 import type { UpstreamConnection } from './upstream-connection';
 import type { UpstreamPool } from './upstream-pool';
+import type { BoundSession } from './bound-session';
 import { encodeProxyHeader, type Address } from '../sidecar/proxy-protocol';
 
 /** The client's address and the one it dialled, as the PROXY protocol sends them. */
@@ -19,6 +20,8 @@ export class ConnectionUpstreams {
 
   /** Connections to clusters that send the PROXY protocol: a header names one client, so they are this client's own. */
   private proxied: Map<string, UpstreamConnection> | null = null;
+  /** ABI 1.2: the client's bound session; every request goes to its connection. */
+  session: BoundSession | null = null;
 
   constructor(readonly pool: UpstreamPool, perClient: boolean, private readonly client?: ClientAddresses) {
     this.pinned = perClient ? new Map() : null;
@@ -26,7 +29,7 @@ export class ConnectionUpstreams {
   }
 
   /** The PROXY protocol header a new connection to `cluster` starts with, if the cluster sends one. */
-  private preamble(cluster: Cluster): Buffer | undefined {
+  preamble(cluster: Cluster): Buffer | undefined {
     const version = cluster.config.proxyProtocol;
     if (version === undefined) return undefined;
     const [source, destination] = this.client?.() ?? [undefined, undefined];
@@ -47,6 +50,11 @@ export class ConnectionUpstreams {
    * `avoid`: the endpoint a retried request failed on, taken again only if it is the only one.
    */
   for(cluster: Cluster, meta: Metadata, now: number, avoid?: Endpoint, hash?: number): UpstreamConnection | undefined {
+    if (this.session !== null) {
+      const conn = this.session.connectionFor(cluster, now, avoid, hash);
+      if (conn === undefined && this.session.conn !== null) this.lostState = true;
+      return conn;
+    }
     if (this.pinned === null && (meta.flags & FrameFlag.CONNECTION_SCOPED) !== 0) this.pinned = new Map();
     if (this.pinned === null && cluster.config.proxyProtocol !== undefined) {
       // Replaced freely when closed: no client state lives on it, only the header's addresses.
@@ -70,6 +78,7 @@ export class ConnectionUpstreams {
 
   /** The client connection closed: its own upstream connections close, the pool loses a user. */
   close(): void {
+    this.session?.close();
     if (this.pinned) for (const c of this.pinned.values()) c.close();
     if (this.proxied) for (const c of this.proxied.values()) c.close();
     this.pool.users--;

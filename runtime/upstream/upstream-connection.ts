@@ -13,7 +13,7 @@
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../core/logger';
-import { CallFlag, ErrorKind, MessageType, ResponseStatus } from '../wasm/abi';
+import { CallFlag, ErrorKind, FrameFlag, MessageType, ResponseStatus } from '../wasm/abi';
 import type { Metadata } from '../codec/metadata';
 import { Mutation, withRequestId } from '../codec/mutation';
 import type { CodecPlugin } from '../codec/codec-plugin';
@@ -24,6 +24,7 @@ import { Flushable, scheduleFlush } from '../core/flush-scheduler';
 import { FrameReader } from '../proxy/frame-reader';
 import { originateTls } from '../security/upstream-tls';
 import { trackOwnConnection } from '../sidecar/own-connections';
+import type { BoundSession } from './bound-session';
 
 const EMPTY_MUTATION = new Mutation().encode();
 const EMPTY = Buffer.alloc(0);
@@ -81,8 +82,11 @@ export class UpstreamConnection implements Flushable {
    * `dedicated`: one client's own connection (its state — SELECT, MULTI — lives on it).
    * `preamble`: bytes sent before any request (a PROXY protocol header).
    */
-  constructor(readonly cluster: Cluster, readonly endpoint: Endpoint, opts: UpstreamOptions, readonly dedicated = false, preamble?: Buffer) {
+  constructor(readonly cluster: Cluster, readonly endpoint: Endpoint, opts: UpstreamOptions, readonly dedicated = false, preamble?: Buffer,
+    /** ABI 1.2: the bound session this connection serves (its only client). */
+    private readonly session?: BoundSession) {
     this.ctx = opts.plugin.open(true, opts.codecConfig);
+    if (session) this.ctx.session = session.state;
     this.byId = opts.plugin.descriptor.correlation === 'request_id' ? new Map() : null;
     this.passthrough = opts.plugin.descriptor.passthroughEncode;
     this.reader = new FrameReader(this.ctx, CallFlag.SIDE_UPSTREAM, opts.maxFrameSize, () => this.onData(EMPTY, true));
@@ -118,6 +122,18 @@ export class UpstreamConnection implements Flushable {
       if (this.queue.length > 0) scheduleFlush(this);
     });
     this.socket.on('close', () => this.onClose());
+  }
+
+  /** Why the connection failed, if it did. */
+  get failureReason(): string | undefined {
+    return this.failure;
+  }
+
+  /** Bound sessions: stops reading while the client is not reading what this connection sends. */
+  setReading(on: boolean): void {
+    if (this.state === 'closed') return;
+    if (on) this.socket.resume();
+    else this.socket.pause();
   }
 
   /** Closed or retired: takes no new requests. */
@@ -162,10 +178,13 @@ export class UpstreamConnection implements Flushable {
    * renumbered so that ids of different clients sharing this connection cannot collide. Throws
    * the codec's error if it fails to encode.
    */
-  send(req: ActiveRequest | null, meta: Metadata, mutation: Buffer | null): void {
+  send(req: ActiveRequest | null, meta: Metadata, mutation: Buffer | null, replaced?: Buffer): void {
     let bytes: Buffer = meta.frame;
     let id = 0;
-    if (this.byId) {
+    if (replaced !== undefined) {
+      // A rebind's login, built by the codec for this connection: sent as it is.
+      bytes = replaced;
+    } else if (this.byId) {
       id = this.nextId;
       this.nextId = this.nextId >= 0xffff_ffff ? 1 : this.nextId + 1;
       bytes = this.ctx.encode(meta.frame, withRequestId(mutation, id, 0), meta.messageType, false, meta.requestIdLo !== id || meta.requestIdHi !== 0) ?? meta.frame;
@@ -286,28 +305,67 @@ export class UpstreamConnection implements Flushable {
     if (this.state === 'closed' || this.retired) return;
     let result;
     try {
+      if (this.session) this.session.state.expect = this.expected();
       result = this.reader.push(chunk, force);
+      // A bound session's decode stops after each whole response, so the next one is decoded
+      // with the `expect` of the request it answers.
+      while (result !== null && this.session && result.status >= 0 && this.reader.bufferedBytes > 0 && result.frames.length > 0) {
+        if (!this.deliver(result.frames)) return;
+        this.session.state.expect = this.expected();
+        result = this.reader.push(EMPTY, true);
+      }
     } catch (err) {
       this.destroy(`codec failed on a response: ${(err as Error).message}`);
       return;
     }
     if (!result) return;
+    if (!this.deliver(result.frames)) return;
+    if (result.status < 0) this.destroy(`malformed response: ${result.error}`);
+  }
+
+  /** The `expect` word of the request the next response answers (bound sessions, order correlation). */
+  private expected(): number {
+    const head = this.inflight.peek();
+    return head?.meta?.expect ?? 0;
+  }
+
+  /** Hands decoded responses to their requests; false when the connection had to close. */
+  private deliver(frames: Metadata[]): boolean {
     const now = performance.now();
-    const frames = result.frames;
     for (let i = 0; i < frames.length; i++) {
       const meta = frames[i];
+      const flags = meta.flags;
+      if ((flags & (FrameFlag.UNSOLICITED | FrameFlag.PARTIAL)) !== 0 && this.session) {
+        if (!this.deliverSessionFrame(meta, now)) return false;
+        continue;
+      }
       if (this.byId) {
-        if (!this.deliverById(meta, now)) return;
+        if (!this.deliverById(meta, now)) return false;
         continue;
       }
       const req = this.inflight.shift();
       if (!req) {
         this.destroy('response without a request');
-        return;
+        return false;
       }
       req.sink!.complete(req, meta.frame, meta.status === ResponseStatus.ERROR, now, meta);
     }
-    if (result.status < 0) this.destroy(`malformed response: ${result.error}`);
+    return true;
+  }
+
+  /** A bound session's frame that answers nothing (relayed) or part of an answer (streamed). */
+  private deliverSessionFrame(meta: Metadata, now: number): boolean {
+    if ((meta.flags & FrameFlag.UNSOLICITED) !== 0) {
+      this.session!.unsolicited(this, meta.frame);
+      return true;
+    }
+    const req = this.byId ? this.byId.get(meta.requestIdHi === 0 ? meta.requestIdLo : -1) : this.inflight.peek();
+    if (!req) {
+      this.destroy('part of a response without a request');
+      return false;
+    }
+    req.downstream.partial(req, meta.frame, now);
+    return true;
   }
 
   /** Matches a response by id and restores the client's id; answers server heartbeats. */
@@ -346,6 +404,7 @@ export class UpstreamConnection implements Flushable {
     this.cluster.stats.connectionsActive--;
     this.reader.close();
     this.ctx.close();
+    this.session?.connectionClosed(this);
     if (!wasOpen) {
       this.cluster.stats.connectFailures++;
       this.endpoint.connectFailed(performance.now());

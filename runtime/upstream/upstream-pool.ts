@@ -3,6 +3,7 @@
 
 import type { Cluster, Endpoint } from './cluster';
 import { UpstreamConnection, UpstreamOptions } from './upstream-connection';
+import type { BoundSession } from './bound-session';
 
 export class UpstreamPool {
   private readonly byEndpoint = new Map<Endpoint, UpstreamConnection[]>();
@@ -44,9 +45,9 @@ export class UpstreamPool {
   }
 
   /** A connection outside the pool, owned by the caller (per-client and pinned use). */
-  dedicated(cluster: Cluster, ep: Endpoint, preamble?: Buffer): UpstreamConnection | undefined {
+  dedicated(cluster: Cluster, ep: Endpoint, preamble?: Buffer, session?: BoundSession): UpstreamConnection | undefined {
     if (this.closed || !cluster.mayConnect()) return undefined;
-    return new UpstreamConnection(cluster, ep, this.opts, true, preamble);
+    return new UpstreamConnection(cluster, ep, this.opts, true, preamble, session);
   }
 
   close(): void {

@@ -2,7 +2,7 @@
 // conformance test compares the two files.
 
 export const ABI_MAJOR = 1;
-export const ABI_MINOR = 1;
+export const ABI_MINOR = 2;
 export const ABI_MARKER = 'meltemi_abi_v1';
 
 export const Status = {
@@ -46,6 +46,16 @@ export const FrameFlag = {
   IDEMPOTENT: 16,
   /** ABI 1.1: the server may hold the answer as long as the request says (Redis BLPOP): no route timeout. */
   BLOCKING: 32,
+  /** ABI 1.2: a server message answering no request (a greeting, a watch event): relayed on a bound session. */
+  UNSOLICITED: 64,
+  /** ABI 1.2: a piece of a response; more of the same response follows (streamed to the client at once). */
+  PARTIAL: 128,
+  /** ABI 1.2: this request carries the session's routing metadata (a login): a bound session is routed on it. */
+  ROUTE: 256,
+  /** ABI 1.2: the codec rewrote this frame's bytes in IN (same length); the host forwards them from there. */
+  REWRITTEN: 512,
+  /** ABI 1.2: the client's answer in a rebind (meltemi_rebind's second step). */
+  REBIND: 1024,
 } as const;
 
 export const CallFlag = {
@@ -95,7 +105,14 @@ export const Ctrl = {
   NEED: 24,
   ERR_OFF: 28,
   ERR_LEN: 32,
+  /** ABI 1.2, bound sessions: the `expect` word of the request the next response answers (upstream decode). */
+  EXPECT: 36,
+  /** ABI 1.2, bound sessions: the session words, owned by the host, read and written by every call. */
+  SESSION: 40,
 } as const;
+
+/** ABI 1.2: how many 32-bit session words a bound session has (control block 40..63). */
+export const SESSION_WORDS = 6;
 
 export const EntryFlag = { INLINE_KEY: 1, INLINE_VALUE: 2 } as const;
 
@@ -110,6 +127,11 @@ export const CODEC_EXPORTS: ReadonlyArray<readonly [name: string, arity: number]
   ['meltemi_local_reply', 5],
   ['meltemi_heartbeat_reply', 3],
 ];
+
+/** ABI 1.2: optional codec export, moving a session's login to another upstream (ABI-1.2.md §3). */
+export const REBIND_EXPORT = ['meltemi_rebind', 5] as const;
+/** meltemi_rebind flags: the call carries the client's answer (second step). */
+export const RebindFlag = { CLIENT_ANSWER: 1 } as const;
 
 /** Filter exports of ABI 1.1 (ABI-1.1.md §2). */
 export const FILTER_EXPORTS: ReadonlyArray<readonly [name: string, arity: number]> = [

@@ -1,7 +1,7 @@
 // Numeric constants of ABI v1. sdk/ABI.md is normative; runtime/wasm/abi.ts mirrors this file
 // and test/abi-conformance.test.ts keeps the two equal.
 
-export const ABI_MINOR: i32 = 1;
+export const ABI_MINOR: i32 = 2;
 
 // Status codes (ABI.md §7).
 export const STATUS_OK: i32 = 0;
@@ -37,11 +37,25 @@ export const FRAME_CONNECTION_SCOPED: u16 = 8;
 export const FRAME_IDEMPOTENT: u16 = 16;
 /** ABI 1.1: the server may hold the answer as long as the request says (BLPOP 0): the host applies no route timeout. */
 export const FRAME_BLOCKING: u16 = 32;
+/** ABI 1.2: a server message answering no request (a greeting, an event): relayed on a bound session. */
+export const FRAME_UNSOLICITED: u16 = 64;
+/** ABI 1.2: part of a response; more of it follows (the host streams it to the client at once). */
+export const FRAME_PARTIAL: u16 = 128;
+/** ABI 1.2: this request carries the session's routing metadata (a login): a bound session is routed on it. */
+export const FRAME_ROUTE: u16 = 256;
+/** ABI 1.2: the codec rewrote this frame's bytes in the input (same length); the host forwards them. */
+export const FRAME_REWRITTEN: u16 = 512;
+/** ABI 1.2: the client's answer in a rebind; the host passes it to `Codec.rebind`. */
+export const FRAME_REBIND: u16 = 1024;
 
 // Call flags.
 export const SIDE_UPSTREAM: i32 = 1;
 export const DECODE_END_OF_STREAM: i32 = 2;
 export const ENCODE_SIDE_UPSTREAM: i32 = 0x100;
+/** meltemi_rebind flags (ABI 1.2): the call carries the client's answer. */
+export const REBIND_CLIENT_ANSWER: i32 = 1;
+/** ABI 1.2: number of session words (control block offsets 40..63). */
+export const SESSION_WORDS: i32 = 6;
 
 // Mutation ops (ABI.md §6.2).
 export const OP_SET: u8 = 1;

@@ -37,6 +37,17 @@ export abstract class Codec {
   heartbeatReply(request: Bytes, out: Output): i32 {
     return STATUS_UNSUPPORTED;
   }
+
+  /**
+   * ABI 1.2, server-first sessions: the client's login (`login`, sent after another server's
+   * greeting) routes to a server whose greeting is `greeting`. Without `answer` (null): write to
+   * `out` what asks the client to authenticate again for this server (MySQL: an auth switch
+   * request). With the client's `answer`: write the login to send to this server. Return
+   * `STATUS_UNSUPPORTED` if the protocol cannot move a login (the host then refuses it).
+   */
+  rebind(greeting: Bytes, login: Bytes, answer: Bytes | null, out: Output): i32 {
+    return STATUS_UNSUPPORTED;
+  }
 }
 
 /** How the host matches responses to requests (ABI.md §2). */
@@ -50,5 +61,14 @@ export class CodecInfo {
     public version: string,
     public correlation: Correlation = Correlation.Order,
     public passthroughEncode: bool = true,
+    /** ABI 1.2: the server speaks first (a greeting); implies `bindUpstream`. */
+    public serverFirst: bool = false,
+    /** ABI 1.2: each client connection gets one upstream connection for its life (a session). */
+    public bindUpstream: bool = false,
   ) {}
+
+  /** The lowest ABI minor version whose features this codec uses (what it declares). */
+  get abiMinor(): i32 {
+    return this.serverFirst || this.bindUpstream ? 2 : 1;
+  }
 }

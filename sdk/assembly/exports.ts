@@ -8,8 +8,8 @@ import { Frame } from "./metadata";
 import { Mutation } from "./mutation";
 import { registeredFactory, registeredInfo } from "./registry";
 import {
-  ABI_MINOR, ENCODE_SIDE_UPSTREAM, MSG_REQUEST, MSG_RESPONSE,
-  STATUS_BAD_ARGUMENT, STATUS_INTERNAL, STATUS_OK, STATUS_UNKNOWN_CONTEXT,
+  ENCODE_SIDE_UPSTREAM, FRAME_PARTIAL, FRAME_UNSOLICITED, MSG_ERROR, MSG_REQUEST, MSG_RESPONSE, REBIND_CLIENT_ANSWER,
+  STATUS_BAD_ARGUMENT, STATUS_INTERNAL, STATUS_OK, STATUS_UNKNOWN_CONTEXT, STATUS_UNSUPPORTED,
   SIDE_UPSTREAM,
 } from "./abi";
 import { CTRL, C_CONSUMED, C_FRAME_COUNT, C_NEED, align8, beginCall, fail, finishCall, inCap, inPtr, jsonString, out } from "./host-io";
@@ -27,7 +27,7 @@ export function meltemi_info(): i32 {
   beginCall();
   const info = registeredInfo;
   if (info === null) return fail(STATUS_INTERNAL, "no codec registered: call registerCodec() at the top level");
-  out.string('{"abi_minor":').decimal(ABI_MINOR).string(',"kind":"codec","name":');
+  out.string('{"abi_minor":').decimal(info.abiMinor).string(',"kind":"codec","name":');
   jsonString(out, info.name);
   out.string(',"protocol":');
   jsonString(out, info.protocol);
@@ -35,7 +35,12 @@ export function meltemi_info(): i32 {
   jsonString(out, info.version);
   out.string(',"correlation":');
   out.string(info.correlation == Correlation.RequestId ? '"request_id"' : '"order"');
-  out.string(',"passthrough_encode":').string(info.passthroughEncode ? "true" : "false").string("}");
+  out.string(',"passthrough_encode":').string(info.passthroughEncode ? "true" : "false");
+  if (info.abiMinor >= 2) {
+    out.string(',"server_first":').string(info.serverFirst ? "true" : "false");
+    out.string(',"bind_upstream":').string(info.serverFirst || info.bindUpstream ? "true" : "false");
+  }
+  out.string("}");
   return finishCall(STATUS_OK);
 }
 
@@ -70,6 +75,11 @@ export function meltemi_decode(ctx: i32, inLen: i32, flags: i32): i32 {
   let off = 0;
   let count = 0;
   let status = STATUS_OK;
+  // ABI 1.2: a bound session's upstream decode stops after each whole response, so the host can
+  // hand over the `expect` word of the next one.
+  let stopAfterResponse = false;
+  const info = registeredInfo;
+  if (upstream && info !== null) stopAfterResponse = info.bindUpstream || info.serverFirst;
   while (off < inLen) {
     frame.begin(off, presetType);
     const n = codec.decode(input.reset(base + <usize>off, inLen - off), frame, upstream);
@@ -83,6 +93,8 @@ export function meltemi_decode(ctx: i32, inLen: i32, flags: i32): i32 {
       frame.finish(n);
       off += n;
       count++;
+      if (stopAfterResponse && (frame.messageType == MSG_RESPONSE || frame.messageType == MSG_ERROR)
+        && (frame.flags & (FRAME_PARTIAL | FRAME_UNSOLICITED)) == 0) break;
     } else {
       frame.abandon();
       if (n == 0) {
@@ -132,4 +144,20 @@ export function meltemi_heartbeat_reply(ctx: i32, frameLen: i32, flags: i32): i3
   if (frameLen < 0 || frameLen > inCap()) return fail(STATUS_BAD_ARGUMENT, "frame_len out of range");
   const codec = contexts.get(ctx);
   return finishCall(codec.heartbeatReply(input.reset(inPtr(), frameLen), out));
+}
+
+export function meltemi_rebind(ctx: i32, greetingLen: i32, loginLen: i32, answerLen: i32, flags: i32): i32 {
+  beginCall();
+  if (!contexts.has(ctx)) return fail(STATUS_UNKNOWN_CONTEXT, "unknown context");
+  const loginAt = align8(greetingLen);
+  const answerAt = align8(loginAt + loginLen);
+  if (greetingLen < 0 || loginLen < 0 || answerLen < 0 || answerAt + answerLen > inCap()) {
+    return fail(STATUS_BAD_ARGUMENT, "greeting_len/login_len/answer_len out of range");
+  }
+  const base = inPtr();
+  const greeting = new Bytes(base, greetingLen);
+  const login = new Bytes(base + <usize>loginAt, loginLen);
+  const answer = (flags & REBIND_CLIENT_ANSWER) != 0 ? new Bytes(base + <usize>answerAt, answerLen) : null;
+  const status = contexts.get(ctx).rebind(greeting, login, answer, out);
+  return status < 0 && status != STATUS_UNSUPPORTED ? fail(status, "codec could not rebind the session") : finishCall(status);
 }

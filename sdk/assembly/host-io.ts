@@ -8,6 +8,8 @@ import { CTRL_SIZE } from "./abi";
 export const CTRL: usize = memory.data(CTRL_SIZE, 16);
 export const C_IN_PTR = 0, C_IN_CAP = 4, C_OUT_PTR = 8, C_OUT_LEN = 12, C_CONSUMED = 16;
 export const C_FRAME_COUNT = 20, C_NEED = 24, C_ERR_OFF = 28, C_ERR_LEN = 32;
+/** ABI 1.2: written by the host; beginCall leaves them alone. */
+export const C_EXPECT = 36, C_SESSION = 40;
 
 let inBuf = new ArrayBuffer(64 * 1024);
 export const out = new Output(64 * 1024);

@@ -8,6 +8,7 @@ export { Frame } from "./metadata";
 export { Mutation, MutationOp } from "./mutation";
 export { Codec, CodecInfo, Correlation } from "./codec";
 export { registerCodec } from "./registry";
+export { Session } from "./session";
 export { log, logDebug, logInfo, logWarn, logError } from "./log";
 export { CALL_DONE, CALL_RESPONSE, CALL_TIMER, Filter, FilterInfo, FilterRequest, registerFilter, nowMs } from "./filter";
 export { JsonKind, JsonValue, jsonError, parseJson } from "./json";

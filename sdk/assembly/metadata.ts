@@ -17,6 +17,12 @@ export class Frame {
   flags: u16 = 0;
   requestId: u64 = 0;
   streamId: u64 = 0;
+  /**
+   * ABI 1.2, bound sessions: a word about the response this request expects (MySQL: which
+   * command it answers). The host hands it back, through `Session.expected()`, when it decodes
+   * that response.
+   */
+  expect: u32 = 0;
   /** When decode returns 0: the total length of this frame, if the codec already knows it. */
   needBytes: i32 = 0;
   /** When decode returns < 0: why. */
@@ -40,6 +46,7 @@ export class Frame {
     this.flags = 0;
     this.requestId = 0;
     this.streamId = 0;
+    this.expect = 0;
     this.needBytes = 0;
     this.scratch.clear();
     this.out.reserve(RECORD_HEADER_SIZE);
@@ -76,7 +83,7 @@ export class Frame {
     out.setU32le(start + 24, <u32>this.streamId);
     out.setU32le(start + 28, <u32>(this.streamId >>> 32));
     out.setU32le(start + 32, <u32>this.entries);
-    out.setU32le(start + 36, 0);
+    out.setU32le(start + 36, this.expect);
   }
 
   private entry(keyId: u16, flags: u32, keyOff: u32, keyLen: u32, valOff: u32, valLen: u32): void {
@@ -120,6 +127,23 @@ export class Frame {
     }
     this.scratch.length += len;
     this.entry(keyId, INLINE_VALUE, 0, 0, <u32>off, <u32>len);
+  }
+
+  /** Named key (copied); the value is bytes [at, at+len) of the frame, ASCII upper-cased (copied). */
+  putNamedRefUppercase(key: string, input: Bytes, at: i32, len: i32): void {
+    const keyOff = <u32>this.scratch.length;
+    this.scratch.string(key);
+    const keyLen = <u32>this.scratch.length - keyOff;
+    const off = this.scratch.length;
+    const dst = this.scratch.reserve(len);
+    const src = input.ptr + <usize>at;
+    for (let i = 0; i < len; i++) {
+      let c = <u32>load<u8>(src + <usize>i);
+      if (c - 97 < 26) c -= 32;
+      store<u8>(dst + <usize>i, <u8>c);
+    }
+    this.scratch.length += len;
+    this.entry(0, INLINE_KEY | INLINE_VALUE, keyOff, keyLen, <u32>off, <u32>len);
   }
 
   /** Well-known key with a value the codec computed (copied). */

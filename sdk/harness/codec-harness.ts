@@ -8,6 +8,7 @@
 import { ConsoleLogger, Logger } from '../../runtime/core/logger';
 import { CallFlag, ErrorKindValue, MessageTypeValue } from '../../runtime/wasm/abi';
 import { CodecContext, CodecPlugin } from '../../runtime/codec/codec-plugin';
+import { SessionState } from '../../runtime/codec/codec-instance';
 import type { Metadata } from '../../runtime/codec/metadata';
 import { Mutation } from '../../runtime/codec/mutation';
 import { acceptPlugin } from '../../runtime/plugin/plugin-accept';
@@ -27,6 +28,8 @@ export interface HarnessFrame {
   readonly requestId: bigint;
   readonly streamId: bigint;
   readonly bytes: Buffer;
+  /** ABI 1.2: the request's word about the response it expects (bound sessions). */
+  readonly expect: number;
   /** Metadata entries in order, values as UTF-8 text. */
   readonly metadata: ReadonlyArray<readonly [string, string]>;
   /** First value of a key (UTF-8), or undefined. */
@@ -45,9 +48,13 @@ export class CodecHarness {
   private readonly down: CodecContext;
   private readonly up: CodecContext;
 
+  /** ABI 1.2: the session both sides share, for a codec that binds one (as a proxy connection would). */
+  readonly session: SessionState | undefined;
+
   private constructor(readonly plugin: CodecPlugin, config: Buffer) {
     this.down = plugin.open(false, config);
     this.up = plugin.open(true, config);
+    if (plugin.descriptor.bindUpstream) this.session = this.down.session = this.up.session = new SessionState();
   }
 
   /**
@@ -69,7 +76,9 @@ export class CodecHarness {
   }
 
   /** One decode call over `bytes` (requests, or responses with `upstream`). */
-  decode(bytes: Buffer, opts: { upstream?: boolean; endOfStream?: boolean } = {}): HarnessDecode {
+  decode(bytes: Buffer, opts: { upstream?: boolean; endOfStream?: boolean; expect?: number } = {}): HarnessDecode {
+    // Bound sessions: the `expect` of the request a response answers, as the proxy hands it over.
+    if (this.session) this.session.expect = opts.expect ?? 0;
     const flags = (opts.upstream ? CallFlag.SIDE_UPSTREAM : 0) | (opts.endOfStream ? CallFlag.DECODE_END_OF_STREAM : 0);
     const r = (opts.upstream ? this.up : this.down).decode(bytes, flags);
     return { status: r.status, consumed: r.consumed, need: r.need, error: r.error, frames: r.frames.map(toFrame) };
@@ -104,6 +113,11 @@ export class CodecHarness {
     return this.down.heartbeatReply(frame);
   }
 
+  /** ABI 1.2: meltemi_rebind (null when the codec cannot move a login). */
+  rebind(greeting: Buffer, login: Buffer, answer: Buffer | null = null): Buffer | null {
+    return this.down.rebind(greeting, login, answer);
+  }
+
   close(): void {
     this.down.close();
     this.up.close();
@@ -119,6 +133,7 @@ function toFrame(m: Metadata): HarnessFrame {
     requestId: (BigInt(m.requestIdHi) << 32n) | BigInt(m.requestIdLo),
     streamId: (BigInt(m.streamIdHi) << 32n) | BigInt(m.streamIdLo),
     bytes: Buffer.from(m.frame),
+    expect: m.expect,
     metadata,
     get: (key: string) => metadata.find(([k]) => k === key)?.[1],
   };
