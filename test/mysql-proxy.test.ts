@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import net from 'node:net';
+import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
 import type { Meltemi } from '../runtime/server';
@@ -171,6 +172,18 @@ clusters:
     }
   });
 
+  it('LOAD DATA LOCAL INFILE: the server asks, the client\'s file goes through, the OK comes back', async () => {
+    const c = await connect({ user: 'app', password: 'secret', database: 'shop', infileStreamFactory: () => Readable.from([Buffer.from('7\tnib\t0.10\n8\tcap\t0.20\n')]) });
+    try {
+      const [res] = await c.query("LOAD DATA LOCAL INFILE 'items.tsv' INTO TABLE items");
+      assert.equal((res as mysql.ResultSetHeader).affectedRows, 2);
+      const [rows] = await c.query('SELECT name FROM items WHERE id IN (7, 8) ORDER BY id');
+      assert.deepEqual(rows, [{ name: 'nib' }, { name: 'cap' }]);
+    } finally {
+      await c.end();
+    }
+  });
+
   it('a client that requires TLS is refused by its own driver; one that prefers it goes on in plaintext', async () => {
     await assert.rejects(connect({ user: 'app', password: 'secret', ssl: { rejectUnauthorized: false } }), /secure connection|SSL|TLS/i);
     // The mariadb CLI prefers TLS by default and falls back when the server offers none.
@@ -183,13 +196,38 @@ clusters:
     assert.deepEqual(stdout.trim().split('\n'), ['13', String(b.port)]);
   });
 
-  it('counts requests per command in the route stats and sees verbs and tables', async () => {
+  it('counts requests per command', async () => {
+    const count = async (command: string) => metricSum((await adminGet(adminPort, '/metrics')).body, 'meltemi_requests_by_command_total', { listener: 'mysql', command });
+    const [queries, pings, logins] = [await count('COM_QUERY'), await count('COM_PING'), await count('LOGIN')];
     const c = await connect({ user: 'app', password: 'secret', database: 'shop' });
     await c.query('SELECT name FROM items');
+    await c.query('SELECT 1');
     await c.ping();
     await c.end();
-    const { body } = await adminGet(adminPort, '/metrics');
-    assert.ok(metricSum(body, 'meltemi_requests_total', { listener: 'mysql' }) > 0);
+    assert.equal(await count('COM_QUERY'), queries + 2);
+    assert.equal(await count('COM_PING'), pings + 1);
+    assert.equal(await count('LOGIN'), logins + 1);
+  });
+
+  it('sessions go on when the codec instance is replaced (a trap elsewhere): their state is the host\'s', async () => {
+    const sessions = await Promise.all([
+      connect({ user: 'app', password: 'secret', database: 'shop', multipleStatements: true }),
+      connect({ user: 'app', password: 'secret', database: 'orders', multipleStatements: true }),
+    ]);
+    for (const c of sessions) await c.execute('SELECT 1 AS one WHERE 1 = ?', [1]);
+    const plugin = proxy.listener('mysql')!.context.plugin;
+    const recycles = plugin.recycles;
+    // What a trap does to the shared instance: poisoned, then replaced by a fresh one.
+    (plugin.instance as unknown as { wasm: { violation(m: string): Error } }).wasm.violation('simulated trap');
+    plugin.replaceInstance(new Error('simulated trap'));
+    assert.equal(plugin.recycles, recycles + 1);
+    for (const c of sessions) {
+      const [rows] = await c.execute('SELECT ? AS echo', ['still here']);
+      assert.deepEqual(rows, [{ echo: 'still here' }]);
+      const [sets] = await c.query('SELECT 1 AS a; SELECT 2 AS b') as unknown as [unknown[]];
+      assert.equal(sets.length, 2);
+      await c.end();
+    }
   });
 
   it('a client speaking before the greeting, or garbage at login, closes only its own connection', async () => {

@@ -5,6 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { validateConfig } from '../runtime/config/validate';
+import { ListenerStats, MAX_COMMANDS } from '../runtime/core/stats';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -140,5 +141,16 @@ describe('telemetry defaults that apply when a field is left out', () => {
     assert.equal(c.telemetry.accessLog[0].path, '/dev/stdout');
     assert.equal(c.telemetry.tracing?.otlp.port, 4317);
     assert.equal(c.telemetry.tracing?.samplingPercent, 1);
+  });
+});
+
+describe('requests by command', () => {
+  it('counts each command, and past MAX_COMMANDS distinct values (clients choose them) counts "other"', () => {
+    const s = new ListenerStats('l');
+    for (let i = 0; i < MAX_COMMANDS + 50; i++) s.command(`CMD${i}`);
+    s.command('CMD0');
+    assert.equal(s.commands.size, MAX_COMMANDS + 1);
+    assert.equal(s.commands.get('CMD0'), 2);
+    assert.equal(s.commands.get('other'), 50);
   });
 });

@@ -2,7 +2,7 @@
 // scrape time from plain counters (see runtime/core/stats.ts for why). prom-client itself is not
 // loaded here: worker threads report these to the primary, which sums them.
 
-import { DURATION_BUCKETS, StatsStore, type ClusterStats } from '../core/stats';
+import { DURATION_BUCKETS, MAX_COMMANDS, StatsStore, type ClusterStats } from '../core/stats';
 import type { PluginRegistry } from '../plugin/plugin-registry';
 import type { OverloadManager } from '../proxy/overload-manager';
 import { PLUGIN_HISTOGRAM_BUCKETS, PluginMetric } from '../filter/plugin-metrics';
@@ -118,6 +118,8 @@ export function registerMeltemiMetrics<T extends MetricTarget>(registry: T, stat
   });
   add('meltemi_request_decoding_errors_total', 'Downstream bytes the codec rejected as malformed (the connection was closed).', 'counter', () =>
     [...stats.listeners.values()].map((s) => ({ labels: { listener: s.listener }, value: s.decodingErrors })));
+  add('meltemi_requests_by_command_total', `Requests by the codec's command metadata (MySQL COM_QUERY, Redis GET …); past ${MAX_COMMANDS} distinct values per listener, "other".`, 'counter', () =>
+    [...stats.listeners.values()].flatMap((s) => [...s.commands].map(([command, value]) => ({ labels: { listener: s.listener, command }, value }))));
   add('meltemi_local_replies_total', 'Error replies produced by the proxy itself, by kind.', 'counter', () =>
     [...stats.listeners.values()].flatMap((s) => [...s.localReplies].map(([kind, value]) => ({ labels: { listener: s.listener, kind }, value }))));
   add('meltemi_filter_outcomes_total', 'Requests a filter answered itself (local_reply), closed the connection on (abort), or failed on (failure: trap, fuel, error).', 'counter', () =>

@@ -32,6 +32,9 @@ export class RequestStats {
   }
 }
 
+/** Distinct `command` values counted per listener. */
+export const MAX_COMMANDS = 128;
+
 export class ListenerStats {
   decodingErrors = 0;
   idleTimeouts = 0;
@@ -42,8 +45,17 @@ export class ListenerStats {
   readonly localReplies = new Map<string, number>();
   /** Requests a filter answered, cut or failed on: "<filter>\u0000<outcome>" → count. */
   readonly filterOutcomes = new Map<string, number>();
+  /** Requests by their `command` metadata; values past MAX_COMMANDS count as "other" (clients choose them). */
+  readonly commands = new Map<string, number>();
 
   constructor(readonly listener: string) {}
+
+  command(name: string): void {
+    const n = this.commands.get(name);
+    if (n !== undefined) this.commands.set(name, n + 1);
+    else if (this.commands.size < MAX_COMMANDS) this.commands.set(name, 1);
+    else countIn(this.commands, 'other');
+  }
 
   onFilterOutcome(filter: string, outcome: string): void {
     const key = `${filter}\u0000${outcome}`;

@@ -10,6 +10,7 @@ import { ErrorKind, ErrorKindValue, FrameFlag, MessageType } from '../wasm/abi';
 import type { CodecContext, CodecPlugin } from '../codec/codec-plugin';
 import type { Metadata } from '../codec/metadata';
 import { Mutation, MutationEntry } from '../codec/mutation';
+import { wellKnownKeyId } from '../codec/well-known-keys';
 import { ActiveRequest } from './active-request';
 import type { Downstream } from './downstream';
 import { ConnectionUpstreams } from '../upstream/connection-upstreams';
@@ -53,6 +54,7 @@ class ConnectionAuthorizationInput implements AuthorizationInput {
 }
 
 const EMPTY = Buffer.alloc(0);
+const COMMAND = wellKnownKeyId('command');
 const ERROR_KIND_NAMES = Object.fromEntries(Object.entries(ErrorKind).map(([k, v]) => [v, k.toLowerCase()])) as Record<number, string>;
 /** How long a closing connection waits for in-flight responses before it is cut. */
 const CLOSE_GRACE_MS = 5_000;
@@ -217,6 +219,8 @@ export class DownstreamConnection implements Flushable, Downstream, SessionClien
     const l = this.listener;
     if (this.draining) this.drainClose = true;
     const req = this.track(new ActiveRequest(this, meta, now));
+    const command = meta.getWellKnown(COMMAND, 'command');
+    if (command !== undefined) l.stats.command(command);
     if (this.telemetry !== null) this.telemetry.onRequest(req, meta);
     if (l.overload.shedding) {
       l.overload.shedRequests++;

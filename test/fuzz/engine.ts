@@ -8,7 +8,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isMeltemiError } from '../../runtime/core/errors';
 import { CallFlag } from '../../runtime/wasm/abi';
-import type { CodecPlugin } from '../../runtime/codec/codec-plugin';
+import type { CodecContext, CodecPlugin } from '../../runtime/codec/codec-plugin';
+import { SessionState } from '../../runtime/codec/codec-instance';
 import { FrameReader } from '../../runtime/proxy/frame-reader';
 import type { Corpus } from './corpus';
 
@@ -79,8 +80,21 @@ export function fuzzCodec(plugin: CodecPlugin, corpus: Corpus, opts: FuzzOptions
     { name: 'response', upstream: true, frames: corpus.responses },
   ];
   const ctxs = sides.map((s) => plugin.open(s.upstream, Buffer.alloc(0)));
+  // ABI 1.2 bound sessions: both sides share the session words, which every batch starts from a
+  // random state (phase, result-set position, counts) and `expect`: every state meets every input.
+  const session = plugin.descriptor.bindUpstream ? new SessionState() : undefined;
+  const bind = (c: CodecContext) => { c.session = session; return c; };
+  ctxs.forEach(bind);
   try {
     while (stats.frames < opts.frames) {
+      if (session) {
+        session.words[0] = rng.below(8) | (rng.below(4) === 0 ? rng.below(256) << 8 : 0) | (rng.below(9) << 16) | (rng.below(2) << 24);
+        session.words[1] = rng.below(2) === 0 ? 0 : 0xffff_ffff;
+        session.words[2] = rng.below(2) === 0 ? 0 : 0xffff_ffff;
+        session.words[3] = rng.below(6);
+        session.words[4] = rng.below(4);
+        session.expect = rng.below(11);
+      }
       const sideIndex = rng.below(2);
       const side = sides[sideIndex];
       const count = 1 + rng.below(8);
@@ -115,7 +129,7 @@ export function fuzzCodec(plugin: CodecPlugin, corpus: Corpus, opts: FuzzOptions
           writeFileSync(file, stream);
         }
         stats.failures.push({ side: side.name, error: message, file });
-        ctxs[sideIndex] = plugin.open(side.upstream, Buffer.alloc(0));
+        ctxs[sideIndex] = bind(plugin.open(side.upstream, Buffer.alloc(0)));
       }
     }
   } finally {

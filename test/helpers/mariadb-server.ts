@@ -36,7 +36,7 @@ export class MariaDbServer {
       const proc = spawn('mariadbd', [
         '--no-defaults', `--datadir=${data}`, `--socket=${socket}`, `--port=${port}`, '--bind-address=127.0.0.1',
         '--skip-name-resolve', '--skip-log-bin', '--innodb-buffer-pool-size=16M', '--innodb-log-file-size=8M',
-        '--performance-schema=OFF', '--max-connections=500', `--pid-file=${join(dir, 'mysqld.pid')}`, ...user,
+        '--performance-schema=OFF', '--max-connections=500', '--local-infile=1', `--pid-file=${join(dir, 'mysqld.pid')}`, ...user,
       ], { stdio: ['ignore', 'ignore', 'pipe'] });
       let log = '';
       proc.stderr!.on('data', (d: Buffer) => { log += d.toString(); });
