@@ -20,6 +20,7 @@ import { portOf, startProxy } from './helpers/proxy';
 import { RedisServer } from './helpers/redis-server';
 
 const CODECS: Array<[string, () => Corpus]> = [['redis', redisCorpus], ['dubbo', dubboCorpus], ['thrift', thriftCorpus], ['mysql', mysqlCorpus]];
+const LIVE = CODECS.filter(([name]) => name !== 'mysql');
 const FRAMES = Number(process.env.FUZZ_FRAMES ?? 100_000);
 const SEED = Number(process.env.FUZZ_SEED ?? 20261122);
 const REGRESSIONS = join(ROOT, 'test', 'fixtures', 'fuzz');
@@ -90,7 +91,8 @@ clusters: [ { name: redis, endpoints: [ { address: 127.0.0.1, port: ${redis.port
       let healthyText = '';
       healthy.on('data', (d) => { healthyText += d.toString(); });
       let pings = 0;
-      for (const [name, corpus] of CODECS) {
+      // MySQL's server speaks first: its live garbage test is in mysql-proxy.test.ts, against MariaDB.
+      for (const [name, corpus] of LIVE) {
         const seeds = corpus().requests;
         await Promise.all(Array.from({ length: 300 }, () => new Promise<void>((resolve) => {
           const s = net.connect(portOf(proxy, name), '127.0.0.1');
@@ -109,7 +111,7 @@ clusters: [ { name: redis, endpoints: [ { address: 127.0.0.1, port: ${redis.port
       while (healthyText.split('+PONG').length - 1 < pings && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       assert.equal(healthyText, '+PONG\r\n'.repeat(pings));
       // Inputs that once desynchronised a shared upstream connection, replayed over TCP.
-      for (const [name] of CODECS) {
+      for (const [name] of LIVE) {
         const dir = join(REGRESSIONS, name);
         for (const f of existsSync(dir) ? readdirSync(dir).filter((x) => x.startsWith('request')) : []) {
           await new Promise<void>((resolve) => {

@@ -231,8 +231,8 @@ xds: { address: 127.0.0.1, port: ${xdsPort}, lds: true, initial_fetch_timeout: 1
     },
     {
       what: 'a protocol no codec plugin speaks',
-      listener: () => mppListener('bad', 1, mpp({ protocol: { name: 'mysql' } }), 'bytes'),
-      reason: /listener "bad": protocol: no codec plugin for protocol "mysql"/,
+      listener: () => mppListener('bad', 1, mpp({ protocol: { name: 'kafka' } }), 'bytes'),
+      reason: /listener "bad": protocol: no codec plugin for protocol "kafka"/,
     },
     {
       what: 'a port another process holds',

@@ -12,6 +12,8 @@ import mysql from 'mysql2/promise';
 import type { Meltemi } from '../runtime/server';
 import { MariaDbServer, haveMariaDb } from './helpers/mariadb-server';
 import { adminGet, metricSum, portOf, startProxy } from './helpers/proxy';
+import { mutate, Rng } from './fuzz/engine';
+import { mysqlCorpus } from './fuzz/mysql-corpus';
 
 const run = promisify(execFile);
 
@@ -228,6 +230,30 @@ clusters:
       assert.equal(sets.length, 2);
       await c.end();
     }
+  });
+
+  it('200 connections of mutated logins and commands: each closes alone, a healthy session is unaffected', async () => {
+    const good = await connect({ user: 'app', password: 'secret', database: 'shop' });
+    const traps = proxy.listener('mysql')!.context.plugin.traps;
+    const rng = new Rng(16);
+    const seeds = mysqlCorpus().requests;
+    const logins = seeds.slice(0, 3);
+    await Promise.all(Array.from({ length: 200 }, (_, i) => new Promise<void>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.on('error', () => {});
+      s.on('close', () => resolve());
+      s.once('data', () => {
+        // After the greeting: a (mutated) login, then mutated commands; half end, half stay open.
+        const junk = [mutate(rng, logins[rng.below(logins.length)], logins), ...Array.from({ length: rng.below(4) }, () => mutate(rng, seeds[rng.below(seeds.length)], seeds))];
+        if (i % 2 === 0) s.end(Buffer.concat(junk)); else s.write(Buffer.concat(junk));
+        s.resume();
+      });
+      setTimeout(() => s.destroy(), 3000).unref();
+    })));
+    const [[r]] = await good.query('SELECT name FROM items WHERE id = 2') as unknown as [[{ name: string }]];
+    assert.equal(r.name, 'ink');
+    await good.end();
+    assert.equal(proxy.listener('mysql')!.context.plugin.traps, traps, 'no trap');
   });
 
   it('a client speaking before the greeting, or garbage at login, closes only its own connection', async () => {
