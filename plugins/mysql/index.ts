@@ -23,7 +23,7 @@ import {
 } from "./results";
 import {
   FLAG_DEPRECATE_EOF, PHASE_AUTH, PHASE_COMMAND, PHASE_GREETING, PHASE_INFILE, PHASE_LOGIN, PHASE_REBIND,
-  clientCaps, delta, flags, phase, setClientCaps, setDelta, setFlags, setPhase, setRs, setServerCaps, serverCaps, RS_FIRST,
+  clientCaps, delta, flags, phase, setClientCaps, setDelta, setFlags, setPhase, setServerCaps, serverCaps,
 } from "./session";
 import { parseStatement, tableAt, tableLen, verbAt, verbLen } from "./query";
 import { COMMAND_NAMES, COM_CHANGE_USER, COM_FIELD_LIST, COM_INIT_DB, COM_QUERY, COM_QUIT, COM_STMT_PREPARE, expectOf, isOneway } from "./commands";
@@ -118,7 +118,6 @@ class MysqlCodec extends Codec {
       if (nul > 5 && nul < end) frame.putNamedRef("user", 5, nul - 5);
       setPhase(PHASE_AUTH);
     }
-    setRs(RS_FIRST);
     return end;
   }
 

@@ -121,9 +121,11 @@ export class CodecInstance {
   }
 
   /** The reply to a heartbeat, or null when the protocol has none. */
-  heartbeatReply(ctx: number, frame: Buffer): Buffer | null {
+  heartbeatReply(ctx: number, frame: Buffer, session?: SessionState): Buffer | null {
     this.wasm.writeIn(frame, 0);
+    if (session) this.enter(session);
     const status = this.wasm.call(() => this.ex.meltemi_heartbeat_reply(ctx, frame.length, 0));
+    if (session && status >= 0) this.leave(session);
     if (status === Status.UNSUPPORTED) return null;
     if (status !== Status.OK) throw this.wasm.statusError('meltemi_heartbeat_reply', status);
     return Buffer.from(this.wasm.outBytes());

@@ -117,7 +117,7 @@ export class CodecContext {
   }
 
   heartbeatReply(frame: Buffer): Buffer | null {
-    return this.guard((inst) => inst.heartbeatReply(this.id, frame));
+    return this.guard((inst) => inst.heartbeatReply(this.id, frame, this.session));
   }
 
   close(): void {
