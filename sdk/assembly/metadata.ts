@@ -117,6 +117,12 @@ export class Frame {
 
   /** Well-known key; the value is bytes [at, at+len) of the frame, ASCII upper-cased (copied). */
   putRefUppercase(keyId: u16, input: Bytes, at: i32, len: i32): void {
+    const off = this.copyUppercase(input, at, len);
+    this.entry(keyId, INLINE_VALUE, 0, 0, off, <u32>len);
+  }
+
+  /** Copies bytes [at, at+len) of `input` to the inline data, ASCII upper-cased; returns their offset. */
+  private copyUppercase(input: Bytes, at: i32, len: i32): u32 {
     const off = this.scratch.length;
     const dst = this.scratch.reserve(len);
     const src = input.ptr + <usize>at;
@@ -126,7 +132,7 @@ export class Frame {
       store<u8>(dst + <usize>i, <u8>c);
     }
     this.scratch.length += len;
-    this.entry(keyId, INLINE_VALUE, 0, 0, <u32>off, <u32>len);
+    return <u32>off;
   }
 
   /** Named key (copied); the value is bytes [at, at+len) of the frame, ASCII upper-cased (copied). */
@@ -134,16 +140,8 @@ export class Frame {
     const keyOff = <u32>this.scratch.length;
     this.scratch.string(key);
     const keyLen = <u32>this.scratch.length - keyOff;
-    const off = this.scratch.length;
-    const dst = this.scratch.reserve(len);
-    const src = input.ptr + <usize>at;
-    for (let i = 0; i < len; i++) {
-      let c = <u32>load<u8>(src + <usize>i);
-      if (c - 97 < 26) c -= 32;
-      store<u8>(dst + <usize>i, <u8>c);
-    }
-    this.scratch.length += len;
-    this.entry(0, INLINE_KEY | INLINE_VALUE, keyOff, keyLen, <u32>off, <u32>len);
+    const off = this.copyUppercase(input, at, len);
+    this.entry(0, INLINE_KEY | INLINE_VALUE, keyOff, keyLen, off, <u32>len);
   }
 
   /** Well-known key with a value the codec computed (copied). */
