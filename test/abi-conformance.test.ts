@@ -65,7 +65,7 @@ describe('ABI v1 conformance', () => {
     it('meltemi_info: the descriptor', () => {
       assert.deepEqual(kv.descriptor, {
         abiMinor: 1, kind: 'codec', name: 'kv', protocol: 'kv', version: '0.1.0', correlation: 'request_id', passthroughEncode: true, calls: new Set(),
-        serverFirst: false, bindUpstream: false,
+        serverFirst: false, bindUpstream: false, expectResponses: false,
       });
     });
 
@@ -205,7 +205,11 @@ describe('ABI v1 conformance', () => {
     });
 
     const descriptors: Array<[json: string, message: RegExp]> = [
-      ['{"abi_minor":3,"kind":"codec","name":"x"}', /"abi_minor" is 3; this host supports ABI 1\.2/],
+      ['{"abi_minor":4,"kind":"codec","name":"x"}', /"abi_minor" is 4; this host supports ABI 1\.3/],
+      ['{"abi_minor":2,"kind":"codec","name":"x","expect_responses":true}', /"expect_responses" needs abi_minor 3/],
+      ['{"abi_minor":3,"kind":"filter","name":"x","expect_responses":true}', /"expect_responses" is for codecs/],
+      ['{"abi_minor":3,"kind":"codec","name":"x","expect_responses":1}', /"expect_responses" must be a boolean/],
+      ['{"abi_minor":3,"kind":"codec","name":"x","correlation":"request_id","expect_responses":true}', /"expect_responses" needs correlation "order"/],
       ['{"abi_minor":1,"kind":"codec","name":"x","server_first":true}', /"server_first" needs abi_minor 2/],
       ['{"abi_minor":2,"kind":"codec","name":"x","server_first":true,"bind_upstream":false}', /"bind_upstream" must be true when server_first is/],
       ['{"abi_minor":2,"kind":"filter","name":"x","bind_upstream":true}', /"bind_upstream" is for codecs/],

@@ -180,7 +180,7 @@ xds: { address: 127.0.0.1, port: 15010, lds: true, node: { id: a, cluster: b } }
     ['fuzz --help', ['fuzz/run.js', '--help'], 0, /usage: npm run fuzz -- \[--frames N\]/],
     ['fuzz with an unknown flag', ['fuzz/run.js', '--bogus'], 2, /fuzz: Unknown option '--bogus'/],
     ['fuzz with an unknown codec', ['fuzz/run.js', 'nope'], 2, /fuzz: unknown codec\(s\): nope/],
-    ['bench --help', ['bench/run.js', '--help'], 0, /usage: npm run bench -- \[redis\|thrift\|mysql\|filters\|resilience\|latency\|metering\|memory\|profile\|workers\|telemetry\|xds\|security…\]/],
+    ['bench --help', ['bench/run.js', '--help'], 0, /usage: npm run bench -- \[redis\|thrift\|mysql\|memcached\|filters\|resilience\|latency\|metering\|memory\|profile\|workers\|telemetry\|xds\|security…\]/],
     ['bench with an unknown benchmark', ['bench/run.js', 'nope'], 2, /bench: unknown benchmark\(s\): nope/],
   ];
   for (const [what, args, code, message] of runners) {

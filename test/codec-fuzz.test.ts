@@ -1,4 +1,4 @@
-// Fuzzing the Redis, Dubbo, Thrift and MySQL codecs through the real host: 100 000 random and mutated
+// Fuzzing the Redis, Dubbo, Thrift, MySQL and Memcached codecs through the real host: 100 000 random and mutated
 // frames per codec (seeded, so a failure reproduces), the saved regression inputs, and garbage
 // sent to live listeners while a healthy client keeps working. `npm run fuzz` runs far more.
 
@@ -12,15 +12,16 @@ import { CodecPlugin } from '../runtime/codec/codec-plugin';
 import { compilePlugin } from '../runtime/plugin/plugin-loader';
 import { FrameReader } from '../runtime/proxy/frame-reader';
 import type { Meltemi } from '../runtime/server';
-import { Corpus, dubboCorpus, redisCorpus, thriftCorpus } from './fuzz/corpus';
+import { Corpus, dubboCorpus, memcachedCorpus, redisCorpus, thriftCorpus } from './fuzz/corpus';
 import { mysqlCorpus } from './fuzz/mysql-corpus';
 import { fuzzCodec, mutate, Rng } from './fuzz/engine';
 import { PLUGIN_DIR, ROOT } from './helpers/paths';
 import { portOf, startProxy } from './helpers/proxy';
 import { RedisServer } from './helpers/redis-server';
 
-const CODECS: Array<[string, () => Corpus]> = [['redis', redisCorpus], ['dubbo', dubboCorpus], ['thrift', thriftCorpus], ['mysql', mysqlCorpus]];
-const LIVE = CODECS.filter(([name]) => name !== 'mysql');
+const CODECS: Array<[string, () => Corpus]> = [['redis', redisCorpus], ['dubbo', dubboCorpus], ['thrift', thriftCorpus], ['mysql', mysqlCorpus], ['memcached', memcachedCorpus]];
+// MySQL and Memcached have their live garbage tests against their own servers (mysql-proxy, memcached-proxy).
+const LIVE = CODECS.filter(([name]) => name !== 'mysql' && name !== 'memcached');
 const FRAMES = Number(process.env.FUZZ_FRAMES ?? 100_000);
 const SEED = Number(process.env.FUZZ_SEED ?? 20261122);
 const REGRESSIONS = join(ROOT, 'test', 'fixtures', 'fuzz');
@@ -91,7 +92,6 @@ clusters: [ { name: redis, endpoints: [ { address: 127.0.0.1, port: ${redis.port
       let healthyText = '';
       healthy.on('data', (d) => { healthyText += d.toString(); });
       let pings = 0;
-      // MySQL's server speaks first: its live garbage test is in mysql-proxy.test.ts, against MariaDB.
       for (const [name, corpus] of LIVE) {
         const seeds = corpus().requests;
         await Promise.all(Array.from({ length: 300 }, () => new Promise<void>((resolve) => {

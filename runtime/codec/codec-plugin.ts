@@ -76,6 +76,12 @@ export class CodecContext {
     return current;
   }
 
+  /** Creates the context in the plugin now (contexts are created at their first call): a codec that refuses its config says so here. */
+  create(): this {
+    this.guard(() => undefined);
+    return this;
+  }
+
   private guard<T>(fn: (inst: CodecInstance) => T): T {
     try {
       return fn(this.instance());

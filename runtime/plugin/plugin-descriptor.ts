@@ -20,6 +20,8 @@ export interface PluginDescriptor {
   readonly serverFirst: boolean;
   /** ABI 1.2: each client connection has one upstream connection of its own, for its life (a session). */
   readonly bindUpstream: boolean;
+  /** ABI 1.3: upstream decodes get the `expect` word on every connection, pooled ones too. */
+  readonly expectResponses: boolean;
 }
 
 export type FilterCall = 'response' | 'timer' | 'done';
@@ -49,18 +51,23 @@ export function parseDescriptor(file: string, json: string): PluginDescriptor {
   if (typeof passthrough !== 'boolean') throw bad('passthrough_encode', 'must be a boolean');
   const calls = d.calls ?? FILTER_CALLS;
   if (!Array.isArray(calls) || calls.some((c) => !(FILTER_CALLS as readonly unknown[]).includes(c))) throw bad('calls', `must be a list of ${FILTER_CALLS.join(', ')}`);
-  const session = (field: string, fallback: boolean): boolean => {
+  const codecFlag = (field: string, fallback: boolean, minor: number): boolean => {
     const v = d[field] ?? fallback;
     if (typeof v !== 'boolean') throw bad(field, 'must be a boolean');
     if (v && d.kind !== 'codec') throw bad(field, 'is for codecs');
-    if (v && (d.abi_minor as number) < 2) throw bad(field, 'needs abi_minor 2 (ABI 1.2)');
+    if (v && (d.abi_minor as number) < minor) throw bad(field, `needs abi_minor ${minor} (ABI 1.${minor})`);
     return v;
   };
+  const session = (field: string, fallback: boolean): boolean => codecFlag(field, fallback, 2);
   const serverFirst = session('server_first', false);
   const bindUpstream = session('bind_upstream', serverFirst);
   // A greeting belongs to one upstream connection: relaying it to a client binds the two.
   if (serverFirst && !bindUpstream) throw bad('bind_upstream', 'must be true when server_first is (the greeting belongs to one upstream connection)');
+  const expectResponses = codecFlag('expect_responses', false, 3);
+  // With request ids the host cannot know which request the next response answers.
+  if (expectResponses && correlation !== 'order') throw bad('expect_responses', 'needs correlation "order" (with request ids the next response\'s request is unknown)');
   return {
+    expectResponses,
     serverFirst,
     bindUpstream,
     calls: new Set(d.kind === 'filter' ? calls as FilterCall[] : []),

@@ -342,6 +342,12 @@ export class DownstreamConnection implements Flushable, Downstream, SessionClien
       return null;
     }
     this.listener.stats.localReply(ERROR_KIND_NAMES[kind] ?? String(kind));
+    if (req.meta !== null && req.meta.messageType === MessageType.ONEWAY) {
+      // Its client reads no answer (Thrift oneway, Memcached noreply): an error written anyway
+      // would be read as the answer to its next request.
+      this.respond(req, EMPTY, true, performance.now(), true);
+      return null;
+    }
     // A session whose login is answered here has no upstream session to go on with.
     if (this.session !== null && req.meta !== null && (req.meta.flags & FrameFlag.ROUTE) !== 0) this.startClosing();
     try {

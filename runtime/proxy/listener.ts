@@ -45,6 +45,12 @@ export class Listener {
     overload: OverloadManager, private readonly onIdleGeneration: (plugin: CodecPlugin) => void = () => {}, public fieldPath = config.name,
     private readonly telemetry: Telemetry | null = null, private readonly security: ProxySecurity | null = null) {
     this.codecConfig = Buffer.from(Object.keys(config.codecConfig).length ? JSON.stringify(config.codecConfig) : '', 'utf8');
+    // A codec that refuses its codec_config refuses it now, naming the field, not at the first connection.
+    try {
+      plugin.open(false, this.codecConfig).create().close();
+    } catch (err) {
+      throw new ConfigError(`${fieldPath}.codec_config`, `codec ${plugin.descriptor.name} refused its codec_config: ${(err as Error).message}`);
+    }
     this.childLogger = logger.child({ listener: config.name });
     const context: Omit<ListenerContext, 'chain'> & { chain?: FilterChain } = {
       config,

@@ -25,6 +25,7 @@ import { FrameReader } from '../proxy/frame-reader';
 import { originateTls } from '../security/upstream-tls';
 import { trackOwnConnection } from '../sidecar/own-connections';
 import type { BoundSession } from './bound-session';
+import { SessionState } from '../codec/codec-instance';
 
 const EMPTY_MUTATION = new Mutation().encode();
 const EMPTY = Buffer.alloc(0);
@@ -75,6 +76,8 @@ export class UpstreamConnection implements Flushable {
   private expired: Set<number> | null = null;
   /** Taken out of service: no new requests; closing. */
   private retired = false;
+  /** The state whose `expect` word each upstream decode reads (codecs that read it), or none. */
+  private readonly expecting: SessionState | undefined;
   /** Requests queued here while connecting, counted in the cluster's pending requests. */
   private pendingCounted = 0;
 
@@ -87,6 +90,9 @@ export class UpstreamConnection implements Flushable {
     private readonly session?: BoundSession) {
     this.ctx = opts.plugin.open(true, opts.codecConfig);
     if (session) this.ctx.session = session.state;
+    // ABI 1.3: the codec reads `expect` on this pooled connection too; its state carries the word.
+    else if (opts.plugin.descriptor.expectResponses) this.ctx.session = new SessionState();
+    this.expecting = this.ctx.session;
     this.byId = opts.plugin.descriptor.correlation === 'request_id' ? new Map() : null;
     this.passthrough = opts.plugin.descriptor.passthroughEncode;
     this.reader = new FrameReader(this.ctx, CallFlag.SIDE_UPSTREAM, opts.maxFrameSize, () => this.onData(EMPTY, true));
@@ -305,13 +311,14 @@ export class UpstreamConnection implements Flushable {
     if (this.state === 'closed' || this.retired) return;
     let result;
     try {
-      if (this.session) this.session.state.expect = this.expected();
+      const expecting = this.expecting;
+      if (expecting) expecting.expect = this.expected();
       result = this.reader.push(chunk, force);
-      // A bound session's decode stops after each whole response, so the next one is decoded
-      // with the `expect` of the request it answers.
-      while (result !== null && this.session && result.status >= 0 && this.reader.bufferedBytes > 0 && result.frames.length > 0) {
+      // A codec that reads `expect` (bound sessions, ABI 1.3 expect_responses) stops after each
+      // whole response, so the next one is decoded with the `expect` of the request it answers.
+      while (result !== null && expecting && result.status >= 0 && this.reader.bufferedBytes > 0 && result.frames.length > 0) {
         if (!this.deliver(result.frames)) return;
-        this.session.state.expect = this.expected();
+        expecting.expect = this.expected();
         result = this.reader.push(EMPTY, true);
       }
     } catch (err) {
@@ -323,7 +330,7 @@ export class UpstreamConnection implements Flushable {
     if (result.status < 0) this.destroy(`malformed response: ${result.error}`);
   }
 
-  /** The `expect` word of the request the next response answers (bound sessions, order correlation). */
+  /** The `expect` word of the request the next response answers (order correlation). */
   private expected(): number {
     const head = this.inflight.peek();
     return head?.meta?.expect ?? 0;

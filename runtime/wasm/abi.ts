@@ -2,7 +2,7 @@
 // conformance test compares the two files.
 
 export const ABI_MAJOR = 1;
-export const ABI_MINOR = 2;
+export const ABI_MINOR = 3;
 export const ABI_MARKER = 'meltemi_abi_v1';
 
 export const Status = {

@@ -1,7 +1,7 @@
 // Numeric constants of ABI v1. sdk/ABI.md is normative; runtime/wasm/abi.ts mirrors this file
 // and test/abi-conformance.test.ts keeps the two equal.
 
-export const ABI_MINOR: i32 = 2;
+export const ABI_MINOR: i32 = 3;
 
 // Status codes (ABI.md §7).
 export const STATUS_OK: i32 = 0;

@@ -7,6 +7,12 @@ import { Mutation } from "./mutation";
 import { STATUS_UNCHANGED, STATUS_UNSUPPORTED } from "./abi";
 
 export abstract class Codec {
+  /**
+   * Set by `configure` to refuse the listener's `codec_config`: the context is not created and
+   * the proxy refuses the listener with this message (naming `codec_config`).
+   */
+  configError: string = "";
+
   /** Called once per context with the listener's `codec_config` (UTF-8 JSON, may be empty). */
   configure(config: Bytes): void {}
 
@@ -65,10 +71,17 @@ export class CodecInfo {
     public serverFirst: bool = false,
     /** ABI 1.2: each client connection gets one upstream connection for its life (a session). */
     public bindUpstream: bool = false,
+    /**
+     * ABI 1.3: every upstream decode reads `Session.expected()` (the word the request set with
+     * `Frame.expect`), on pooled connections too; decode then stops after each whole response.
+     * Order correlation only.
+     */
+    public expectResponses: bool = false,
   ) {}
 
   /** The lowest ABI minor version whose features this codec uses (what it declares). */
   get abiMinor(): i32 {
+    if (this.expectResponses) return 3;
     return this.serverFirst || this.bindUpstream ? 2 : 1;
   }
 }

@@ -40,6 +40,7 @@ export function meltemi_info(): i32 {
     out.string(',"server_first":').string(info.serverFirst ? "true" : "false");
     out.string(',"bind_upstream":').string(info.serverFirst || info.bindUpstream ? "true" : "false");
   }
+  if (info.abiMinor >= 3) out.string(',"expect_responses":').string(info.expectResponses ? "true" : "false");
   out.string("}");
   return finishCall(STATUS_OK);
 }
@@ -51,6 +52,7 @@ export function meltemi_context_new(ctx: i32, flags: i32, cfgLen: i32): i32 {
   if (cfgLen < 0 || cfgLen > inCap()) return fail(STATUS_BAD_ARGUMENT, "cfg_len out of range");
   const codec = factory();
   codec.configure(aux.reset(inPtr(), cfgLen));
+  if (codec.configError.length > 0) return fail(STATUS_BAD_ARGUMENT, codec.configError);
   contexts.set(ctx, codec);
   if (flags & SIDE_UPSTREAM) upstreamContexts.add(ctx); else upstreamContexts.delete(ctx);
   return finishCall(STATUS_OK);
@@ -75,11 +77,11 @@ export function meltemi_decode(ctx: i32, inLen: i32, flags: i32): i32 {
   let off = 0;
   let count = 0;
   let status = STATUS_OK;
-  // ABI 1.2: a bound session's upstream decode stops after each whole response, so the host can
-  // hand over the `expect` word of the next one.
+  // ABI 1.2/1.3: a codec that reads `expect` (a bound session, or expect_responses) stops after
+  // each whole response, so the host can hand over the `expect` word of the next one.
   let stopAfterResponse = false;
   const info = registeredInfo;
-  if (upstream && info !== null) stopAfterResponse = info.bindUpstream || info.serverFirst;
+  if (upstream && info !== null) stopAfterResponse = info.bindUpstream || info.serverFirst || info.expectResponses;
   while (off < inLen) {
     frame.begin(off, presetType);
     const n = codec.decode(input.reset(base + <usize>off, inLen - off), frame, upstream);

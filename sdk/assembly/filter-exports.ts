@@ -3,7 +3,7 @@
 
 import { Bytes } from "./bytes";
 import { CALL_DONE, CALL_RESPONSE, CALL_TIMER, Filter, FilterRequest, registeredFilterFactory, registeredFilterInfo } from "./filter";
-import { ABI_MINOR, FILTER_ABORT, FILTER_CONTINUE, FILTER_LOCAL_REPLY, STATUS_BAD_ARGUMENT, STATUS_INTERNAL, STATUS_OK, STATUS_UNKNOWN_CONTEXT } from "./abi";
+import { FILTER_ABORT, FILTER_CONTINUE, FILTER_LOCAL_REPLY, STATUS_BAD_ARGUMENT, STATUS_INTERNAL, STATUS_OK, STATUS_UNKNOWN_CONTEXT } from "./abi";
 import { beginCall, fail, finishCall, inCap, inPtr, jsonString, out } from "./host-io";
 
 export { meltemi_abi_v1, meltemi_ctrl, meltemi_in_reserve } from "./host-io";
@@ -23,11 +23,14 @@ let lastFilter: Filter | null = null;
 const request = new FilterRequest();
 const config = new Bytes();
 
+const FILTER_ABI_MINOR: i32 = 1;
+
 export function meltemi_info(): i32 {
   beginCall();
   const info = registeredFilterInfo;
   if (info === null) return fail(STATUS_INTERNAL, "no filter registered: call registerFilter() at the top level");
-  out.string('{"abi_minor":').decimal(ABI_MINOR).string(',"kind":"filter","name":');
+  // Filters use ABI 1.1 and nothing later: declaring 1 keeps them loading on every host since.
+  out.string('{"abi_minor":').decimal(FILTER_ABI_MINOR).string(',"kind":"filter","name":');
   jsonString(out, info.name);
   out.string(',"version":');
   jsonString(out, info.version);

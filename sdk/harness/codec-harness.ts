@@ -48,13 +48,15 @@ export class CodecHarness {
   private readonly down: CodecContext;
   private readonly up: CodecContext;
 
-  /** ABI 1.2: the session both sides share, for a codec that binds one (as a proxy connection would). */
+  /** ABI 1.2: the session both sides share, for a codec that binds one (as a proxy connection would); ABI 1.3: the upstream side's state for a codec that reads `expect`. */
   readonly session: SessionState | undefined;
 
   private constructor(readonly plugin: CodecPlugin, config: Buffer) {
-    this.down = plugin.open(false, config);
-    this.up = plugin.open(true, config);
+    this.down = plugin.open(false, config).create();
+    this.up = plugin.open(true, config).create();
     if (plugin.descriptor.bindUpstream) this.session = this.down.session = this.up.session = new SessionState();
+    // ABI 1.3: a pooled upstream connection's own state carries `expect`.
+    else if (plugin.descriptor.expectResponses) this.session = this.up.session = new SessionState();
   }
 
   /**
@@ -77,7 +79,7 @@ export class CodecHarness {
 
   /** One decode call over `bytes` (requests, or responses with `upstream`). */
   decode(bytes: Buffer, opts: { upstream?: boolean; endOfStream?: boolean; expect?: number } = {}): HarnessDecode {
-    // Bound sessions: the `expect` of the request a response answers, as the proxy hands it over.
+    // Codecs that read `expect`: the word of the request a response answers, as the proxy hands it over.
     if (this.session) this.session.expect = opts.expect ?? 0;
     const flags = (opts.upstream ? CallFlag.SIDE_UPSTREAM : 0) | (opts.endOfStream ? CallFlag.DECODE_END_OF_STREAM : 0);
     const r = (opts.upstream ? this.up : this.down).decode(bytes, flags);

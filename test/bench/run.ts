@@ -5,6 +5,7 @@
 import { redisBench } from './redis-bench';
 import { thriftBench } from './thrift-bench';
 import { mysqlBench } from './mysql-bench';
+import { memcachedBench } from './memcached-bench';
 import { xdsBench } from './xds-bench';
 import { filtersBench } from './filters-bench';
 import { resilienceBench } from './resilience-bench';
@@ -32,6 +33,11 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
     durationMs: Number(process.env.BENCH_DURATION_MS ?? 5000),
   }),
   mysql: () => mysqlBench({
+    rounds: Number(process.env.BENCH_ROUNDS ?? 3),
+    clients: Number(process.env.BENCH_CLIENTS ?? 16),
+    durationMs: Number(process.env.BENCH_DURATION_MS ?? 5000),
+  }),
+  memcached: () => memcachedBench({
     rounds: Number(process.env.BENCH_ROUNDS ?? 3),
     clients: Number(process.env.BENCH_CLIENTS ?? 16),
     durationMs: Number(process.env.BENCH_DURATION_MS ?? 5000),
@@ -81,7 +87,7 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
 
 const USAGE = `usage: npm run bench -- [${Object.keys(benches).join('|')}…]   (default: all)
 Environment: BENCH_ROUNDS (3), BENCH_REQUESTS_P1 and BENCH_REQUESTS_P16 (redis), BENCH_DURATION_MS
-(thrift, mysql, latency), BENCH_CLIENTS (mysql, 16), BENCH_AGENTS, BENCH_CHANGES, BENCH_DEBOUNCE_MS (xds), BENCH_CONNECTIONS (memory, 1000), BENCH_HANDSHAKES (security, 3000); workers uses the redis variables; filters, resilience, metering and telemetry use BENCH_ROUNDS and BENCH_REQUESTS_P16. Each benchmark prints a table; the
+(thrift, mysql, memcached, latency), BENCH_CLIENTS (mysql, memcached, 16), BENCH_AGENTS, BENCH_CHANGES, BENCH_DEBOUNCE_MS (xds), BENCH_CONNECTIONS (memory, 1000), BENCH_HANDSHAKES (security, 3000); workers uses the redis variables; filters, resilience, metering and telemetry use BENCH_ROUNDS and BENCH_REQUESTS_P16. Each benchmark prints a table; the
 last line on stdout is one JSON object with every figure.
 `;
 

@@ -92,3 +92,40 @@ export function thriftCorpus(): Corpus {
   }
   return { requests, responses };
 }
+
+/** A binary-protocol packet (request magic 0x80, response 0x81). */
+function mcPacket(magic: number, opcode: number, key = '', extras = Buffer.alloc(0), value = '', opaque = 0, status = 0): Buffer {
+  const h = Buffer.alloc(24);
+  h[0] = magic;
+  h[1] = opcode;
+  h.writeUInt16BE(Buffer.byteLength(key), 2);
+  h[4] = extras.length;
+  h.writeUInt16BE(status, 6);
+  h.writeUInt32BE(extras.length + Buffer.byteLength(key) + Buffer.byteLength(value), 8);
+  h.writeUInt32BE(opaque, 12);
+  return Buffer.concat([h, extras, Buffer.from(key), Buffer.from(value)]);
+}
+
+export function memcachedCorpus(): Corpus {
+  const flags8 = Buffer.alloc(8);
+  const incr20 = Buffer.alloc(20);
+  const req = (op: number, key = '', extras = Buffer.alloc(0), value = '', opaque = 1) => mcPacket(0x80, op, key, extras, value, opaque);
+  const res = (op: number, key = '', extras = Buffer.alloc(0), value = '', opaque = 1, status = 0) => mcPacket(0x81, op, key, extras, value, opaque, status);
+  return {
+    requests: [
+      'get user:1\r\n', 'gets a b c\r\n', 'gat 30 k1 k2\r\n', 'set k 0 0 5\r\nhello\r\n', 'add k 7 60 2 noreply\r\nhi\r\n', 'cas k 0 0 1 42\r\nx\r\n',
+      'incr n 5\r\n', 'decr n 1 noreply\r\n', 'delete k\r\n', 'delete k 0 noreply\r\n', 'touch k 10\r\n', 'mg k v f t\r\n', 'ms k 3 T60\r\nabc\r\n',
+      'mg a v q\r\nmg b v q k\r\nmn\r\n', 'md k q\r\nmn\r\n', 'ma n D5\r\n', 'me k\r\n', 'stats\r\n', 'stats slabs\r\n', 'version\r\n', 'verbosity 1\r\n',
+      'flush_all 0 noreply\r\n', 'lru_crawler metadump all\r\n', 'quit\r\n', 'set k 0 0 2\nhi\r\n', '   get spaced\r\n',
+      req(0x00, 'k'), req(0x01, 'k', flags8, 'value'), req(0x0d, 'a', undefined, '', 2), Buffer.concat([req(0x0d, 'a', undefined, '', 2), req(0x0d, 'b', undefined, '', 3), req(0x0a, '', undefined, '', 4)]),
+      req(0x05, 'n', incr20), req(0x10), req(0x10, 'slabs'), req(0x0b), req(0x1c, 'k', Buffer.alloc(4)), Buffer.concat([req(0x11, 'k', flags8, 'v'), req(0x0a)]), req(0x17), req(0x21, 'PLAIN', undefined, '\0u\0p'),
+    ].map((s) => (typeof s === 'string' ? Buffer.from(s) : s)),
+    responses: [
+      'STORED\r\n', 'END\r\n', 'VALUE k 0 5\r\nhello\r\nEND\r\n', 'VALUE a 0 1 17\r\nx\r\nVALUE b 3 2 18\r\nyz\r\nEND\r\n', 'VA 3 f0\r\nabc\r\n', 'HD\r\n', 'EN\r\n',
+      'VA 1 ka\r\nx\r\nMN\r\n', 'MN\r\n', 'STAT pid 1\r\nSTAT uptime 2\r\nEND\r\n', 'VERSION 1.6.18\r\n', '42\r\n', 'ERROR\r\n', 'CLIENT_ERROR bad data chunk\r\n',
+      'SERVER_ERROR out of memory\r\n', 'key=a exp=-1 la=1 cas=2 fetch=no cls=1 size=63\r\nEND\r\n', 'NOT_FOUND\r\n', 'OK\r\n',
+      res(0x00, '', Buffer.alloc(4), 'value'), res(0x00, '', undefined, 'Not found', 1, 1), res(0x01), Buffer.concat([res(0x0d, 'a', Buffer.alloc(4), 'x', 2), res(0x0a, '', undefined, '', 4)]),
+      Buffer.concat([res(0x10, 'pid', undefined, '1'), res(0x10, 'uptime', undefined, '9'), res(0x10)]), res(0x0b, '', undefined, '1.6.18'), res(0x05, '', undefined, '\0\0\0\0\0\0\0\x07'), res(0x30, '', undefined, 'Unknown command', 1, 0x81),
+    ].map((s) => (typeof s === 'string' ? Buffer.from(s, 'latin1') : s)),
+  };
+}

@@ -82,9 +82,11 @@ export function fuzzCodec(plugin: CodecPlugin, corpus: Corpus, opts: FuzzOptions
   const ctxs = sides.map((s) => plugin.open(s.upstream, Buffer.alloc(0)));
   // ABI 1.2 bound sessions: both sides share the session words, which every batch starts from a
   // random state (phase, result-set position, counts) and `expect`: every state meets every input.
-  const session = plugin.descriptor.bindUpstream ? new SessionState() : undefined;
+  // ABI 1.3 codecs that read `expect` on pooled connections get a random one on the response side.
+  const session = plugin.descriptor.bindUpstream || plugin.descriptor.expectResponses ? new SessionState() : undefined;
   const bind = (c: CodecContext) => { c.session = session; return c; };
-  ctxs.forEach(bind);
+  if (plugin.descriptor.bindUpstream) ctxs.forEach(bind);
+  else if (session) bind(ctxs[1]);
   try {
     while (stats.frames < opts.frames) {
       if (session) {

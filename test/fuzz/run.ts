@@ -6,12 +6,12 @@ import { readFileSync } from 'node:fs';
 import { ConsoleLogger } from '../../runtime/core/logger';
 import { CodecPlugin } from '../../runtime/codec/codec-plugin';
 import { compilePlugin } from '../../runtime/plugin/plugin-loader';
-import { Corpus, dubboCorpus, redisCorpus, thriftCorpus } from './corpus';
+import { Corpus, dubboCorpus, memcachedCorpus, redisCorpus, thriftCorpus } from './corpus';
 import { mysqlCorpus } from './mysql-corpus';
 import { fuzzCodec } from './engine';
 import { PLUGIN_DIR, ROOT } from '../helpers/paths';
 
-const CORPORA: Record<string, () => Corpus> = { redis: redisCorpus, dubbo: dubboCorpus, thrift: thriftCorpus, mysql: mysqlCorpus };
+const CORPORA: Record<string, () => Corpus> = { redis: redisCorpus, dubbo: dubboCorpus, thrift: thriftCorpus, mysql: mysqlCorpus, memcached: memcachedCorpus };
 
 const USAGE = `usage: npm run fuzz -- [--frames N] [--seed S] [codec…]
   codecs: ${Object.keys(CORPORA).join(', ')} (default: all)
