@@ -24,6 +24,8 @@ async function load(port: number, clients: number, ms: number, mode: Mode): Prom
 export async function memcachedBench(opts: { rounds: number; clients: number; durationMs: number }): Promise<Record<string, unknown>> {
   const db = await MemcachedServer.start(['-t', '1']);
   const port = await freePort();
+  // Binary clients go to a listener whose shared connections speak binary (in auto mode each binary client has its own).
+  const binaryPort = await freePort();
   const meltemi = await MeltemiProcess.start(`
 log_level: warn
 plugins: { directory: ${JSON.stringify(PLUGIN_DIR)} }
@@ -31,6 +33,11 @@ listeners:
   - name: memcached
     port: ${port}
     protocol: memcached
+    route_config: { routes: [ { route: { cluster: db } } ] }
+  - name: memcached-binary
+    port: ${binaryPort}
+    protocol: memcached
+    codec_config: { protocol: binary }
     route_config: { routes: [ { route: { cluster: db } } ] }
 clusters:
   - name: db
@@ -43,7 +50,7 @@ clusters:
       for (const mode of MODES) {
         for (const target of ['direct', 'meltemi'] as const) {
           const cpu0 = target === 'meltemi' ? cpuSeconds(meltemi.pid) : 0;
-          const r = await load(target === 'direct' ? db.port : port, opts.clients, opts.durationMs, mode);
+          const r = await load(target === 'direct' ? db.port : mode === 'binary' ? binaryPort : port, opts.clients, opts.durationMs, mode);
           const cpu = target === 'meltemi' ? ((cpuSeconds(meltemi.pid) - cpu0) * 1e6) / r.ops : null;
           const key = `${mode}/${target}`;
           if (!samples.has(key)) samples.set(key, []);

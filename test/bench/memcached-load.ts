@@ -33,15 +33,22 @@ async function pipelined(port: number, end: number): Promise<number> {
 
 async function main(): Promise<void> {
   const [port, clients, ms, mode] = [Number(process.argv[2]), Number(process.argv[3]), Number(process.argv[4]), process.argv[5]];
-  const seed = new MemcacheClient({ server: `127.0.0.1:${port}` });
-  await Promise.all(KEYS.map((k) => seed.set(k, VALUE)));
-  seed.shutdown();
+  if (mode === 'binary') {
+    const seed = memjs.Client.create(`127.0.0.1:${port}`, { retries: 0 });
+    await Promise.all(KEYS.map((k) => seed.set(k, VALUE, {})));
+    seed.close();
+  } else {
+    const seed = new MemcacheClient({ server: `127.0.0.1:${port}` });
+    await Promise.all(KEYS.map((k) => seed.set(k, VALUE)));
+    seed.shutdown();
+  }
   const end = Date.now() + ms;
   let ops = 0;
   const started = process.hrtime.bigint();
   await Promise.all(Array.from({ length: clients }, async (_, i) => {
     if (mode === 'pipeline') {
-      ops += await pipelined(port, end);
+      const done = await pipelined(port, end);
+      ops += done;
       return;
     }
     if (mode === 'binary') {
