@@ -94,6 +94,12 @@ describe('memcached codec (harness)', () => {
     assert.equal(r.need, 7 + 'set b 0 0 10\r\n'.length + 12);
   });
 
+  it('a data block past 2 GiB asks for the most a frame can need, so max_frame_size refuses it at once', () => {
+    const r = h.decode(Buffer.from('set k 0 0 2147483645\r\n'));
+    assert.equal(r.status, 0);
+    assert.equal(r.need, 0x7fff_ffff);
+  });
+
   it('a run of quiet meta commands waits for its mn', () => {
     const r = h.decode(Buffer.from('mg a v q\r\nmg b v q\r\n'));
     assert.equal(r.frames.length, 0);
@@ -128,6 +134,10 @@ describe('memcached codec (harness)', () => {
     ['binary: a get with a value', bin(0x00, 'k', Buffer.alloc(0), 'v'), /malformed GET packet/],
     ['binary: a 251-byte key', bin(0x00, 'k'.repeat(251)), /key longer than 250/],
     ['binary: noop with a body', bin(0x0a, '', Buffer.alloc(0), 'x'), /malformed NOOP packet/],
+    // A run is decoded again from its start as it grows: an endless one must not cost quadratic time.
+    ['binary: a quiet run of 4097 requests', Buffer.concat(Array.from({ length: 4097 }, () => bin(0x09, 'k'))), /quiet requests longer than 4096/],
+    ['a meta quiet run of 4097 requests', 'mg k q\r\n'.repeat(4097), /quiet requests longer than 4096/],
+    ['a meta quiet run over 1 MiB', `mg ${'k'.repeat(250)} q\r\n`.repeat(4100).slice(0, 1_100_000), /quiet requests longer than 4096 requests \(or 1 MiB/],
   ];
   for (const [name, input, message] of refused) {
     it(`refuses ${name}`, () => {

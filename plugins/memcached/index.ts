@@ -18,6 +18,15 @@ import { EXPECT_BINARY, EXPECT_MN, C_QUIT, expectOf, isIdempotent } from "./comm
 
 export * from "../../sdk/assembly/exports";
 
+/**
+ * Most requests in one quiet run. A run is decoded again from its start each time more of it
+ * arrives, so an endless one would cost time quadratic in its length; clients batch far fewer.
+ */
+const MAX_RUN: i32 = 4096;
+/** Most bytes of a text quiet run (its lines are scanned on each decode; binary headers are not). */
+const MAX_TEXT_RUN_BYTES: i32 = 1024 * 1024;
+const RUN_TOO_LONG = "a run of quiet requests longer than 4096 requests (or 1 MiB of text): end it sooner (mn, or a non-quiet binary request such as NOOP)";
+
 const MODE_AUTO: u8 = 0;
 const MODE_TEXT: u8 = 1;
 const MODE_BINARY: u8 = 2;
@@ -32,7 +41,7 @@ class MemcachedCodec extends Codec {
   private mode: u8 = MODE_AUTO;
   /** This client connection's protocol, fixed by its first request as memcached fixes it (0: none yet). */
   private spoken: u8 = 0;
-  /** The header of a binary packet refused by decode, so the error reply reaches its caller (-1: none). */
+  /** The header of the binary packet decode stopped at, so an error reply for it reaches its caller (-1: none). */
   private refusedOpcode: i32 = -1;
   private refusedOpaque: u32 = 0;
 
@@ -68,7 +77,9 @@ class MemcachedCodec extends Codec {
     let pos = 0;
     let run = false; // inside a run of quiet meta commands, which ends with mn
     let first = true;
+    let count = 0;
     while (true) {
+      if (run && (++count > MAX_RUN || pos > MAX_TEXT_RUN_BYTES)) return fail(frame, RUN_TOO_LONG);
       const end = text.frameCommand(input, pos);
       if (end == text.ERR) return fail(frame, text.errorText);
       if (end == text.NEED) {
@@ -109,15 +120,17 @@ class MemcachedCodec extends Codec {
 
   private decodeBinaryRequest(input: Bytes, frame: Frame): i32 {
     let pos = 0;
+    let count = 0;
+    this.refusedOpcode = -1;
     while (true) {
-      const end = binary.framePacket(input, pos, binary.REQUEST_MAGIC);
-      if (end < 0) {
-        if (pos + binary.HEADER <= input.length) {
-          this.refusedOpcode = input.at(pos + 1);
-          this.refusedOpaque = input.u32be(pos + 12);
-        }
-        return fail(frame, binary.errorText);
+      // The packet this call stops at, if it is refused (here, or by the host as too large).
+      if (pos + binary.HEADER <= input.length) {
+        this.refusedOpcode = input.at(pos + 1);
+        this.refusedOpaque = input.u32be(pos + 12);
       }
+      if (++count > MAX_RUN) return fail(frame, RUN_TOO_LONG);
+      const end = binary.framePacket(input, pos, binary.REQUEST_MAGIC);
+      if (end < 0) return fail(frame, binary.errorText);
       if (end == 0) {
         frame.needBytes = binary.needTotal;
         return 0;

@@ -182,7 +182,8 @@ function dataBlock(b: Bytes, sizeTok: i32, lineEnd: i32): i32 {
   if (size > INT_MAX - 2) return error("bad data length");
   const end = <i64>lineEnd + size + 2;
   if (end > <i64>b.length) {
-    needTotal = end > INT_MAX ? 0 : <i32>end;
+    // Past 2 GiB: the most a frame can need, so the listener's max_frame_size refuses it now.
+    needTotal = end > INT_MAX ? <i32>INT_MAX : <i32>end;
     return NEED;
   }
   if (b.at(<i32>end - 2) != 13 || b.at(<i32>end - 1) != 10) return error("bad data chunk");
@@ -249,7 +250,7 @@ function tokenNumber(b: Bytes, at: i32, to: i32, index: i32): i64 {
 function skipData(b: Bytes, eol: i32, size: i64): i32 {
   if (size < 0 || size > INT_MAX - 2) return error("bad value length in a response");
   const end = <i64>eol + 2 + size + 2;
-  if (end > <i64>b.length) { needTotal = end > INT_MAX ? 0 : <i32>end; return NEED; }
+  if (end > <i64>b.length) { needTotal = end > INT_MAX ? <i32>INT_MAX : <i32>end; return NEED; }
   if (b.at(<i32>end - 2) != 13 || b.at(<i32>end - 1) != 10) return error("value not terminated by CRLF");
   return <i32>end;
 }
