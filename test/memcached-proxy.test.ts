@@ -8,9 +8,10 @@ import net from 'node:net';
 import { MemcacheClient } from 'memcache-client';
 import memjs from 'memjs';
 import type { Meltemi } from '../runtime/server';
-import { MemcachedServer, binaryDone, binaryPackets, binaryRequest, haveMemcached, rawExchange, rawExchangeBytes, textDone } from './helpers/memcached-server';
+import { MemcachedServer, binaryDone, binaryPackets, binaryRequest, rawExchange, rawExchangeBytes, textDone } from './helpers/memcached-server';
 import { adminGet, metricSum, portOf, startProxy } from './helpers/proxy';
 import { freePort } from './helpers/ports';
+import { requirePeer } from './helpers/peers';
 import { memcachedCorpus } from './fuzz/corpus';
 import { mutate, Rng } from './fuzz/engine';
 
@@ -46,10 +47,7 @@ describe('memcached: memcached servers through meltemi', function () {
   };
 
   before(async function () {
-    if (!(await haveMemcached())) {
-      if (process.env.MELTEMI_REQUIRE_PEERS) throw new Error('memcached is not installed (apt-get install memcached)');
-      this.skip();
-    }
+    await requirePeer(this, 'memcached', ['-V'], 'apt-get install memcached');
     [a, b] = await Promise.all([MemcachedServer.start(), MemcachedServer.start()]);
     const unused = await freePort();
     proxy = await startProxy(`

@@ -10,7 +10,8 @@ import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
 import type { Meltemi } from '../runtime/server';
-import { MariaDbServer, haveMariaDb } from './helpers/mariadb-server';
+import { MariaDbServer } from './helpers/mariadb-server';
+import { requirePeer } from './helpers/peers';
 import { adminGet, metricSum, portOf, startProxy } from './helpers/proxy';
 import { mutate, Rng } from './fuzz/engine';
 import { mysqlCorpus } from './fuzz/mysql-corpus';
@@ -32,10 +33,7 @@ describe('mysql: MariaDB through meltemi', function () {
   let adminPort: number;
 
   before(async function () {
-    if (!(await haveMariaDb())) {
-      if (process.env.MELTEMI_REQUIRE_PEERS) throw new Error('mariadbd is not installed (apt-get install mariadb-server)');
-      this.skip();
-    }
+    await requirePeer(this, 'mariadbd', ['--version'], 'apt-get install mariadb-server');
     [a, b] = await Promise.all([MariaDbServer.start(), MariaDbServer.start()]);
     await a.admin(`${USERS}
       CREATE DATABASE shop; CREATE TABLE shop.items (id INT PRIMARY KEY, name VARCHAR(40), price DECIMAL(8,2));

@@ -279,7 +279,7 @@ export function frameResponse(b: Bytes, expect: u32): i32 {
     const eol = lineEnd(b, pos);
     if (eol == ERR) return ERR;
     if (eol < 0) return NEED;
-    if (first && mode != EXPECT_MN && mode != EXPECT_LINE && mode != EXPECT_VALUES && mode != EXPECT_LIST && mode != EXPECT_META) mode = guess(b, pos, eol);
+    if (first && (mode < EXPECT_LINE || mode > EXPECT_MN)) mode = guess(b, pos, eol); // no request said (0)
     if (isErrorLine(b, pos, eol)) {
       responseError = true;
       if (mode != EXPECT_MN) return eol + 2;
@@ -320,4 +320,3 @@ export function frameResponse(b: Bytes, expect: u32): i32 {
   }
 }
 
-export { EXPECT_MN };

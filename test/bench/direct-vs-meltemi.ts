@@ -2,9 +2,20 @@
 // the same clients straight to the server and through meltemi, interleaved so drift hits both;
 // medians, the ratio, and meltemi's CPU per operation from its process's counters.
 
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { cpuSeconds } from './proc-cpu';
 
+const run = promisify(execFile);
+
 export interface LoadResult { ops: number; seconds: number }
+
+/** Runs one load in a child process (so meltemi's CPU is its own): `node <script> …args`, whose last stdout line is {"ops","seconds"}. */
+export async function childLoad(script: string, ...args: Array<string | number>): Promise<LoadResult> {
+  const { stdout } = await run(process.execPath, [join(__dirname, script), ...args.map(String)]);
+  return JSON.parse(stdout.trim().split('\n').pop()!);
+}
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 

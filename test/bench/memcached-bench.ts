@@ -2,23 +2,16 @@
 // memcached: text gets, sets and 10-key multigets (memcache-client), binary gets (memjs) and raw
 // pipelined gets; interleaved rounds, medians, and meltemi's CPU per operation.
 
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { MeltemiProcess } from '../helpers/meltemi-process';
 import { MemcachedServer } from '../helpers/memcached-server';
 import { PLUGIN_DIR } from '../helpers/paths';
 import { freePort } from '../helpers/ports';
-import { directVsMeltemi } from './direct-vs-meltemi';
+import { childLoad, directVsMeltemi } from './direct-vs-meltemi';
 
-const run = promisify(execFile);
 const MODES = ['get', 'set', 'multiget', 'binary', 'pipeline'] as const;
 type Mode = (typeof MODES)[number];
 
-async function load(port: number, clients: number, ms: number, mode: Mode): Promise<{ ops: number; seconds: number }> {
-  const { stdout } = await run(process.execPath, [join(__dirname, 'memcached-load.js'), String(port), String(clients), String(ms), mode]);
-  return JSON.parse(stdout.trim().split('\n').pop()!);
-}
+const load = (port: number, clients: number, ms: number, mode: Mode) => childLoad('memcached-load.js', port, clients, ms, mode);
 
 export async function memcachedBench(opts: { rounds: number; clients: number; durationMs: number }): Promise<Record<string, unknown>> {
   const db = await MemcachedServer.start(['-t', '1']);

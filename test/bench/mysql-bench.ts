@@ -2,23 +2,16 @@
 // point queries, 1000-row result sets and whole sessions (login, ping, quit), interleaved rounds,
 // medians, and meltemi's CPU per operation.
 
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { MeltemiProcess } from '../helpers/meltemi-process';
 import { MariaDbServer } from '../helpers/mariadb-server';
 import { PLUGIN_DIR } from '../helpers/paths';
 import { freePort } from '../helpers/ports';
-import { directVsMeltemi } from './direct-vs-meltemi';
+import { childLoad, directVsMeltemi } from './direct-vs-meltemi';
 
-const run = promisify(execFile);
 const MODES = ['point', 'rows', 'connect'] as const;
 type Mode = (typeof MODES)[number];
 
-async function load(port: number, clients: number, ms: number, mode: Mode): Promise<{ ops: number; seconds: number }> {
-  const { stdout } = await run(process.execPath, [join(__dirname, 'mysql-load.js'), String(port), String(clients), String(ms), mode]);
-  return JSON.parse(stdout.trim().split('\n').pop()!);
-}
+const load = (port: number, clients: number, ms: number, mode: Mode) => childLoad('mysql-load.js', port, clients, ms, mode);
 
 export async function mysqlBench(opts: { rounds: number; clients: number; durationMs: number }): Promise<Record<string, unknown>> {
   const db = await MariaDbServer.start();

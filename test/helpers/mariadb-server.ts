@@ -12,16 +12,6 @@ import { freePort } from './ports';
 
 const run = promisify(execFile);
 
-/** Whether this machine has a MariaDB server (tests skip with a reason when not, unless MELTEMI_REQUIRE_PEERS). */
-export async function haveMariaDb(): Promise<boolean> {
-  try {
-    await run('mariadbd', ['--version']);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export class MariaDbServer {
   private constructor(readonly port: number, readonly socket: string, private readonly dir: string, private readonly proc: ChildProcess) {}
 

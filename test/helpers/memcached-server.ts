@@ -1,22 +1,9 @@
 // A real memcached (Debian's) on a free loopback port, stopped by `stop()`; and a raw client
 // that sends bytes and reads until a reply is complete, for what client libraries hide.
 
-import { ChildProcess, execFile, spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import net from 'node:net';
-import { promisify } from 'node:util';
 import { freePort } from './ports';
-
-const run = promisify(execFile);
-
-/** Whether this machine has memcached (tests skip with a reason when not, unless MELTEMI_REQUIRE_PEERS). */
-export async function haveMemcached(): Promise<boolean> {
-  try {
-    await run('memcached', ['-V']);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export class MemcachedServer {
   private constructor(readonly port: number, private readonly proc: ChildProcess) {}
