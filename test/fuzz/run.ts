@@ -8,10 +8,11 @@ import { CodecPlugin } from '../../runtime/codec/codec-plugin';
 import { compilePlugin } from '../../runtime/plugin/plugin-loader';
 import { Corpus, dubboCorpus, memcachedCorpus, redisCorpus, thriftCorpus } from './corpus';
 import { mysqlCorpus } from './mysql-corpus';
+import { tarsCorpus } from './tars-corpus';
 import { fuzzCodec } from './engine';
 import { PLUGIN_DIR, ROOT } from '../helpers/paths';
 
-const CORPORA: Record<string, () => Corpus> = { redis: redisCorpus, dubbo: dubboCorpus, thrift: thriftCorpus, mysql: mysqlCorpus, memcached: memcachedCorpus };
+const CORPORA: Record<string, () => Corpus> = { redis: redisCorpus, dubbo: dubboCorpus, thrift: thriftCorpus, mysql: mysqlCorpus, memcached: memcachedCorpus, tars: tarsCorpus };
 
 const USAGE = `usage: npm run fuzz -- [--frames N] [--seed S] [codec…]
   codecs: ${Object.keys(CORPORA).join(', ')} (default: all)
