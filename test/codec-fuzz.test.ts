@@ -1,4 +1,4 @@
-// Fuzzing the Redis, Dubbo, Thrift, MySQL, Memcached and TARS codecs through the real host: 100 000 random and mutated
+// Fuzzing the Redis, Dubbo, Thrift, MySQL, Memcached, TARS and ZooKeeper codecs through the real host: 100 000 random and mutated
 // frames per codec (seeded, so a failure reproduces), the saved regression inputs, and garbage
 // sent to live listeners while a healthy client keeps working. `npm run fuzz` runs far more.
 
@@ -15,14 +15,15 @@ import type { Meltemi } from '../runtime/server';
 import { Corpus, dubboCorpus, memcachedCorpus, redisCorpus, thriftCorpus } from './fuzz/corpus';
 import { mysqlCorpus } from './fuzz/mysql-corpus';
 import { tarsCorpus } from './fuzz/tars-corpus';
+import { zookeeperCorpus } from './fuzz/zookeeper-corpus';
 import { fuzzCodec, mutate, Rng } from './fuzz/engine';
 import { PLUGIN_DIR, ROOT } from './helpers/paths';
 import { portOf, startProxy } from './helpers/proxy';
 import { RedisServer } from './helpers/redis-server';
 
-const CODECS: Array<[string, () => Corpus]> = [['redis', redisCorpus], ['dubbo', dubboCorpus], ['thrift', thriftCorpus], ['mysql', mysqlCorpus], ['memcached', memcachedCorpus], ['tars', tarsCorpus]];
-// MySQL, Memcached and TARS have their live garbage tests against their own servers (mysql-proxy, memcached-proxy, tars-proxy).
-const LIVE = CODECS.filter(([name]) => name !== 'mysql' && name !== 'memcached' && name !== 'tars');
+const CODECS: Array<[string, () => Corpus]> = [['redis', redisCorpus], ['dubbo', dubboCorpus], ['thrift', thriftCorpus], ['mysql', mysqlCorpus], ['memcached', memcachedCorpus], ['tars', tarsCorpus], ['zookeeper', zookeeperCorpus]];
+// The other codecs have their live garbage tests against their own servers (mysql-proxy, memcached-proxy, tars-proxy, zookeeper-proxy).
+const LIVE = CODECS.filter(([name]) => ['redis', 'dubbo', 'thrift'].includes(name));
 const FRAMES = Number(process.env.FUZZ_FRAMES ?? 100_000);
 const SEED = Number(process.env.FUZZ_SEED ?? 20261122);
 const REGRESSIONS = join(ROOT, 'test', 'fixtures', 'fuzz');

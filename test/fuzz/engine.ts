@@ -14,6 +14,8 @@ import { FrameReader } from '../../runtime/proxy/frame-reader';
 import type { Corpus } from './corpus';
 
 /** xorshift32: small, fast, and the same sequence for the same seed everywhere. */
+const LARGE_EXPECTS = [0x8000_0001, 0xffff_ffff, 0xffff_fffd, 0xffff_fff9, 0x7fff_ffff];
+
 export class Rng {
   private s: number;
   constructor(seed: number) { this.s = seed >>> 0 || 1; }
@@ -95,7 +97,9 @@ export function fuzzCodec(plugin: CodecPlugin, corpus: Corpus, opts: FuzzOptions
         session.words[2] = rng.below(2) === 0 ? 0 : 0xffff_ffff;
         session.words[3] = rng.below(6);
         session.words[4] = rng.below(4);
-        session.expect = rng.below(11);
+        // Small words (MySQL's and Memcached's kinds) and large ones (ZooKeeper's xid + 1: pings,
+        // auth and setWatches replies, and 0x8000_0001 for the ConnectRequest).
+        session.expect = rng.below(4) === 0 ? LARGE_EXPECTS[rng.below(LARGE_EXPECTS.length)] : rng.below(11);
       }
       const sideIndex = rng.below(2);
       const side = sides[sideIndex];

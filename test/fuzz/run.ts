@@ -9,10 +9,11 @@ import { compilePlugin } from '../../runtime/plugin/plugin-loader';
 import { Corpus, dubboCorpus, memcachedCorpus, redisCorpus, thriftCorpus } from './corpus';
 import { mysqlCorpus } from './mysql-corpus';
 import { tarsCorpus } from './tars-corpus';
+import { zookeeperCorpus } from './zookeeper-corpus';
 import { fuzzCodec } from './engine';
 import { PLUGIN_DIR, ROOT } from '../helpers/paths';
 
-const CORPORA: Record<string, () => Corpus> = { redis: redisCorpus, dubbo: dubboCorpus, thrift: thriftCorpus, mysql: mysqlCorpus, memcached: memcachedCorpus, tars: tarsCorpus };
+const CORPORA: Record<string, () => Corpus> = { redis: redisCorpus, dubbo: dubboCorpus, thrift: thriftCorpus, mysql: mysqlCorpus, memcached: memcachedCorpus, tars: tarsCorpus, zookeeper: zookeeperCorpus };
 
 const USAGE = `usage: npm run fuzz -- [--frames N] [--seed S] [codec…]
   codecs: ${Object.keys(CORPORA).join(', ')} (default: all)
