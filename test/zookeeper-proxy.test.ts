@@ -136,7 +136,8 @@ clusters:
     const writer = await client();
     await call((cb) => writer.create('/watched', Buffer.from('0'), PERSISTENT, cb));
     await call((cb) => writer.create('/unwatched', Buffer.from('0'), PERSISTENT, cb));
-    const fired = new Promise<ZkEvent>((resolve) => watcher.getData('/watched', resolve, () => {}));
+    let fired!: Promise<ZkEvent>;
+    await call<Buffer>((cb) => { fired = new Promise<ZkEvent>((resolve) => watcher.getData('/watched', resolve, cb)); });
     let bystanderEvents = 0;
     await call<Buffer>((cb) => bystander.getData('/unwatched', () => { bystanderEvents++; }, cb));
     await call((cb) => writer.setData('/watched', Buffer.from('1'), -1, cb));
@@ -158,7 +159,9 @@ clusters:
     await call((cb) => owner.create('/lease', null, EPHEMERAL, cb));
     const observer = await client();
     assert.notEqual(await call((cb) => observer.exists('/lease', cb)), null);
-    const gone = new Promise<ZkEvent>((resolve) => observer.getData('/lease', resolve, () => {}));
+    let gone!: Promise<ZkEvent>;
+    // The watch is set once getData is answered (a read of a node already gone would set none).
+    await call<Buffer>((cb) => { gone = new Promise<ZkEvent>((resolve) => observer.getData('/lease', resolve, cb)); });
     owner.close(); // closeSession goes through to the server
     assert.equal((await gone).getName(), 'NODE_DELETED');
   });
