@@ -71,6 +71,18 @@ describe('tars codec', () => {
     }
   });
 
+  it('makes the first 64 context entries metadata, and forwards and rewrites all of them', () => {
+    const context = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`k${i}`, `v${i}`]));
+    const frame = encodeRequest({ id: 1, context });
+    const [f] = tars.decode(frame).frames;
+    assert.equal(f.get('k63'), 'v63');
+    assert.equal(f.get('k64'), undefined);
+    const out = decodeRequest(tars.encode(frame, new Mutation().set('k999', 'new')));
+    assert.equal(Object.keys(out.context).length, 1000);
+    assert.equal(out.context.k999, 'new');
+    assert.equal(out.context.k500, 'v500');
+  });
+
   it('decodes back-to-back packets one at a time', () => {
     const two = Buffer.concat([encodeRequest({ id: 1, func: 'a' }), encodeRequest({ id: 2, func: 'b' })]);
     const r = tars.decode(two);

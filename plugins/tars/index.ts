@@ -31,6 +31,12 @@ const TAG_RESPONSE_ID = 3;
 const TAG_RET = 5;
 
 const ONEWAY: i64 = 1;
+/**
+ * Context entries past this many are forwarded but are not metadata: every route match and
+ * filter looks keys up among a frame's entries, and a packet of tens of thousands of empty
+ * entries would cost the proxy a hundred times what its bytes cost as plain traffic.
+ */
+const MAX_CONTEXT_METADATA = 64;
 
 // The framework's result codes (TarsError / BaseF.tars) a local reply uses.
 const TARSSERVERDECODEERR: i32 = -1;
@@ -179,7 +185,10 @@ function putContext(input: Bytes, frame: Frame): i32 {
   if (unchecked(fieldAt[TAG_CONTEXT]) < 0) return 1;
   if (!isMap(TAG_CONTEXT)) return fail(frame, "context is not a map");
   if (openMap(input, unchecked(valueAt[TAG_CONTEXT]), unchecked(fieldEnd[TAG_CONTEXT])) < 0) return fail(frame, "context: bad map size");
-  while (nextPair(input)) frame.putRefRef(pairKeyAt, pairKeyLen, pairValueAt, pairValueLen);
+  let n = 0;
+  while (nextPair(input)) {
+    if (n++ < MAX_CONTEXT_METADATA) frame.putRefRef(pairKeyAt, pairKeyLen, pairValueAt, pairValueLen);
+  }
   if (!mapDone()) return fail(frame, "context is not a map<string, string>");
   return 1;
 }
