@@ -1,6 +1,7 @@
 // The ZooKeeper codec end to end: two real ZooKeeper servers (Debian's, standalone; two separate
 // ensembles) and node-zookeeper-client through meltemi. Listener `zk` serves ensemble a: paths
-// under /locked have a route of their own, on which authz refuses writes; listener `zkb` serves
+// under /locked have a route of their own, on which authz refuses writes, and paths under
+// /elsewhere route to ensemble b, which a session on a cannot reach; listener `zkb` serves
 // ensemble b; `dead` routes to a port nothing listens on.
 
 import assert from 'node:assert/strict';
@@ -88,6 +89,9 @@ listeners:
         - name: locked
           match: { metadata: [ { name: path, prefix_match: /locked } ] }
           route: { cluster: a }
+        - name: elsewhere
+          match: { metadata: [ { name: path, prefix_match: /elsewhere } ] }
+          route: { cluster: b }
         - name: default
           route: { cluster: a }
   - name: zkb
@@ -176,6 +180,14 @@ clusters:
     assert.ok(metricSum(metrics, 'meltemi_requests_total', { listener: 'zk', route: 'locked' }) >= 2);
     assert.ok(metricSum(metrics, 'meltemi_filter_outcomes_total', { listener: 'zk', filter: 'authz', outcome: 'local_reply' }) >= 1);
     assert.ok(metricSum(metrics, 'meltemi_requests_by_command_total', { listener: 'zk', command: 'connect' }) >= 1);
+  });
+
+  it('a request whose path routes to another ensemble than its session\'s is refused (SystemError), not sent to the wrong one', async () => {
+    const c = await client();
+    await assert.rejects(call((cb) => c.exists('/elsewhere/x', cb)), (e: ZkError) => e.getCode() === -1);
+    assert.notEqual(await call((cb) => c.exists('/', cb)), null);
+    const metrics = (await adminGet(proxy.admin!.port, '/metrics')).body;
+    assert.ok(metricSum(metrics, 'meltemi_local_replies_total', { listener: 'zk', kind: 'route_not_found' }) >= 1, metrics.split('\n').filter((l) => l.startsWith('meltemi_local_replies_total')).join('\n'));
   });
 
   it('20 sessions at once, 20 requests each: every session gets its own answers', async () => {

@@ -64,12 +64,14 @@ export class CompiledRoute {
   readonly requestMutationOps: readonly KeyValue[];
   private readonly predicates: Predicate[];
   private readonly pick: () => string;
+  private readonly clusterNames: ReadonlySet<string>;
   private readonly stats = new Map<string, RequestStats>();
 
   constructor(config: RouteConfig, index: number, private readonly listener: string, private readonly store: StatsStore) {
     this.name = config.name || `route-${index}`;
     this.predicates = config.match.metadata.map(compileMatcher);
     this.pick = compileAction(config.route);
+    this.clusterNames = new Set(config.route.kind === 'cluster' ? [config.route.cluster] : config.route.clusters.map((c) => c.name));
     this.timeoutMs = config.route.timeoutMs ?? DEFAULT_ROUTE_TIMEOUT_MS;
     this.hashKeys = config.route.hashPolicy?.length ? config.route.hashPolicy : null;
     this.mirrors = config.route.mirrors?.some((m) => m.percentage > 0) ? config.route.mirrors.filter((m) => m.percentage > 0) : null;
@@ -102,6 +104,11 @@ export class CompiledRoute {
   /** The cluster for one request (weighted routes draw at random). */
   cluster(): string {
     return this.pick();
+  }
+
+  /** Whether this route can send a request to `cluster` (its cluster, or one of its weighted ones). */
+  sendsTo(cluster: string): boolean {
+    return this.clusterNames.has(cluster);
   }
 
   statsFor(cluster: string): RequestStats {

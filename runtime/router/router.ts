@@ -76,7 +76,18 @@ export class Router implements ResponseSink {
       this.chain.localReply(req, ErrorKind.ROUTE_NOT_FOUND, 'meltemi: no route matched the request');
       return;
     }
-    const clusterName = route.cluster();
+    let clusterName = route.cluster();
+    const bound = req.downstream.upstreams.session?.clientFirstCluster;
+    if (bound !== undefined && clusterName !== bound) {
+      // A client-first session (ZooKeeper) lives on the cluster its first request chose: a later
+      // request whose route can only send it elsewhere is refused, not sent where it does not say.
+      if (!route.sendsTo(bound)) {
+        if (req.stats === null) this.unrouted(req);
+        this.chain.localReply(req, ErrorKind.ROUTE_NOT_FOUND, `meltemi: route "${route.name}" sends this request to cluster ${clusterName}, but its session lives on cluster ${bound}; a session cannot span clusters`);
+        return;
+      }
+      clusterName = bound;
+    }
     const stats = route.statsFor(clusterName);
     stats.total++;
     stats.active++;

@@ -96,6 +96,14 @@ export class BoundSession {
     return conn;
   }
 
+  /**
+   * The cluster of a client-first session once its routing frame went there (undefined before,
+   * and for server-first sessions, whose later requests carry no routing metadata and follow).
+   */
+  get clientFirstCluster(): string | undefined {
+    return !this.serverFirst && this.routed && this.conn !== null ? this.conn.cluster.name : undefined;
+  }
+
   /** Whether routing `meta` to `cluster` moves the session (its login routes elsewhere than the greeting came from). */
   movesTo(cluster: Cluster, meta: Metadata): boolean {
     if (this.routed || (meta.flags & FrameFlag.ROUTE) === 0) return false;
