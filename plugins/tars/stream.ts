@@ -108,23 +108,12 @@ export function skipValue(b: Bytes, at: i32, end: i32, type: u8, depth: i32): i3
     case T_DOUBLE: return at + 8 <= end ? at + 8 : bad("truncated double");
     case T_STRING1: case T_STRING4:
       return readStringValue(b, at, end, type);
-    case T_MAP: {
+    case T_MAP: case T_LIST: {
       let p = readSize(b, at, end);
       if (p < 0) return -1;
-      const n = <i32>intValue;
-      for (let i = 0; i < n; i++) {
-        p = skipField(b, p, end, depth + 1);
-        if (p < 0) return -1;
-        p = skipField(b, p, end, depth + 1);
-        if (p < 0) return -1;
-      }
-      return p;
-    }
-    case T_LIST: {
-      let p = readSize(b, at, end);
-      if (p < 0) return -1;
-      const n = <i32>intValue;
-      for (let i = 0; i < n; i++) {
+      // A map's entries are a key and a value each; a list's, one element.
+      const fields = <i64>intValue * (type == T_MAP ? 2 : 1);
+      for (let i: i64 = 0; i < fields; i++) {
         p = skipField(b, p, end, depth + 1);
         if (p < 0) return -1;
       }

@@ -3,26 +3,15 @@
 
 import { ChildProcess, spawn } from 'node:child_process';
 import net from 'node:net';
-import { freePort } from './ports';
+import { startOnFreePort } from './ports';
 
 export class MemcachedServer {
   private constructor(readonly port: number, private readonly proc: ChildProcess) {}
 
   /** Starts memcached on a free port; `args` are extra command-line options. */
   static async start(args: string[] = []): Promise<MemcachedServer> {
-    for (let attempt = 0; ; attempt++) {
-      const port = await freePort();
-      const user = process.getuid?.() === 0 ? ['-u', 'root'] : [];
-      const proc = spawn('memcached', ['-l', '127.0.0.1', '-p', String(port), '-U', '0', '-m', '64', '-t', '2', ...user, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-      const server = new MemcachedServer(port, proc);
-      try {
-        await server.waitReady();
-        return server;
-      } catch (err) {
-        await server.stop();
-        if (attempt >= 2) throw err;
-      }
-    }
+    const user = process.getuid?.() === 0 ? ['-u', 'root'] : [];
+    return startOnFreePort((port) => new MemcachedServer(port, spawn('memcached', ['-l', '127.0.0.1', '-p', String(port), '-U', '0', '-m', '64', '-t', '2', ...user, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })), (s) => s.waitReady());
   }
 
   private async waitReady(): Promise<void> {

@@ -13,3 +13,21 @@ export async function freePort(): Promise<number> {
     });
   });
 }
+
+/**
+ * Starts a server on a free port, again on another one when it does not become ready (another
+ * process can take the port between `freePort` and the server's bind): `launch` starts it,
+ * `ready` waits for it; a server that fails is stopped before the next try.
+ */
+export async function startOnFreePort<T extends { stop(): Promise<void> }>(launch: (port: number) => T, ready: (server: T) => Promise<void>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const server = launch(await freePort());
+    try {
+      await ready(server);
+      return server;
+    } catch (err) {
+      await server.stop();
+      if (attempt >= attempts) throw err;
+    }
+  }
+}

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './ports';
+import { startOnFreePort } from './ports';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const jute = require('node-zookeeper-client/lib/jute');
@@ -18,8 +18,7 @@ export class ZooKeeperServer {
   private constructor(readonly port: number, private readonly proc: ChildProcess, private readonly dir: string) {}
 
   static async start(): Promise<ZooKeeperServer> {
-    for (let attempt = 0; ; attempt++) {
-      const port = await freePort();
+    return startOnFreePort((port) => {
       const dir = mkdtempSync(join(tmpdir(), 'meltemi-zk-'));
       writeFileSync(join(dir, 'zoo.cfg'), [
         'tickTime=500', `dataDir=${dir}`, `clientPort=${port}`, 'clientPortAddress=127.0.0.1', 'admin.enableServer=false',
@@ -29,15 +28,8 @@ export class ZooKeeperServer {
         stdio: ['ignore', 'ignore', 'pipe'],
         env: { ...process.env, ZOO_LOG_DIR: dir, JVMFLAGS: '-Xmx128m -XX:+UseSerialGC -Xshare:auto' },
       });
-      const server = new ZooKeeperServer(port, proc, dir);
-      try {
-        await server.waitReady();
-        return server;
-      } catch (err) {
-        await server.stop();
-        if (attempt >= 2) throw err;
-      }
-    }
+      return new ZooKeeperServer(port, proc, dir);
+    }, (s) => s.waitReady());
   }
 
   private async waitReady(): Promise<void> {
